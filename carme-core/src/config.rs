@@ -1,0 +1,847 @@
+//! The Carme config file (TOML): parsing, validation and the typed `Config`.
+//!
+//! Strict on purpose: an unknown key, a wrong type or a value that cannot be
+//! right is an error that names the file, the line and the dotted key, so an
+//! admin reading a job's refusal (or the log) can go straight to the fix.
+//! Reading the file is the only I/O in this crate.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::template::PathTemplate;
+
+/// Where the plugin, prolog, epilog and carme-launch look when not told.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/carme/carme.toml";
+
+/// The feature a job's constraint must name to be a Carme job, when
+/// `[gate] feature` is not set (or the config cannot be read at all).
+pub const DEFAULT_FEATURE: &str = "carme";
+
+/// Where carme-launch is installed on the nodes when `[runtime] launcher` is not set.
+pub const DEFAULT_LAUNCHER: &str = "/usr/libexec/carme/carme-launch";
+
+/// A config that could not be used, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line of the offending key or value, when known.
+    pub line: Option<usize>,
+    /// Dotted key path, e.g. `images.base.mounts[0].mode`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole validated config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this was read from (for messages).
+    pub source: PathBuf,
+    pub gate: Gate,
+    pub runtime: Runtime,
+    /// Bind mounts for every image, before the image's own.
+    pub mounts: Vec<Mount>,
+    pub images: BTreeMap<String, Image>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gate {
+    /// Node feature whose presence in a job's constraint makes it a Carme job.
+    pub feature: String,
+    /// Image for Carme jobs that do not name one.
+    pub default_image: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    Charliecloud,
+    Apptainer,
+    Singularity,
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RuntimeKind::Charliecloud => "charliecloud",
+            RuntimeKind::Apptainer => "apptainer",
+            RuntimeKind::Singularity => "singularity",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runtime {
+    pub kind: RuntimeKind,
+    /// The runtime binary (ch-run, apptainer, singularity).
+    pub path: PathBuf,
+    /// carme-launch on the compute nodes.
+    pub launcher: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountMode {
+    Rw,
+    Ro,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Host path; may use `%n` (node) and `%j` (job id).
+    pub source: PathTemplate,
+    /// Path inside the container.
+    pub target: PathBuf,
+    pub mode: MountMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub name: String,
+    /// Image directory (Charliecloud) or SIF file / sandbox (Apptainer, Singularity).
+    pub path: PathBuf,
+    pub description: String,
+    /// Mounts for this image only, after the global ones.
+    pub mounts: Vec<Mount>,
+}
+
+impl Config {
+    /// Read and validate the config at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validate `text` as the contents of the config file `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw = deserialize(text, path)?;
+        let locate = |key: &str, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line: line_of_key(text, key),
+            key: Some(key.to_string()),
+            message,
+        };
+        validate(raw, path, &locate)
+    }
+
+    /// The mounts an image gets: global ones first, then its own.
+    pub fn mounts_for<'a>(&'a self, image: &'a Image) -> impl Iterator<Item = &'a Mount> + 'a {
+        self.mounts.iter().chain(image.mounts.iter())
+    }
+
+    /// Image names, sorted, for messages that list the choices.
+    pub fn image_names(&self) -> Vec<&str> {
+        self.images.keys().map(String::as_str).collect()
+    }
+}
+
+/// Best effort for a config that does not validate: the gate feature, so a
+/// broken config can still tell Carme jobs (refused) from others (left alone).
+pub fn feature_of_broken_config(text: &str) -> String {
+    text.parse::<toml::Table>()
+        .ok()
+        .and_then(|t| {
+            t.get("gate")?
+                .get("feature")?
+                .as_str()
+                .filter(|f| valid_feature(f))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| DEFAULT_FEATURE.to_string())
+}
+
+// ---- raw (serde) layer ------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    gate: RawGate,
+    runtime: RawRuntime,
+    #[serde(default)]
+    mounts: Vec<RawMount>,
+    #[serde(default)]
+    images: BTreeMap<String, RawImage>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    feature: Option<String>,
+    default_image: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRuntime {
+    kind: RuntimeKind,
+    path: PathBuf,
+    launcher: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMount {
+    source: String,
+    target: PathBuf,
+    #[serde(default = "default_mode")]
+    mode: MountMode,
+}
+
+fn default_mode() -> MountMode {
+    MountMode::Rw
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImage {
+    path: PathBuf,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    mounts: Vec<RawMount>,
+}
+
+fn deserialize(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| toml_error(text, path, None, &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let key = (key != "." && !key.is_empty()).then_some(key);
+        toml_error(text, path, key, e.inner())
+    })
+}
+
+fn toml_error(text: &str, path: &Path, key: Option<String>, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map(|s| line_at(text, s.start))
+        .or_else(|| key.as_deref().and_then(|k| line_of_key(text, k)));
+    ConfigError {
+        file: path.to_path_buf(),
+        line,
+        key,
+        message: e.message().trim().to_string(),
+    }
+}
+
+// ---- validation layer ---------------------------------------------------------
+
+fn validate(
+    raw: RawConfig,
+    path: &Path,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Config, ConfigError> {
+    let feature = raw
+        .gate
+        .feature
+        .unwrap_or_else(|| DEFAULT_FEATURE.to_string());
+    if !valid_feature(&feature) {
+        return Err(locate(
+            "gate.feature",
+            format!(
+                "`{feature}` is not a usable node feature name \
+                 (letters, digits, `_`, `-`, `.`; not empty)"
+            ),
+        ));
+    }
+
+    let runtime = Runtime {
+        kind: raw.runtime.kind,
+        path: absolute(raw.runtime.path, "runtime.path", locate)?,
+        launcher: absolute(
+            raw.runtime
+                .launcher
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_LAUNCHER)),
+            "runtime.launcher",
+            locate,
+        )?,
+    };
+
+    let global_mounts = mounts(raw.mounts, "mounts", &[], locate)?;
+
+    let mut images = BTreeMap::new();
+    for (name, img) in raw.images {
+        let key = format!("images.{name}");
+        if !valid_image_name(&name) {
+            return Err(locate(
+                &key,
+                format!(
+                    "`{name}` is not a valid image name (start with a letter or digit; \
+                     then letters, digits, `.`, `_`, `-`)"
+                ),
+            ));
+        }
+        let image = Image {
+            path: absolute(img.path, &format!("{key}.path"), locate)?,
+            description: img.description,
+            mounts: mounts(img.mounts, &format!("{key}.mounts"), &global_mounts, locate)?,
+            name: name.clone(),
+        };
+        images.insert(name, image);
+    }
+
+    if let Some(default) = &raw.gate.default_image
+        && !images.contains_key(default)
+    {
+        return Err(locate(
+            "gate.default_image",
+            format!(
+                "default image `{default}` is not defined; defined images: {}",
+                list_or_none(images.keys())
+            ),
+        ));
+    }
+
+    Ok(Config {
+        source: path.to_path_buf(),
+        gate: Gate {
+            feature,
+            default_image: raw.gate.default_image,
+        },
+        runtime,
+        mounts: global_mounts,
+        images,
+    })
+}
+
+/// `earlier`: mounts that come before these (the global ones, for an
+/// image's list); two mounts on one target would leave the runtime to pick.
+fn mounts(
+    raw: Vec<RawMount>,
+    key: &str,
+    earlier: &[Mount],
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Vec<Mount>, ConfigError> {
+    let mut out: Vec<Mount> = Vec::with_capacity(raw.len());
+    for (i, m) in raw.into_iter().enumerate() {
+        let key = format!("{key}[{i}]");
+        let source = PathTemplate::parse(&m.source)
+            .map_err(|e| locate(&format!("{key}.source"), e.to_string()))?;
+        if !source.is_absolute() {
+            return Err(locate(
+                &format!("{key}.source"),
+                format!("`{}` must be an absolute path", m.source),
+            ));
+        }
+        let target = absolute(m.target, &format!("{key}.target"), locate)?;
+        if target == Path::new("/") {
+            return Err(locate(
+                &format!("{key}.target"),
+                "cannot mount over the container's `/`".to_string(),
+            ));
+        }
+        if let Some(prev) = earlier
+            .iter()
+            .chain(out.iter())
+            .find(|p| p.target == target)
+        {
+            return Err(locate(
+                &format!("{key}.target"),
+                format!(
+                    "`{}` is already the target of the mount from `{}`",
+                    target.display(),
+                    prev.source
+                ),
+            ));
+        }
+        out.push(Mount {
+            source,
+            target,
+            mode: m.mode,
+        });
+    }
+    Ok(out)
+}
+
+fn absolute(
+    p: PathBuf,
+    key: &str,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<PathBuf, ConfigError> {
+    let s = p.to_string_lossy();
+    if !p.is_absolute() {
+        return Err(locate(key, format!("`{s}` must be an absolute path")));
+    }
+    if p.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(locate(key, format!("`{s}` must not contain `..`")));
+    }
+    if s.contains(':') || s.contains(',') {
+        // Runtimes split bind specs on `:` (and Apptainer on `,`).
+        return Err(locate(key, format!("`{s}` must not contain `:` or `,`")));
+    }
+    Ok(p)
+}
+
+/// Node feature names as Slurm accepts them in slurm.conf `Features=`.
+pub fn valid_feature(f: &str) -> bool {
+    !f.is_empty()
+        && f.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Image names users type after `--carme-image=`: never paths.
+pub fn valid_image_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && n.len() <= 64
+}
+
+fn list_or_none<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<&str> = names.map(String::as_str).collect();
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+// ---- locating keys --------------------------------------------------------------
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The line where a dotted key (`images.base.mounts[0].mode`) is written, or
+/// the closest enclosing key that can be found.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let doc = text.parse::<toml_edit::Document<String>>().ok()?;
+    let segments = split_key(key);
+    // Try the full path, then ever shorter prefixes.
+    for n in (1..=segments.len()).rev() {
+        if let Some(offset) = span_of(doc.as_table(), &segments[..n]) {
+            return Some(line_at(text, offset));
+        }
+    }
+    None
+}
+
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn split_key(key: &str) -> Vec<Seg> {
+    let mut out = Vec::new();
+    for part in key.split('.') {
+        let (name, rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !name.is_empty() {
+            out.push(Seg::Key(name.to_string()));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            if let Ok(i) = idx.trim_end_matches(']').parse() {
+                out.push(Seg::Index(i));
+            }
+        }
+    }
+    out
+}
+
+fn span_of(table: &toml_edit::Table, path: &[Seg]) -> Option<usize> {
+    use toml_edit::{Item, Value};
+    // Where we are: a table-like (to look keys up in) or an array (to index).
+    enum Node<'a> {
+        Table(&'a dyn toml_edit::TableLike),
+        Tables(&'a toml_edit::ArrayOfTables),
+        Array(&'a toml_edit::Array),
+        Leaf,
+    }
+    fn node_of(item: &Item) -> Node<'_> {
+        match item {
+            Item::Table(t) => Node::Table(t),
+            Item::ArrayOfTables(a) => Node::Tables(a),
+            Item::Value(Value::InlineTable(t)) => Node::Table(t),
+            Item::Value(Value::Array(a)) => Node::Array(a),
+            _ => Node::Leaf,
+        }
+    }
+    let mut node = Node::Table(table);
+    let mut at = None;
+    for seg in path {
+        node = match (seg, node) {
+            (Seg::Key(k), Node::Table(t)) => {
+                let (key, item) = t.get_key_value(k)?;
+                at = key.span().map(|s| s.start).or(at);
+                node_of(item)
+            }
+            (Seg::Index(i), Node::Tables(a)) => {
+                let t = a.get(*i)?;
+                at = t.span().map(|s| s.start).or(at);
+                Node::Table(t)
+            }
+            (Seg::Index(i), Node::Array(a)) => {
+                let v = a.get(*i)?;
+                at = v.span().map(|s| s.start).or(at);
+                match v {
+                    Value::InlineTable(t) => Node::Table(t),
+                    Value::Array(a) => Node::Array(a),
+                    _ => Node::Leaf,
+                }
+            }
+            _ => return None,
+        };
+    }
+    at
+}
+
+/// A config as the executors hold it: usable, or broken with what we could
+/// still learn (the gate feature), so non-Carme jobs keep running.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loaded {
+    Ready(Config),
+    Broken { error: ConfigError, feature: String },
+}
+
+impl Loaded {
+    pub fn load(path: &Path) -> Loaded {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Loaded::from_text(&text, path),
+            Err(e) => Loaded::Broken {
+                error: ConfigError {
+                    file: path.to_path_buf(),
+                    line: None,
+                    key: None,
+                    message: format!("cannot read the config file: {e}"),
+                },
+                feature: DEFAULT_FEATURE.to_string(),
+            },
+        }
+    }
+
+    pub fn from_text(text: &str, path: &Path) -> Loaded {
+        match Config::parse(text, path) {
+            Ok(cfg) => Loaded::Ready(cfg),
+            Err(error) => Loaded::Broken {
+                error,
+                feature: feature_of_broken_config(text),
+            },
+        }
+    }
+
+    /// The gate feature, known even for a broken config (best effort).
+    pub fn feature(&self) -> &str {
+        match self {
+            Loaded::Ready(c) => &c.gate.feature,
+            Loaded::Broken { feature, .. } => feature,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[gate]
+feature = "carme"
+default_image = "base"
+
+[runtime]
+kind = "charliecloud"
+path = "/usr/bin/ch-run"
+launcher = "/usr/libexec/carme/carme-launch"
+
+[[mounts]]
+source = "/home"
+target = "/home"
+mode = "rw"
+
+[images.base]
+path = "/srv/carme/images/base"
+description = "Debian base"
+mounts = [ { source = "/data/%n", target = "/data", mode = "ro" } ]
+
+[images.pytorch-2]
+path = "/srv/carme/images/pytorch.sif"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/carme/carme.toml"))
+    }
+
+    #[test]
+    fn good_config_parses_completely() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.gate.feature, "carme");
+        assert_eq!(c.gate.default_image.as_deref(), Some("base"));
+        assert_eq!(c.runtime.kind, RuntimeKind::Charliecloud);
+        assert_eq!(c.runtime.path, Path::new("/usr/bin/ch-run"));
+        assert_eq!(
+            c.runtime.launcher,
+            Path::new("/usr/libexec/carme/carme-launch")
+        );
+        assert_eq!(c.mounts.len(), 1);
+        assert_eq!(c.mounts[0].mode, MountMode::Rw);
+        let base = &c.images["base"];
+        assert_eq!(base.description, "Debian base");
+        assert_eq!(base.mounts[0].mode, MountMode::Ro);
+        assert_eq!(
+            base.mounts[0].source.expand("n1", None),
+            Path::new("/data/n1")
+        );
+        assert_eq!(c.image_names(), ["base", "pytorch-2"]);
+        let all: Vec<_> = c.mounts_for(base).map(|m| m.target.clone()).collect();
+        assert_eq!(all, [PathBuf::from("/home"), PathBuf::from("/data")]);
+    }
+
+    #[test]
+    fn defaults_for_optional_keys() {
+        let c = parse("[runtime]\nkind = \"apptainer\"\npath = \"/usr/bin/apptainer\"\n").unwrap();
+        assert_eq!(c.gate.feature, DEFAULT_FEATURE);
+        assert_eq!(c.gate.default_image, None);
+        assert_eq!(c.runtime.launcher, Path::new(DEFAULT_LAUNCHER));
+        assert!(c.images.is_empty() && c.mounts.is_empty());
+        let c = parse(&GOOD.replace("mode = \"rw\"\n", "")).unwrap();
+        assert_eq!(c.mounts[0].mode, MountMode::Rw, "mode defaults to rw");
+    }
+
+    /// (what to change in GOOD, expected line, expected key, text in message)
+    #[test]
+    fn every_bad_value_is_located() {
+        let cases: &[(&str, &str, usize, &str, &str)] = &[
+            (
+                "feature = \"carme\"",
+                "feature = \"carme\"\nfoo = 1",
+                4,
+                "gate.foo",
+                "unknown field",
+            ),
+            (
+                "feature = \"carme\"",
+                "feature = \"car me\"",
+                3,
+                "gate.feature",
+                "not a usable node feature",
+            ),
+            (
+                "feature = \"carme\"",
+                "feature = \"\"",
+                3,
+                "gate.feature",
+                "not a usable",
+            ),
+            (
+                "default_image = \"base\"",
+                "default_image = \"nope\"",
+                4,
+                "gate.default_image",
+                "not defined; defined images: base, pytorch-2",
+            ),
+            (
+                "kind = \"charliecloud\"",
+                "kind = \"docker\"",
+                7,
+                "runtime.kind",
+                "unknown variant `docker`",
+            ),
+            (
+                "path = \"/usr/bin/ch-run\"",
+                "path = \"ch-run\"",
+                8,
+                "runtime.path",
+                "must be an absolute path",
+            ),
+            (
+                "path = \"/usr/bin/ch-run\"",
+                "path = \"/usr/../bin/ch-run\"",
+                8,
+                "runtime.path",
+                "must not contain `..`",
+            ),
+            (
+                "launcher = \"/usr/libexec/carme/carme-launch\"",
+                "launcher = 5",
+                9,
+                "runtime.launcher",
+                "invalid type",
+            ),
+            (
+                "[[mounts]]\nsource = \"/home\"",
+                "[[mounts]]\nsource = \"home\"",
+                12,
+                "mounts[0].source",
+                "absolute",
+            ),
+            (
+                "[[mounts]]\nsource = \"/home\"",
+                "[[mounts]]\nsource = \"/home/%x\"",
+                12,
+                "mounts[0].source",
+                "`%x`",
+            ),
+            (
+                "target = \"/home\"",
+                "target = \"/\"",
+                13,
+                "mounts[0].target",
+                "container's `/`",
+            ),
+            (
+                "target = \"/home\"",
+                "target = \"/ho:me\"",
+                13,
+                "mounts[0].target",
+                "`:`",
+            ),
+            (
+                "mode = \"rw\"",
+                "mode = \"rx\"",
+                14,
+                "mounts[0].mode",
+                "unknown variant `rx`",
+            ),
+            (
+                "mode = \"rw\"",
+                "mode = \"rw\"\nextra = 1",
+                15,
+                "mounts[0].extra",
+                "unknown field",
+            ),
+            (
+                "description = \"Debian base\"",
+                "description = 3",
+                18,
+                "images.base.description",
+                "invalid type",
+            ),
+            (
+                "[images.base]",
+                "[images.\"a/b\"]",
+                16,
+                "images.a/b",
+                "not a valid image name",
+            ),
+            (
+                "mode = \"ro\" }",
+                "mode = \"ro\", x = 1 }",
+                19,
+                "images.base.mounts[0].x",
+                "unknown field",
+            ),
+            (
+                "target = \"/data\"",
+                "target = \"/home\"",
+                19,
+                "images.base.mounts[0].target",
+                "already the target",
+            ),
+            (
+                "[images.pytorch-2]\npath",
+                "[images.pytorch-2]\nshape",
+                22,
+                "images.pytorch-2.shape",
+                "unknown field",
+            ),
+            ("[[mounts]]", "[[mountz]]", 11, "mountz", "unknown field"),
+        ];
+        for (from, to, line, key, text) in cases {
+            assert!(GOOD.contains(from), "case {from:?} does not apply");
+            let bad = GOOD.replacen(from, to, 1);
+            let err = parse(&bad).expect_err(&format!("{to:?} must be refused"));
+            assert_eq!(err.file, Path::new("/etc/carme/carme.toml"));
+            assert_eq!(err.key.as_deref(), Some(*key), "{to:?}: {err}");
+            assert_eq!(err.line, Some(*line), "{to:?}: {err}");
+            assert!(err.message.contains(text), "{to:?}: {err}");
+            let shown = err.to_string();
+            assert!(
+                shown.starts_with(&format!("/etc/carme/carme.toml:{line}: key `{key}`: ")),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_errors_and_missing_sections_are_located() {
+        let err = parse("[runtime\nkind = 1").unwrap_err();
+        assert_eq!(err.line, Some(1), "{err}");
+        let err = parse("[gate]\n").unwrap_err();
+        assert!(err.message.contains("missing field `runtime`"), "{err}");
+        let err = parse(&GOOD.replacen(
+            "path = \"/srv/carme/images/base\"",
+            "path = \"/a\"\npath = \"/b\"",
+            1,
+        ))
+        .unwrap_err();
+        assert_eq!(err.line, Some(18), "duplicate key: {err}");
+    }
+
+    #[test]
+    fn unreadable_file_is_a_config_error() {
+        let err = Config::load(Path::new("/nonexistent/carme.toml")).unwrap_err();
+        assert!(err.message.contains("cannot read"), "{err}");
+        assert!(matches!(
+            Loaded::load(Path::new("/nonexistent/carme.toml")),
+            Loaded::Broken { feature, .. } if feature == DEFAULT_FEATURE
+        ));
+    }
+
+    #[test]
+    fn broken_config_still_yields_the_feature() {
+        let text = "[gate]\nfeature = \"ai\"\n[runtime]\nkind = \"nope\"\n";
+        match Loaded::from_text(text, Path::new("/c.toml")) {
+            Loaded::Broken { feature, error } => {
+                assert_eq!(feature, "ai");
+                assert_eq!(error.key.as_deref(), Some("runtime.kind"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Unparseable TOML: fall back to the default feature.
+        assert_eq!(
+            feature_of_broken_config("[gate\nfeature=\"ai\""),
+            DEFAULT_FEATURE
+        );
+        // An unusable feature value is not trusted either.
+        assert_eq!(
+            feature_of_broken_config("[gate]\nfeature=\"a b\""),
+            DEFAULT_FEATURE
+        );
+    }
+
+    #[test]
+    fn image_names() {
+        for ok in ["base", "pytorch-2.1", "a_b", "9x"] {
+            assert!(valid_image_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-x",
+            ".x",
+            "a/b",
+            "/srv/x",
+            "a b",
+            "a:b",
+            &"x".repeat(65),
+        ] {
+            assert!(!valid_image_name(bad), "{bad}");
+        }
+    }
+}

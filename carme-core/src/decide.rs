@@ -1,0 +1,370 @@
+//! The gate decision: is a job a Carme job, and which image does it get?
+//! Used early by the clients (srun, sbatch, salloc) and authoritatively by
+//! slurmstepd; the only difference is how much the caller knows.
+
+use crate::config::{Config, Loaded};
+use crate::gate::names_feature;
+use crate::refusal::Refusal;
+
+/// What the caller knows of the job's constraint expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint<'a> {
+    /// Known for sure: `None` means the job has no constraint.
+    Known(Option<&'a str>),
+    /// The client could not tell (e.g. a batch script read from stdin).
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobRequest<'a> {
+    pub constraint: Constraint<'a>,
+    /// The `--carme-image` value, if given.
+    pub image: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classification {
+    /// Not a Carme job: Slurm runs it as if Carme were not installed.
+    NotCarme,
+    /// A Carme job running `image` (a name defined in the config).
+    Carme { image: String },
+    /// Nothing to refuse yet, but the constraint was unknown: the
+    /// authoritative decision in slurmstepd settles it.
+    Undetermined,
+}
+
+/// Decide from a possibly broken config.
+pub fn classify(loaded: &Loaded, req: &JobRequest) -> Result<Classification, Refusal> {
+    match loaded {
+        Loaded::Ready(cfg) => classify_with(cfg, req),
+        Loaded::Broken { error, feature } => {
+            let wants_carme = req.image.is_some()
+                || matches!(req.constraint, Constraint::Known(Some(c)) if names_feature(c, feature));
+            if wants_carme {
+                Err(Refusal::broken_config(error, feature))
+            } else if req.constraint == Constraint::Unknown {
+                Ok(Classification::Undetermined)
+            } else {
+                Ok(Classification::NotCarme)
+            }
+        }
+    }
+}
+
+/// Decide from a valid config.
+pub fn classify_with(cfg: &Config, req: &JobRequest) -> Result<Classification, Refusal> {
+    let is_carme = match req.constraint {
+        Constraint::Known(c) => c.is_some_and(|c| names_feature(c, &cfg.gate.feature)),
+        Constraint::Unknown => {
+            if let Some(image) = req.image {
+                check_image(cfg, image)?;
+            }
+            return Ok(Classification::Undetermined);
+        }
+    };
+    if !is_carme {
+        return match req.image {
+            Some(image) => Err(Refusal::image_without_feature(image, &cfg.gate.feature)),
+            None => Ok(Classification::NotCarme),
+        };
+    }
+    let image = req
+        .image
+        .or(cfg.gate.default_image.as_deref())
+        .ok_or_else(|| Refusal::no_image(cfg))?;
+    check_image(cfg, image)?;
+    Ok(Classification::Carme {
+        image: image.to_string(),
+    })
+}
+
+fn check_image(cfg: &Config, image: &str) -> Result<(), Refusal> {
+    if cfg.images.contains_key(image) {
+        Ok(())
+    } else {
+        Err(Refusal::unknown_image(image, cfg))
+    }
+}
+
+/// What kind of step slurmstepd is starting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// The batch script (runs on the host; its sruns are Carme steps).
+    Batch,
+    /// salloc's interactive step (LaunchParameters=use_interactive_step).
+    Interactive,
+    /// The extern step that holds the allocation: never touched.
+    Extern,
+    /// A step launched by srun: its tasks run in the image.
+    Tasks,
+}
+
+/// What slurmstepd does with one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepPlan {
+    /// Not Carme's business: Slurm runs it exactly as without the plugin.
+    Untouched,
+    /// A Carme job's batch script or interactive shell: it runs on the
+    /// host, and the sruns it starts run in `image`.
+    HostForCarme { image: String },
+    /// Runs on the host although the job would be refused: failing a batch
+    /// step would drain the node, so the user is warned and its sruns are
+    /// refused instead.
+    HostWithWarning(Refusal),
+    /// Every task runs in `image` through carme-launch.
+    Container { image: String },
+    /// The step fails with this message before any task starts.
+    Refused(Refusal),
+}
+
+/// The authoritative decision for one step, from facts slurmctld gave
+/// (`constraint`) and the user's `--carme-image` (`image`).
+pub fn plan_step(
+    loaded: &Loaded,
+    kind: StepKind,
+    constraint: Option<&str>,
+    image: Option<&str>,
+) -> StepPlan {
+    if kind == StepKind::Extern {
+        return StepPlan::Untouched;
+    }
+    let req = JobRequest {
+        constraint: Constraint::Known(constraint),
+        image,
+    };
+    match (classify(loaded, &req), kind) {
+        (Ok(Classification::Carme { image }), StepKind::Tasks) => StepPlan::Container { image },
+        (Ok(Classification::Carme { image }), _) => StepPlan::HostForCarme { image },
+        // Undetermined cannot happen with a known constraint; treat it as
+        // not Carme rather than guess.
+        (Ok(_), _) => StepPlan::Untouched,
+        (Err(r), StepKind::Tasks) => StepPlan::Refused(r),
+        (Err(r), _) => StepPlan::HostWithWarning(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigError};
+    use std::path::{Path, PathBuf};
+
+    fn cfg(default_image: Option<&str>) -> Loaded {
+        let default = default_image
+            .map(|d| format!("default_image = \"{d}\"\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "[gate]\nfeature = \"carme\"\n{default}\n[runtime]\nkind = \"charliecloud\"\n\
+             path = \"/usr/bin/ch-run\"\n[images.base]\npath = \"/i/base\"\n\
+             description = \"Debian\"\n[images.tools]\npath = \"/i/tools\"\n"
+        );
+        Loaded::Ready(Config::parse(&text, Path::new("/c.toml")).unwrap())
+    }
+
+    fn broken() -> Loaded {
+        Loaded::Broken {
+            error: ConfigError {
+                file: PathBuf::from("/c.toml"),
+                line: Some(3),
+                key: Some("runtime.kindd".into()),
+                message: "unknown field".into(),
+            },
+            feature: "carme".into(),
+        }
+    }
+
+    fn req<'a>(constraint: Constraint<'a>, image: Option<&'a str>) -> JobRequest<'a> {
+        JobRequest { constraint, image }
+    }
+
+    use Constraint::{Known, Unknown};
+
+    #[test]
+    fn classification_table() {
+        let with_default = cfg(Some("base"));
+        let no_default = cfg(None);
+        let broken = broken();
+        let carme = |i: &str| Ok(Classification::Carme { image: i.into() });
+        // (config, constraint, image, expected Ok or the refusal's words)
+        let cases: Vec<(
+            &Loaded,
+            Constraint,
+            Option<&str>,
+            Result<Classification, &str>,
+        )> = vec![
+            (
+                &with_default,
+                Known(None),
+                None,
+                Ok(Classification::NotCarme),
+            ),
+            (
+                &with_default,
+                Known(Some("gpu")),
+                None,
+                Ok(Classification::NotCarme),
+            ),
+            (
+                &with_default,
+                Known(Some("carmen")),
+                None,
+                Ok(Classification::NotCarme),
+            ),
+            (&with_default, Known(Some("carme")), None, carme("base")),
+            (
+                &with_default,
+                Known(Some("gpu&carme")),
+                Some("tools"),
+                carme("tools"),
+            ),
+            (
+                &with_default,
+                Known(Some("[carme|x]")),
+                Some("base"),
+                carme("base"),
+            ),
+            (
+                &with_default,
+                Known(None),
+                Some("base"),
+                Err("--constraint=carme"),
+            ),
+            (
+                &with_default,
+                Known(Some("carmen")),
+                Some("base"),
+                Err("--carme-image=base was refused"),
+            ),
+            (
+                &with_default,
+                Known(Some("carme")),
+                Some("nope"),
+                Err("image 'nope' is not known"),
+            ),
+            (
+                &with_default,
+                Known(Some("carme")),
+                Some("/i/base"),
+                Err("is not known"),
+            ),
+            (
+                &no_default,
+                Known(Some("carme")),
+                None,
+                Err("names no image"),
+            ),
+            (&no_default, Unknown, None, Ok(Classification::Undetermined)),
+            (
+                &no_default,
+                Unknown,
+                Some("tools"),
+                Ok(Classification::Undetermined),
+            ),
+            (&no_default, Unknown, Some("nope"), Err("not known")),
+            (
+                &broken,
+                Known(Some("carme")),
+                None,
+                Err("config is broken (/c.toml:3: key `runtime.kindd`"),
+            ),
+            (&broken, Known(None), Some("base"), Err("config is broken")),
+            (&broken, Unknown, Some("base"), Err("config is broken")),
+            (
+                &broken,
+                Known(Some("gpu")),
+                None,
+                Ok(Classification::NotCarme),
+            ),
+            (&broken, Unknown, None, Ok(Classification::Undetermined)),
+        ];
+        for (loaded, constraint, image, want) in cases {
+            let got = classify(loaded, &req(constraint, image));
+            match (&got, &want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "{constraint:?} {image:?}"),
+                (Err(r), Err(words)) => {
+                    assert!(r.message().starts_with("carme: "), "{r}");
+                    assert!(r.message().contains(words), "{constraint:?} {image:?}: {r}");
+                }
+                _ => panic!("{constraint:?} {image:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_image_message_lists_images_with_descriptions() {
+        let r = classify(&cfg(None), &req(Known(Some("carme")), Some("x"))).unwrap_err();
+        assert!(r.message().contains("images: base (Debian), tools."), "{r}");
+    }
+
+    #[test]
+    fn step_plans() {
+        let l = cfg(Some("base"));
+        use StepKind::*;
+        let cases = [
+            (
+                Tasks,
+                Some("carme"),
+                None,
+                StepPlan::Container {
+                    image: "base".into(),
+                },
+            ),
+            (
+                Tasks,
+                Some("carme"),
+                Some("tools"),
+                StepPlan::Container {
+                    image: "tools".into(),
+                },
+            ),
+            (
+                Batch,
+                Some("carme"),
+                Some("tools"),
+                StepPlan::HostForCarme {
+                    image: "tools".into(),
+                },
+            ),
+            (
+                Interactive,
+                Some("carme"),
+                None,
+                StepPlan::HostForCarme {
+                    image: "base".into(),
+                },
+            ),
+            (Extern, Some("carme"), Some("tools"), StepPlan::Untouched),
+            (Tasks, None, None, StepPlan::Untouched),
+            (Batch, Some("gpu"), None, StepPlan::Untouched),
+        ];
+        for (kind, constraint, image, want) in cases {
+            assert_eq!(
+                plan_step(&l, kind, constraint, image),
+                want,
+                "{kind:?} {constraint:?} {image:?}"
+            );
+        }
+        // Refusals: fail task steps, only warn in batch/interactive steps
+        // (a failed batch step drains the node).
+        assert!(matches!(
+            plan_step(&l, Tasks, None, Some("base")),
+            StepPlan::Refused(_)
+        ));
+        assert!(matches!(
+            plan_step(&l, Batch, None, Some("base")),
+            StepPlan::HostWithWarning(_)
+        ));
+        assert!(matches!(
+            plan_step(&l, Interactive, Some("carme"), Some("x")),
+            StepPlan::HostWithWarning(_)
+        ));
+        assert!(matches!(
+            plan_step(&broken(), Tasks, Some("carme"), None),
+            StepPlan::Refused(_)
+        ));
+        assert_eq!(
+            plan_step(&broken(), Tasks, Some("gpu"), None),
+            StepPlan::Untouched
+        );
+    }
+}

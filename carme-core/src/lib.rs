@@ -1,0 +1,19 @@
+//! carme-core: every decision Carme makes, as pure functions.
+//!
+//! Executors (the SPANK plugin, carme-launch, prolog, epilog) gather facts,
+//! call into this crate and apply what it returns. Nothing here performs
+//! I/O except reading the config file, so every rule is unit-testable.
+
+#![forbid(unsafe_code)]
+
+pub mod client_args;
+pub mod config;
+pub mod decide;
+pub mod gate;
+pub mod launch;
+pub mod refusal;
+pub mod template;
+
+pub use config::{Config, ConfigError, Loaded};
+pub use decide::{Classification, Constraint, JobRequest, classify};
+pub use refusal::Refusal;

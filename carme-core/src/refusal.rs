@@ -1,0 +1,106 @@
+//! What a user is told when Carme refuses a job: one message that starts with
+//! `carme: `, says what was refused, why (limit and values) and what to do.
+
+use std::fmt;
+
+use crate::config::{Config, ConfigError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    message: String,
+}
+
+impl Refusal {
+    /// `text` is everything after the `carme: ` prefix.
+    pub fn new(text: impl Into<String>) -> Refusal {
+        Refusal {
+            message: format!("carme: {}", text.into()),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn image_without_feature(image: &str, feature: &str) -> Refusal {
+        Refusal::new(format!(
+            "--carme-image={image} was refused: this job is not a Carme job because its \
+             constraint does not name the feature '{feature}'. Add --constraint={feature} to run \
+             in a Carme image, or drop --carme-image to run without one."
+        ))
+    }
+
+    pub fn no_image(cfg: &Config) -> Refusal {
+        Refusal::new(format!(
+            "this Carme job names no image and the cluster has no default image. \
+             Choose one with --carme-image=NAME; images: {}.",
+            image_list(cfg)
+        ))
+    }
+
+    pub fn unknown_image(image: &str, cfg: &Config) -> Refusal {
+        Refusal::new(format!(
+            "image '{image}' is not known on this cluster. Choose one with \
+             --carme-image=NAME; images: {}.",
+            image_list(cfg)
+        ))
+    }
+
+    pub fn broken_config(err: &ConfigError, feature: &str) -> Refusal {
+        Refusal::new(format!(
+            "Carme jobs cannot run right now because the Carme config is broken ({err}). \
+             Please tell your cluster admins; jobs without --constraint={feature} and \
+             --carme-image still run."
+        ))
+    }
+
+    pub fn multi_prog_unsupported() -> Refusal {
+        Refusal::new(
+            "srun --multi-prog is not supported for Carme jobs on this Slurm version \
+             (the per-task program cannot be put into the image). Run one srun per \
+             program, or drop --constraint and --carme-image to run on the host.",
+        )
+    }
+}
+
+fn image_list(cfg: &Config) -> String {
+    if cfg.images.is_empty() {
+        return "none are configured (ask your cluster admins)".to_string();
+    }
+    cfg.images
+        .values()
+        .map(|i| {
+            if i.description.is_empty() {
+                i.name.clone()
+            } else {
+                format!("{} ({})", i.name, i.description)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl Refusal {
+    pub fn controller_unreachable(detail: &str) -> Refusal {
+        Refusal::new(format!(
+            "this job step asked for a Carme image, but the node could not ask slurmctld \
+             whether the job is a Carme job ({detail}). Try again in a minute; if it keeps \
+             failing, tell your cluster admins."
+        ))
+    }
+
+    pub fn node_not_ready(detail: &str) -> Refusal {
+        Refusal::new(format!(
+            "this node cannot start Carme jobs right now ({detail}). Please tell your cluster \
+             admins; until then, exclude the node with --exclude=NODE."
+        ))
+    }
+}

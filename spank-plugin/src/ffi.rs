@@ -1,0 +1,443 @@
+//! The only `unsafe` module: Slurm's C SPANK API in, safe Rust out.
+//!
+//! It exports exactly the symbols Slurm looks up (plugin identity and the
+//! callbacks we use — not `slurm_spank_job_prolog`/`_job_epilog`, which would
+//! make slurmd run a SPANK step for every job), wraps each callback so a
+//! panic becomes an error return instead of unwinding into C, and offers a
+//! safe `Spank` handle to the rest of the plugin. libslurm calls
+//! (`slurm_load_job`) are resolved at run time from the hosting process
+//! (srun, sbatch, salloc and slurmstepd all carry libslurmfull), so the plugin
+//! links no Slurm library and loads the same way on every Slurm install.
+
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString, OsStr, OsString, c_char, c_int, c_void};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+#[allow(
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    dead_code,
+    unsafe_op_in_unsafe_fn,
+    clippy::all
+)]
+mod sys {
+    include!(concat!(env!("OUT_DIR"), "/slurm_bindings.rs"));
+}
+
+use crate::plugin;
+
+// ---- identity symbols read by Slurm's plugin loader ---------------------------
+
+#[unsafe(no_mangle)]
+#[allow(non_upper_case_globals)]
+pub static plugin_name: [u8; 6] = *b"carme\0";
+
+#[unsafe(no_mangle)]
+#[allow(non_upper_case_globals)]
+pub static plugin_type: [u8; 6] = *b"spank\0";
+
+/// Slurm refuses a SPANK plugin whose major.minor differs from its own.
+#[unsafe(no_mangle)]
+#[allow(non_upper_case_globals)]
+pub static plugin_version: u32 = sys::SLURM_VERSION_NUMBER;
+
+// ---- exported callbacks -----------------------------------------------------------
+
+#[unsafe(no_mangle)]
+pub extern "C" fn slurm_spank_init(sp: sys::spank_t, ac: c_int, av: *mut *mut c_char) -> c_int {
+    guard("init", || {
+        // SAFETY: Slurm passes ac entries of NUL-terminated plugstack arguments.
+        let args = unsafe { c_args(ac, av) };
+        plugin::init(&Spank(sp), &args)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn slurm_spank_init_post_opt(
+    sp: sys::spank_t,
+    _ac: c_int,
+    _av: *mut *mut c_char,
+) -> c_int {
+    guard("init_post_opt", || plugin::init_post_opt(&Spank(sp)))
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn slurm_spank_user_init(
+    sp: sys::spank_t,
+    _ac: c_int,
+    _av: *mut *mut c_char,
+) -> c_int {
+    guard("user_init", || plugin::user_init(&Spank(sp)))
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn slurm_spank_task_init(
+    sp: sys::spank_t,
+    _ac: c_int,
+    _av: *mut *mut c_char,
+) -> c_int {
+    guard("task_init", || plugin::task_init(&Spank(sp)))
+}
+
+/// Called by Slurm while it parses `--carme-image` (command line or env).
+extern "C" fn image_option_cb(_val: c_int, optarg: *const c_char, _remote: c_int) -> c_int {
+    guard("option", || {
+        let value = if optarg.is_null() {
+            String::new()
+        } else {
+            // SAFETY: Slurm passes the NUL-terminated option argument.
+            unsafe { CStr::from_ptr(optarg) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        plugin::image_option(value)
+    })
+}
+
+/// Run a callback body; a panic is logged and becomes an error return.
+fn guard(callback: &str, body: impl FnOnce() -> Result<(), ()>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => 0,
+        Ok(Err(())) => -1,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            log(
+                Level::Error,
+                &format!("carme: internal error in {callback}: {what}; please report this bug"),
+            );
+            -1
+        }
+    }
+}
+
+/// SAFETY: `av` must point to `ac` valid C strings (or be null with ac == 0).
+unsafe fn c_args(ac: c_int, av: *mut *mut c_char) -> Vec<String> {
+    if av.is_null() || ac <= 0 {
+        return Vec::new();
+    }
+    (0..ac as usize)
+        .filter_map(|i| {
+            // SAFETY: i < ac, guaranteed by the caller.
+            let p = unsafe { *av.add(i) };
+            (!p.is_null()).then(|| {
+                // SAFETY: each entry is a NUL-terminated string.
+                unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+            })
+        })
+        .collect()
+}
+
+// ---- logging ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Verbose,
+    Debug,
+}
+
+/// Log through Slurm: in srun/sbatch/salloc this reaches the user's
+/// terminal (errors always, others with -v), in slurmstepd the slurmd log
+/// and, once the step's I/O is set up, the user's stderr too.
+pub fn log(level: Level, msg: &str) {
+    let msg = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+    let fmt = c"%s".as_ptr();
+    // SAFETY: "%s" with one valid C string argument.
+    unsafe {
+        match level {
+            Level::Error => sys::slurm_error(fmt, msg.as_ptr()),
+            Level::Verbose => sys::slurm_verbose(fmt, msg.as_ptr()),
+            Level::Debug => sys::slurm_debug(fmt, msg.as_ptr()),
+        }
+    }
+}
+
+// ---- the safe handle ----------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// srun
+    Local,
+    /// slurmstepd
+    Remote,
+    /// sbatch, salloc
+    Allocator,
+    /// slurmd, prolog/epilog: nothing for us to do.
+    Other,
+}
+
+/// A step id as Slurm means it: the batch script, the extern step, an
+/// interactive (salloc) step, or a numbered srun step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepId {
+    Batch,
+    Extern,
+    Interactive,
+    Numbered(u32),
+}
+
+pub struct Spank(sys::spank_t);
+
+fn check(rc: sys::spank_err_t, what: &str) -> Result<(), String> {
+    if rc == sys::ESPANK_SUCCESS {
+        Ok(())
+    } else {
+        // SAFETY: spank_strerror returns a static string for any code.
+        let text = unsafe { CStr::from_ptr(sys::spank_strerror(rc)) }.to_string_lossy();
+        Err(format!("{what}: {text}"))
+    }
+}
+
+fn cstring(s: impl AsRef<OsStr>) -> Result<CString, String> {
+    CString::new(s.as_ref().as_bytes()).map_err(|_| "value contains a NUL byte".to_string())
+}
+
+impl Spank {
+    pub fn context(&self) -> Context {
+        // SAFETY: no arguments; valid in every context.
+        match unsafe { sys::spank_context() } {
+            sys::S_CTX_LOCAL => Context::Local,
+            sys::S_CTX_REMOTE => Context::Remote,
+            sys::S_CTX_ALLOCATOR => Context::Allocator,
+            _ => Context::Other,
+        }
+    }
+
+    /// Register `--carme-image=NAME` (srun, sbatch, salloc, slurmstepd).
+    pub fn register_image_option(&self) -> Result<(), String> {
+        // Slurm keeps the pointer, so the option lives for the process.
+        let opt: &'static mut sys::spank_option = Box::leak(Box::new(sys::spank_option {
+            name: c"carme-image".as_ptr() as *mut c_char,
+            arginfo: c"NAME".as_ptr() as *mut c_char,
+            usage: c"Run the job's tasks in the Carme image NAME (needs --constraint with the Carme feature); `carme-launch images` lists them.".as_ptr() as *mut c_char,
+            has_arg: 1,
+            val: 0,
+            cb: Some(image_option_cb),
+        }));
+        // SAFETY: valid handle and a 'static option struct.
+        check(
+            unsafe { sys::spank_option_register(self.0, opt) },
+            "spank_option_register(carme-image)",
+        )
+    }
+
+    fn get_u32(&self, item: sys::spank_item_t) -> Option<u32> {
+        let mut v: u32 = 0;
+        // SAFETY: these items take a uint32_t* (see spank.h).
+        let rc = unsafe { sys::spank_get_item(self.0, item, &mut v as *mut u32) };
+        (rc == sys::ESPANK_SUCCESS).then_some(v)
+    }
+
+    pub fn job_id(&self) -> Option<u32> {
+        self.get_u32(sys::S_JOB_ID)
+    }
+
+    pub fn step_id(&self) -> Option<StepId> {
+        let id = self.get_u32(sys::S_JOB_STEPID)?;
+        Some(match id {
+            sys::SLURM_BATCH_SCRIPT => StepId::Batch,
+            sys::SLURM_EXTERN_CONT => StepId::Extern,
+            sys::SLURM_INTERACTIVE_STEP => StepId::Interactive,
+            n => StepId::Numbered(n),
+        })
+    }
+
+    /// The step's command (remote: argv of the tasks; local: srun's command).
+    pub fn job_argv(&self) -> Result<Vec<OsString>, String> {
+        let (argc, argv) = self.raw_argv()?;
+        Ok((0..argc)
+            .map(|i| {
+                // SAFETY: argv has argc valid entries (Slurm's job record).
+                let p = unsafe { *argv.add(i) };
+                if p.is_null() {
+                    OsString::new()
+                } else {
+                    // SAFETY: NUL-terminated.
+                    OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec())
+                }
+            })
+            .collect())
+    }
+
+    fn raw_argv(&self) -> Result<(usize, *mut *mut c_char), String> {
+        let mut argc: c_int = 0;
+        let mut argv: *mut *mut c_char = std::ptr::null_mut();
+        // SAFETY: S_JOB_ARGV takes (int*, char***).
+        let rc = unsafe {
+            sys::spank_get_item(
+                self.0,
+                sys::S_JOB_ARGV,
+                &mut argc as *mut c_int,
+                &mut argv as *mut *mut *mut c_char,
+            )
+        };
+        check(rc, "spank_get_item(S_JOB_ARGV)")?;
+        if argv.is_null() || argc <= 0 {
+            return Err("the step has no command".to_string());
+        }
+        Ok((argc as usize, argv))
+    }
+
+    /// Slurm < 23.11: make the task exec `program` instead of its argv[0],
+    /// keeping argv[1..]; returns the old argv[0]. Slurm's own remaining
+    /// task setup (TaskProlog, TMPDIR, rlimits) still runs before its execve.
+    pub fn replace_argv0(&self, program: &OsStr) -> Result<OsString, String> {
+        let (_argc, argv) = self.raw_argv()?;
+        let new = cstring(program)?;
+        // SAFETY: argv[0] exists (argc > 0). The task process execs right
+        // after task_init and nothing frees argv[0] before that, so a
+        // malloc'd replacement that is never freed is correct.
+        unsafe {
+            let old = *argv;
+            let old = if old.is_null() {
+                OsString::new()
+            } else {
+                OsString::from_vec(CStr::from_ptr(old).to_bytes().to_vec())
+            };
+            let copy = libc::strdup(new.as_ptr());
+            if copy.is_null() {
+                return Err("out of memory".to_string());
+            }
+            *argv = copy;
+            Ok(old)
+        }
+    }
+
+    /// Slurm >= 23.11: prepend `args` to the task's argv.
+    #[cfg(carme_prepend_argv)]
+    pub fn prepend_task_argv(&self, args: &[OsString]) -> Result<(), String> {
+        let owned: Vec<CString> = args.iter().map(cstring).collect::<Result<_, _>>()?;
+        let mut ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        // SAFETY: argc pointers to valid C strings; Slurm copies them.
+        let rc = unsafe {
+            sys::spank_prepend_task_argv(self.0, owned.len() as c_int, ptrs.as_mut_ptr())
+        };
+        check(rc, "spank_prepend_task_argv")
+    }
+
+    pub fn setenv(&self, name: &str, value: impl AsRef<OsStr>) -> Result<(), String> {
+        let (n, v) = (cstring(name)?, cstring(value)?);
+        // SAFETY: valid C strings; overwrite = 1.
+        check(
+            unsafe { sys::spank_setenv(self.0, n.as_ptr(), v.as_ptr(), 1) },
+            &format!("spank_setenv({name})"),
+        )
+    }
+}
+
+impl Spank {
+    #[cfg_attr(not(carme_prepend_argv), allow(dead_code))]
+    pub fn unsetenv(&self, name: &str) -> Result<(), String> {
+        let n = cstring(name)?;
+        // SAFETY: valid C string.
+        check(
+            unsafe { sys::spank_unsetenv(self.0, n.as_ptr()) },
+            &format!("spank_unsetenv({name})"),
+        )
+    }
+}
+
+/// Set a variable in this process's own environment (sbatch/salloc), so
+/// the job (sbatch) or the shell salloc starts inherits it.
+pub fn set_process_env(name: &str, value: &str) -> Result<(), String> {
+    let (n, v) = (cstring(name)?, cstring(value)?);
+    // SAFETY: the allocator context is single threaded while options are
+    // processed, so nobody reads the environment concurrently.
+    let rc = unsafe { libc::setenv(n.as_ptr(), v.as_ptr(), 1) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!("setenv({name}) failed"))
+    }
+}
+
+// ---- libslurm, from the hosting process ------------------------------------------------
+
+/// What slurmctld says about a job (the facts the plugin needs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    /// The job's constraint expression (`--constraint`), if any.
+    pub features: Option<String>,
+    pub user_id: u32,
+}
+
+type LoadJobFn = unsafe extern "C" fn(*mut *mut sys::job_info_msg_t, u32, u16) -> c_int;
+type FreeJobFn = unsafe extern "C" fn(*mut sys::job_info_msg_t);
+type GetErrnoFn = unsafe extern "C" fn() -> c_int;
+type StrerrorFn = unsafe extern "C" fn(c_int) -> *const c_char;
+
+fn host_symbol(name: &CStr) -> Option<*mut c_void> {
+    // SAFETY: dlsym with RTLD_DEFAULT and a valid name.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!p.is_null()).then_some(p)
+}
+
+/// Ask slurmctld for one job, through the libslurm the host process loaded.
+pub fn load_job(job_id: u32) -> Result<JobRecord, String> {
+    let load =
+        host_symbol(c"slurm_load_job").ok_or("slurm_load_job is not available in this process")?;
+    let free = host_symbol(c"slurm_free_job_info_msg")
+        .ok_or("slurm_free_job_info_msg is not available in this process")?;
+    // SAFETY: the symbols are libslurm's, whose signatures the bindgen'd
+    // headers of the same Slurm release describe (Slurm refuses plugins of
+    // another major.minor release, so layouts match).
+    let (load, free) = unsafe {
+        (
+            std::mem::transmute::<*mut c_void, LoadJobFn>(load),
+            std::mem::transmute::<*mut c_void, FreeJobFn>(free),
+        )
+    };
+    let mut msg: *mut sys::job_info_msg_t = std::ptr::null_mut();
+    // SAFETY: out-pointer; show_flags 0 (the record carries features).
+    let rc = unsafe { load(&mut msg, job_id, 0) };
+    if rc != 0 || msg.is_null() {
+        return Err(format!("slurm_load_job({job_id}): {}", slurm_errno_text()));
+    }
+    // SAFETY: on success msg points to a valid message until freed.
+    let result = unsafe {
+        let m = &*msg;
+        if m.record_count == 0 || m.job_array.is_null() {
+            Err(format!("slurm_load_job({job_id}): no such job"))
+        } else {
+            let rec = &*m.job_array;
+            Ok(JobRecord {
+                features: (!rec.features.is_null())
+                    .then(|| CStr::from_ptr(rec.features).to_string_lossy().into_owned())
+                    .filter(|s| !s.is_empty()),
+                user_id: rec.user_id,
+            })
+        }
+    };
+    // SAFETY: msg came from slurm_load_job.
+    unsafe { free(msg) };
+    result
+}
+
+fn slurm_errno_text() -> String {
+    let (Some(get), Some(text)) = (
+        host_symbol(c"slurm_get_errno"),
+        host_symbol(c"slurm_strerror"),
+    ) else {
+        return "unknown error".to_string();
+    };
+    // SAFETY: libslurm's documented signatures.
+    unsafe {
+        let get = std::mem::transmute::<*mut c_void, GetErrnoFn>(get);
+        let text = std::mem::transmute::<*mut c_void, StrerrorFn>(text);
+        let e = get();
+        let p = text(e);
+        if p.is_null() {
+            format!("error {e}")
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}

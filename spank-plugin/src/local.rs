@@ -1,0 +1,64 @@
+//! srun (local context): refuse early what srun's own options already
+//! show, before srun asks for an allocation or launches a step.
+
+use carme_core::client_args::{self, Client, Knowledge};
+use carme_core::decide::{Classification, Constraint, JobRequest, classify};
+
+use crate::client::{constraint_of, env, own_argv};
+use crate::ffi::{self, Level, Spank, log};
+use crate::plugin::{load_config, with_state};
+
+pub fn post_opt(_sp: &Spank) -> Result<(), ()> {
+    let image = with_state(|s| s.image.clone());
+    let argv = own_argv();
+    let req = client_args::parse(Client::Srun, &argv, &env);
+
+    // Inside an allocation its constraint decides; ask slurmctld only when
+    // the step asks for an image (otherwise slurmstepd decides and nothing
+    // new is queued either way).
+    let features;
+    let constraint = match &req.jobid {
+        Knowledge::Absent => constraint_of(&req),
+        _ if image.is_none() => return Ok(()),
+        Knowledge::Unknown => Constraint::Unknown,
+        Knowledge::Given(id) => match id
+            .parse::<u32>()
+            .map_err(|e| e.to_string())
+            .and_then(ffi::load_job)
+        {
+            Ok(rec) => {
+                features = rec.features;
+                Constraint::Known(features.as_deref())
+            }
+            Err(e) => {
+                log(
+                    Level::Debug,
+                    &format!("carme: cannot check job {id} early: {e}"),
+                );
+                Constraint::Unknown
+            }
+        },
+    };
+    if image.is_none() && constraint == Constraint::Known(None) {
+        return Ok(()); // plainly not a Carme job: no further work
+    }
+    let loaded = load_config();
+    let request = JobRequest {
+        constraint,
+        image: image.as_deref(),
+    };
+    match classify(&loaded, &request) {
+        Err(refusal) => {
+            log(Level::Error, refusal.message());
+            Err(())
+        }
+        Ok(Classification::Carme { .. }) if req.multi_prog && !cfg!(carme_prepend_argv) => {
+            log(
+                Level::Error,
+                carme_core::Refusal::multi_prog_unsupported().message(),
+            );
+            Err(())
+        }
+        Ok(_) => Ok(()),
+    }
+}

@@ -1,0 +1,163 @@
+//! slurmstepd (remote context): the authoritative decision for each step,
+//! from facts slurmctld gives, and the hand-off of Carme tasks to
+//! carme-launch.
+//!
+//! Timeline in slurmstepd: init_post_opt (root, before the step's I/O is
+//! connected) decides; user_init (after I/O, so messages reach the user's
+//! terminal) reports a refusal and fails the step; task_init (in each
+//! forked task, as the user, just before Slurm's own execve) redirects the
+//! task to carme-launch.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use carme_core::Refusal;
+use carme_core::config::Loaded;
+use carme_core::decide::{StepKind, StepPlan, plan_step};
+
+use crate::ffi::{self, Level, Spank, StepId, log};
+use crate::plugin::{IMAGE_ENV_FOR_SRUN, load_config, with_state};
+
+/// Environment carme-launch reads in a task (and removes before the
+/// runtime starts).
+pub const ENV_CONFIG: &str = "CARME_LAUNCH_CONFIG";
+pub const ENV_IMAGE: &str = "CARME_LAUNCH_IMAGE";
+pub const ENV_ARGV0: &str = "CARME_LAUNCH_ARGV0";
+
+static LAUNCHER: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+pub fn post_opt(sp: &Spank) -> Result<(), ()> {
+    let (Some(job_id), Some(step)) = (sp.job_id(), sp.step_id()) else {
+        log(
+            Level::Error,
+            "carme: slurmstepd gave no job or step id; leaving the step alone",
+        );
+        return Ok(());
+    };
+    let kind = match step {
+        StepId::Batch => StepKind::Batch,
+        StepId::Interactive => StepKind::Interactive,
+        StepId::Extern => StepKind::Extern,
+        StepId::Numbered(_) => StepKind::Tasks,
+    };
+    if kind == StepKind::Extern {
+        return Ok(());
+    }
+    let image = with_state(|s| s.image.clone());
+    let loaded = load_config();
+
+    let plan = match ffi::load_job(job_id) {
+        Ok(rec) => plan_step(&loaded, kind, rec.features.as_deref(), image.as_deref()),
+        Err(e) => {
+            log(Level::Error, &format!("carme: job {job_id}: {e}"));
+            match (&image, kind) {
+                (None, _) => StepPlan::Untouched,
+                (Some(_), StepKind::Tasks) => {
+                    StepPlan::Refused(Refusal::controller_unreachable(&e))
+                }
+                (Some(_), _) => StepPlan::HostWithWarning(Refusal::controller_unreachable(&e)),
+            }
+        }
+    };
+    if let (Loaded::Broken { error, .. }, false) = (&loaded, plan == StepPlan::Untouched) {
+        log(Level::Error, &format!("carme: config error: {error}"));
+    }
+    let plan = match (plan, &loaded) {
+        (StepPlan::Container { image }, Loaded::Ready(cfg)) => {
+            match launcher_problem(&cfg.runtime.launcher) {
+                Some(problem) => {
+                    log(Level::Error, &format!("carme: job {job_id}: {problem}"));
+                    StepPlan::Refused(Refusal::node_not_ready(&problem))
+                }
+                None => {
+                    *LAUNCHER.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(cfg.runtime.launcher.clone());
+                    StepPlan::Container { image }
+                }
+            }
+        }
+        (plan, _) => plan,
+    };
+    if let (StepPlan::HostForCarme { image }, true) = (&plan, image.is_some()) {
+        // The batch step consumed the option; give it back to the sruns
+        // the script runs (also when the job was submitted with --export=NONE).
+        if let Err(e) = sp.setenv(IMAGE_ENV_FOR_SRUN, image) {
+            log(Level::Error, &format!("carme: {e}"));
+        }
+    }
+    log(
+        Level::Verbose,
+        &format!("carme: job {job_id} step {step:?}: {plan:?}"),
+    );
+    with_state(|s| s.plan = Some(plan));
+    Ok(())
+}
+
+/// Why the launcher cannot run here, if it cannot.
+fn launcher_problem(launcher: &std::path::Path) -> Option<String> {
+    match std::fs::metadata(launcher) {
+        Err(e) => Some(format!("launcher {}: {e}", launcher.display())),
+        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => Some(format!(
+            "launcher {} is not an executable file",
+            launcher.display()
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// Report a refusal once per node, now that it reaches the user's terminal.
+/// The step is not failed here: srun's exit status comes only from its
+/// tasks, so a step failed before its tasks start would exit 0.
+pub fn user_init(_sp: &Spank) -> Result<(), ()> {
+    if let Some(StepPlan::Refused(r) | StepPlan::HostWithWarning(r)) =
+        with_state(|s| s.plan.clone())
+    {
+        log(Level::Error, r.message());
+    }
+    Ok(())
+}
+
+pub fn task_init(sp: &Spank) -> Result<(), ()> {
+    let image = match with_state(|s| s.plan.clone()) {
+        Some(StepPlan::Container { image }) => image,
+        // Slurm ends the task with exit code 1 before its execve: the
+        // payload never runs and srun reports the failure.
+        Some(StepPlan::Refused(_)) => return Err(()),
+        _ => return Ok(()),
+    };
+    let launcher = LAUNCHER
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or(())?;
+    let config = with_state(|s| s.config_path.clone());
+    let result = (|| {
+        sp.setenv(ENV_CONFIG, &config)?;
+        sp.setenv(ENV_IMAGE, &image)?;
+        hand_off(sp, &launcher)
+    })();
+    result.map_err(|e| {
+        log(
+            Level::Error,
+            &format!("carme: cannot hand the task to carme-launch: {e}"),
+        );
+    })
+}
+
+#[cfg(carme_prepend_argv)]
+fn hand_off(sp: &Spank, launcher: &std::path::Path) -> Result<(), String> {
+    // A value from the user's environment would make carme-launch misread argv.
+    sp.unsetenv(ENV_ARGV0)?;
+    sp.prepend_task_argv(&[launcher.as_os_str().to_owned()])
+}
+
+/// Slurm 22.05 has no way to prepend to a task's argv, so the task's
+/// argv[0] becomes carme-launch and the original argv[0] travels in the
+/// environment; Slurm then runs its remaining task setup and execs.
+#[cfg(not(carme_prepend_argv))]
+fn hand_off(sp: &Spank, launcher: &std::path::Path) -> Result<(), String> {
+    // Record argv[0] first: a task must never reach carme-launch without it.
+    let argv0 = sp.job_argv()?.into_iter().next().unwrap_or_default();
+    sp.setenv(ENV_ARGV0, &argv0)?;
+    sp.replace_argv0(launcher.as_os_str()).map(|_| ())
+}

@@ -23,6 +23,9 @@ pub const DEFAULT_FEATURE: &str = "carme";
 /// Where carme-launch is installed on the nodes when `[runtime] launcher` is not set.
 pub const DEFAULT_LAUNCHER: &str = "/usr/libexec/carme/carme-launch";
 
+/// Where carme-prolog records Carme jobs for slurmstepd, per node.
+pub const DEFAULT_STATE_DIR: &str = "/run/carme/%n";
+
 /// A config that could not be used, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -59,6 +62,7 @@ pub struct Config {
     /// Bind mounts for every image, before the image's own.
     pub mounts: Vec<Mount>,
     pub images: BTreeMap<String, Image>,
+    pub paths: Paths,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +71,36 @@ pub struct Gate {
     pub feature: String,
     /// Image for Carme jobs that do not name one.
     pub default_image: Option<String>,
+    /// How slurmstepd learns a job's constraint.
+    pub job_facts: JobFacts,
+}
+
+/// Where slurmstepd gets the facts that decide whether a job is a Carme job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum JobFacts {
+    /// Ask slurmctld for every step (one RPC each; needs nothing else).
+    #[default]
+    Slurmctld,
+    /// carme-prolog (Slurm `Prolog=`) records each Carme job on the node;
+    /// steps of jobs without a record cost nothing. Steps that ask for an
+    /// image without a record still ask slurmctld, to say why.
+    Prolog,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// Root-owned directory for per-job records (`%n`: node name).
+    pub state_dir: PathTemplate,
+}
+
+/// What slurmstepd, the prolog and the epilog need to tell Carme jobs
+/// from others; known (best effort) even for a broken config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateBasics {
+    pub feature: String,
+    pub job_facts: JobFacts,
+    pub state_dir: PathTemplate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -157,19 +191,56 @@ impl Config {
     }
 }
 
-/// Best effort for a config that does not validate: the gate feature, so a
-/// broken config can still tell Carme jobs (refused) from others (left alone).
-pub fn feature_of_broken_config(text: &str) -> String {
-    text.parse::<toml::Table>()
-        .ok()
-        .and_then(|t| {
-            t.get("gate")?
-                .get("feature")?
-                .as_str()
-                .filter(|f| valid_feature(f))
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| DEFAULT_FEATURE.to_string())
+impl Config {
+    pub fn basics(&self) -> GateBasics {
+        GateBasics {
+            feature: self.gate.feature.clone(),
+            job_facts: self.gate.job_facts,
+            state_dir: self.paths.state_dir.clone(),
+        }
+    }
+}
+
+impl Default for GateBasics {
+    fn default() -> GateBasics {
+        GateBasics {
+            feature: DEFAULT_FEATURE.to_string(),
+            job_facts: JobFacts::default(),
+            state_dir: PathTemplate::parse(DEFAULT_STATE_DIR).expect("valid default"),
+        }
+    }
+}
+
+/// Best effort for a config that does not validate: the keys that tell
+/// Carme jobs (refused) from others (left alone), each one taken only if
+/// it is itself valid, else its default.
+pub fn basics_of_broken_config(text: &str) -> GateBasics {
+    let mut basics = GateBasics::default();
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return basics;
+    };
+    let get = |section: &str, key: &str| {
+        table
+            .get(section)
+            .and_then(|s| s.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    if let Some(f) = get("gate", "feature").filter(|f| valid_feature(f)) {
+        basics.feature = f;
+    }
+    // Anything but a valid "prolog" keeps the default (slurmctld), which
+    // works without the prolog.
+    if get("gate", "job_facts").as_deref() == Some("prolog") {
+        basics.job_facts = JobFacts::Prolog;
+    }
+    if let Some(dir) = get("paths", "state_dir")
+        .and_then(|d| PathTemplate::parse(&d).ok())
+        .filter(PathTemplate::is_absolute)
+    {
+        basics.state_dir = dir;
+    }
+    basics
 }
 
 // ---- raw (serde) layer ------------------------------------------------------
@@ -184,6 +255,8 @@ struct RawConfig {
     mounts: Vec<RawMount>,
     #[serde(default)]
     images: BTreeMap<String, RawImage>,
+    #[serde(default)]
+    paths: RawPaths,
 }
 
 #[derive(Deserialize, Default)]
@@ -191,6 +264,14 @@ struct RawConfig {
 struct RawGate {
     feature: Option<String>,
     default_image: Option<String>,
+    #[serde(default)]
+    job_facts: JobFacts,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    state_dir: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -314,16 +395,35 @@ fn validate(
         ));
     }
 
+    let state_dir = template_dir(
+        raw.paths.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR),
+        "paths.state_dir",
+        locate,
+    )?;
+
     Ok(Config {
         source: path.to_path_buf(),
         gate: Gate {
             feature,
             default_image: raw.gate.default_image,
+            job_facts: raw.gate.job_facts,
         },
         runtime,
         mounts: global_mounts,
         images,
+        paths: Paths { state_dir },
     })
+}
+
+/// An absolute directory template (`%n`, `%j`) without `..`.
+fn template_dir(
+    s: &str,
+    key: &str,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<PathTemplate, ConfigError> {
+    let t = PathTemplate::parse(s).map_err(|e| locate(key, e.to_string()))?;
+    absolute(PathBuf::from(s), key, locate)?;
+    Ok(t)
 }
 
 /// `earlier`: mounts that come before these (the global ones, for an
@@ -518,7 +618,10 @@ fn span_of(table: &toml_edit::Table, path: &[Seg]) -> Option<usize> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Loaded {
     Ready(Config),
-    Broken { error: ConfigError, feature: String },
+    Broken {
+        error: ConfigError,
+        basics: GateBasics,
+    },
 }
 
 impl Loaded {
@@ -532,7 +635,7 @@ impl Loaded {
                     key: None,
                     message: format!("cannot read the config file: {e}"),
                 },
-                feature: DEFAULT_FEATURE.to_string(),
+                basics: GateBasics::default(),
             },
         }
     }
@@ -542,7 +645,7 @@ impl Loaded {
             Ok(cfg) => Loaded::Ready(cfg),
             Err(error) => Loaded::Broken {
                 error,
-                feature: feature_of_broken_config(text),
+                basics: basics_of_broken_config(text),
             },
         }
     }
@@ -551,7 +654,15 @@ impl Loaded {
     pub fn feature(&self) -> &str {
         match self {
             Loaded::Ready(c) => &c.gate.feature,
-            Loaded::Broken { feature, .. } => feature,
+            Loaded::Broken { basics, .. } => &basics.feature,
+        }
+    }
+
+    /// What tells Carme jobs from others, known even for a broken config.
+    pub fn basics(&self) -> GateBasics {
+        match self {
+            Loaded::Ready(c) => c.basics(),
+            Loaded::Broken { basics, .. } => basics.clone(),
         }
     }
 }
@@ -582,6 +693,9 @@ mounts = [ { source = "/data/%n", target = "/data", mode = "ro" } ]
 
 [images.pytorch-2]
 path = "/srv/carme/images/pytorch.sif"
+
+[paths]
+state_dir = "/run/carme/%n"
 "#;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -609,6 +723,11 @@ path = "/srv/carme/images/pytorch.sif"
             Path::new("/data/n1")
         );
         assert_eq!(c.image_names(), ["base", "pytorch-2"]);
+        assert_eq!(c.gate.job_facts, JobFacts::Slurmctld, "default");
+        assert_eq!(
+            c.paths.state_dir.expand("n2", None),
+            Path::new("/run/carme/n2")
+        );
         let all: Vec<_> = c.mounts_for(base).map(|m| m.target.clone()).collect();
         assert_eq!(all, [PathBuf::from("/home"), PathBuf::from("/data")]);
     }
@@ -762,6 +881,34 @@ path = "/srv/carme/images/pytorch.sif"
                 "unknown field",
             ),
             ("[[mounts]]", "[[mountz]]", 11, "mountz", "unknown field"),
+            (
+                "default_image = \"base\"",
+                "default_image = \"base\"\njob_facts = \"ask\"",
+                5,
+                "gate.job_facts",
+                "unknown variant `ask`",
+            ),
+            (
+                "state_dir = \"/run/carme/%n\"",
+                "state_dir = \"run/carme\"",
+                25,
+                "paths.state_dir",
+                "absolute",
+            ),
+            (
+                "state_dir = \"/run/carme/%n\"",
+                "state_dir = \"/run/%u\"",
+                25,
+                "paths.state_dir",
+                "`%u`",
+            ),
+            (
+                "state_dir = \"/run/carme/%n\"",
+                "state_dir = \"/run\"\nlog = 1",
+                26,
+                "paths.log",
+                "unknown field",
+            ),
         ];
         for (from, to, line, key, text) in cases {
             assert!(GOOD.contains(from), "case {from:?} does not apply");
@@ -800,30 +947,33 @@ path = "/srv/carme/images/pytorch.sif"
         assert!(err.message.contains("cannot read"), "{err}");
         assert!(matches!(
             Loaded::load(Path::new("/nonexistent/carme.toml")),
-            Loaded::Broken { feature, .. } if feature == DEFAULT_FEATURE
+            Loaded::Broken { basics, .. } if basics == GateBasics::default()
         ));
     }
 
     #[test]
-    fn broken_config_still_yields_the_feature() {
-        let text = "[gate]\nfeature = \"ai\"\n[runtime]\nkind = \"nope\"\n";
+    fn broken_config_still_yields_the_gate_basics() {
+        let text = "[gate]\nfeature = \"ai\"\njob_facts = \"prolog\"\n[paths]\n\
+                    state_dir = \"/run/x/%n\"\n[runtime]\nkind = \"nope\"\n";
         match Loaded::from_text(text, Path::new("/c.toml")) {
-            Loaded::Broken { feature, error } => {
-                assert_eq!(feature, "ai");
+            Loaded::Broken { basics, error } => {
+                assert_eq!(basics.feature, "ai");
+                assert_eq!(basics.job_facts, JobFacts::Prolog);
+                assert_eq!(basics.state_dir.as_str(), "/run/x/%n");
                 assert_eq!(error.key.as_deref(), Some("runtime.kind"));
             }
             other => panic!("{other:?}"),
         }
-        // Unparseable TOML: fall back to the default feature.
+        // Unparseable TOML: fall back to the defaults.
         assert_eq!(
-            feature_of_broken_config("[gate\nfeature=\"ai\""),
-            DEFAULT_FEATURE
+            basics_of_broken_config("[gate\nfeature=\"ai\""),
+            GateBasics::default()
         );
-        // An unusable feature value is not trusted either.
-        assert_eq!(
-            feature_of_broken_config("[gate]\nfeature=\"a b\""),
-            DEFAULT_FEATURE
+        // Unusable values are not trusted either.
+        let b = basics_of_broken_config(
+            "[gate]\nfeature=\"a b\"\njob_facts=\"x\"\n[paths]\nstate_dir=\"rel/%q\"",
         );
+        assert_eq!(b, GateBasics::default());
     }
 
     #[test]

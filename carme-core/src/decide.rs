@@ -37,7 +37,8 @@ pub enum Classification {
 pub fn classify(loaded: &Loaded, req: &JobRequest) -> Result<Classification, Refusal> {
     match loaded {
         Loaded::Ready(cfg) => classify_with(cfg, req),
-        Loaded::Broken { error, feature } => {
+        Loaded::Broken { error, basics } => {
+            let feature = &basics.feature;
             let wants_carme = req.image.is_some()
                 || matches!(req.constraint, Constraint::Known(Some(c)) if names_feature(c, feature));
             if wants_carme {
@@ -169,7 +170,7 @@ mod tests {
                 key: Some("runtime.kindd".into()),
                 message: "unknown field".into(),
             },
-            feature: "carme".into(),
+            basics: crate::config::GateBasics::default(),
         }
     }
 
@@ -186,12 +187,13 @@ mod tests {
         let broken = broken();
         let carme = |i: &str| Ok(Classification::Carme { image: i.into() });
         // (config, constraint, image, expected Ok or the refusal's words)
-        let cases: Vec<(
-            &Loaded,
-            Constraint,
-            Option<&str>,
-            Result<Classification, &str>,
-        )> = vec![
+        type Case<'a> = (
+            &'a Loaded,
+            Constraint<'a>,
+            Option<&'a str>,
+            Result<Classification, &'a str>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 &with_default,
                 Known(None),

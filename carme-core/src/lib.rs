@@ -11,6 +11,7 @@ pub mod config;
 pub mod decide;
 pub mod gate;
 pub mod launch;
+pub mod record;
 pub mod refusal;
 pub mod template;
 

@@ -1,0 +1,9 @@
+//! carme-node: node-side I/O shared by the SPANK plugin (in slurmstepd), the
+//! prolog and the epilog — all running as root. It owns the per-node state
+//! directory and the job records in it, and does so without ever following
+//! a path a user could have planted.
+
+#![forbid(unsafe_code)]
+
+pub mod args;
+pub mod state;

@@ -1,0 +1,288 @@
+//! The root-owned state directory (`[paths] state_dir`) and the job
+//! records carme-prolog writes there.
+//!
+//! Safety: every existing component of the directory path must be a real
+//! directory (never a symlink) owned by root and not writable by others,
+//! unless sticky like /tmp; records are opened with O_NOFOLLOW and must be
+//! root-owned regular files. A user therefore can neither redirect where
+//! root writes nor forge a record.
+
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::path::{Component, Path, PathBuf};
+
+use carme_core::record::JobRecord;
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, open, openat, renameat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, lstat};
+use nix::unistd::mkdir;
+use nix::unistd::{UnlinkatFlags, unlinkat};
+
+/// Records larger than this are not ours.
+const MAX_RECORD: u64 = 64 * 1024;
+
+fn is_dir(st: &FileStat) -> bool {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+}
+
+fn is_file(st: &FileStat) -> bool {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
+}
+
+/// Root-owned and not writable by group or others (sticky dirs, like /tmp,
+/// may be world-writable: others cannot replace what root created there).
+fn trusted_dir(st: &FileStat) -> bool {
+    let writable_by_others = st.st_mode & 0o022 != 0;
+    let sticky = st.st_mode & 0o1000 != 0;
+    is_dir(st) && st.st_uid == 0 && (!writable_by_others || sticky)
+}
+
+/// Make sure `dir` exists as a root-owned directory with `mode`, checking
+/// every component on the way (created ones get 0755).
+pub fn ensure_root_dir(dir: &Path, mode: u32) -> Result<(), String> {
+    if !dir.is_absolute() || dir.components().any(|c| c == Component::ParentDir) {
+        return Err(format!("{}: not a plain absolute path", dir.display()));
+    }
+    let mut cur = PathBuf::from("/");
+    let comps: Vec<_> = dir.components().skip(1).collect();
+    for (i, c) in comps.iter().enumerate() {
+        cur.push(c);
+        let last = i + 1 == comps.len();
+        match lstat(&cur) {
+            Ok(st) => {
+                // Only the final dir must be closed to others; parents
+                // like /tmp may be sticky and world-writable.
+                let ok = trusted_dir(&st) && (!last || st.st_mode & 0o022 == 0);
+                if !ok {
+                    return Err(format!(
+                        "{} is not a root-owned directory closed to other users \
+                         (owner uid {}, mode {:o}); refusing to use it",
+                        cur.display(),
+                        st.st_uid,
+                        st.st_mode & 0o7777
+                    ));
+                }
+            }
+            Err(Errno::ENOENT) => {
+                let m = if last { mode } else { 0o755 };
+                match mkdir(&cur, Mode::from_bits_truncate(m)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(format!("cannot create {}: {e}", cur.display())),
+                }
+                // Re-check what is there now (a racing creator must not win).
+                let st = lstat(&cur).map_err(|e| format!("{}: {e}", cur.display()))?;
+                if !trusted_dir(&st) || (last && st.st_mode & 0o022 != 0) {
+                    return Err(format!("{} changed under us; refusing it", cur.display()));
+                }
+            }
+            Err(e) => return Err(format!("{}: {e}", cur.display())),
+        }
+    }
+    Ok(())
+}
+
+fn record_name(job: u32) -> String {
+    format!("job-{job}")
+}
+
+/// Write `rec` atomically as `<dir>/job-<id>` (root, 0600).
+pub fn write_record(dir: &Path, rec: &JobRecord) -> Result<(), String> {
+    ensure_root_dir(dir, 0o700)?;
+    let d = open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let name = record_name(rec.job_id);
+    let tmp = format!(".{name}.tmp");
+    // A crashed earlier writer may have left the temp file.
+    match unlinkat(&d, tmp.as_str(), UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(format!("{}/{tmp}: {e}", dir.display())),
+    }
+    let fd = openat(
+        &d,
+        tmp.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(rec.to_text().as_bytes())
+        .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
+    drop(f);
+    renameat(&d, tmp.as_str(), &d, name.as_str())
+        .map_err(|e| format!("{}/{name}: {e}", dir.display()))
+}
+
+/// The record of `job`, if there is one. One failed open() when there is
+/// none, so steps of non-Carme jobs pay next to nothing.
+pub fn read_record(dir: &Path, job: u32) -> Result<Option<JobRecord>, String> {
+    let path = dir.join(record_name(job));
+    let fd = match open(
+        &path,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let st = fstat(fd.as_fd()).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !is_file(&st) || st.st_uid != 0 || st.st_size as u64 > MAX_RECORD {
+        return Err(format!(
+            "{} is not a record written by carme-prolog (owner uid {}, mode {:o})",
+            path.display(),
+            st.st_uid,
+            st.st_mode
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(MAX_RECORD)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let rec = JobRecord::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if rec.job_id != job {
+        return Err(format!("{} is for job {}", path.display(), rec.job_id));
+    }
+    Ok(Some(rec))
+}
+
+/// Remove the record of `job`; true if there was one.
+pub fn remove_record(dir: &Path, job: u32) -> Result<bool, String> {
+    let d = match open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(d) => d,
+        Err(Errno::ENOENT) => return Ok(false),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    let name = record_name(job);
+    // fstatat without following: never unlink something that is not ours.
+    match nix::sys::stat::fstatat(&d, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Err(Errno::ENOENT) => return Ok(false),
+        Err(e) => return Err(format!("{}/{name}: {e}", dir.display())),
+        Ok(_) => {}
+    }
+    match unlinkat(&d, name.as_str(), UnlinkatFlags::NoRemoveDir) {
+        Ok(()) => Ok(true),
+        Err(Errno::ENOENT) => Ok(false),
+        Err(e) => Err(format!("{}/{name}: {e}", dir.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("carme-node-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        d
+    }
+
+    fn rec(job_id: u32) -> JobRecord {
+        JobRecord {
+            job_id,
+            uid: 1000,
+            gid: 1000,
+            constraint: "carme&gpu".into(),
+        }
+    }
+
+    // These run as root in CI (the harness needs root anyway); as another
+    // user, the ownership checks would refuse the temp dirs, so say so.
+    fn require_root() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "carme-node tests check root-owned state: run them as root (make test does)"
+        );
+    }
+
+    #[test]
+    fn write_read_remove() {
+        require_root();
+        let base = scratch("wrr");
+        let dir = base.join("state/n1");
+        assert_eq!(read_record(&dir, 7).unwrap(), None, "no dir: no record");
+        write_record(&dir, &rec(7)).unwrap();
+        let st = std::fs::metadata(&dir).unwrap();
+        assert_eq!(st.permissions().mode() & 0o777, 0o700);
+        assert_eq!(read_record(&dir, 7).unwrap(), Some(rec(7)));
+        assert_eq!(read_record(&dir, 8).unwrap(), None);
+        // Rewriting (a prolog run twice) replaces.
+        let mut r = rec(7);
+        r.constraint = "carme".into();
+        write_record(&dir, &r).unwrap();
+        assert_eq!(read_record(&dir, 7).unwrap(), Some(r));
+        assert!(remove_record(&dir, 7).unwrap());
+        assert!(
+            !remove_record(&dir, 7).unwrap(),
+            "second removal is a no-op"
+        );
+        assert_eq!(read_record(&dir, 7).unwrap(), None);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn refuses_symlinked_or_foreign_directories() {
+        require_root();
+        let base = scratch("sym");
+        let target = base.join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        symlink(&target, base.join("link")).unwrap();
+        let err = write_record(&base.join("link/n1"), &rec(1)).unwrap_err();
+        assert!(err.contains("not a root-owned directory"), "{err}");
+        assert!(!target.join("n1").exists(), "wrote through a symlink");
+
+        let open = base.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(
+            ensure_root_dir(&open, 0o700).is_err(),
+            "world-writable final dir"
+        );
+
+        let user_owned = base.join("user");
+        std::fs::create_dir(&user_owned).unwrap();
+        nix::unistd::chown(&user_owned, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        assert!(ensure_root_dir(&user_owned.join("x"), 0o700).is_err());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn refuses_forged_records() {
+        require_root();
+        let base = scratch("forged");
+        let dir = base.join("s");
+        ensure_root_dir(&dir, 0o700).unwrap();
+        // A symlink in place of the record is not followed.
+        symlink("/etc/hostname", dir.join("job-3")).unwrap();
+        assert!(read_record(&dir, 3).is_err());
+        assert!(
+            remove_record(&dir, 3).unwrap(),
+            "the link itself is removed"
+        );
+        assert!(Path::new("/etc/hostname").exists());
+        // A record not owned by root is refused.
+        std::fs::write(dir.join("job-4"), rec(4).to_text()).unwrap();
+        nix::unistd::chown(
+            &dir.join("job-4"),
+            Some(nix::unistd::Uid::from_raw(65534)),
+            None,
+        )
+        .unwrap();
+        assert!(read_record(&dir, 4).is_err());
+        // A record for another job is refused.
+        std::fs::write(dir.join("job-5"), rec(6).to_text()).unwrap();
+        assert!(read_record(&dir, 5).is_err());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

@@ -1,41 +1,38 @@
 //! carme-epilog: Slurm `Epilog=` program for Carme jobs.
 //!
-//! For now it only gates: a job whose constraint does not name the Carme
-//! feature is left alone at once (exit 0). Cleanup of per-job directories and BeeOND stop
-//! come with their own issue.
+//! Removes what carme-prolog recorded for the job on this node. It acts on
+//! the record alone (the job's environment may lack the constraint), and
+//! exits non-zero only when the node is left unclean, since Slurm drains
+//! the node then; a missing record is not an error (epilog run twice).
+//! Cleanup of per-job directories and BeeOND stop come with their own issue.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use carme_core::config::{DEFAULT_CONFIG_PATH, Loaded};
-use carme_core::gate::names_feature;
+use carme_core::config::Loaded;
 
 fn main() -> ExitCode {
-    // The config path comes from our own argv only: SPANK_* and other job
-    // variables are set by the user's client and must not steer root.
-    let mut args = std::env::args().skip(1);
-    let mut config = PathBuf::from(DEFAULT_CONFIG_PATH);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--config" => match args.next() {
-                Some(p) => config = PathBuf::from(p),
-                None => {
-                    eprintln!("carme-epilog: --config needs a path");
-                    return ExitCode::from(2);
-                }
-            },
-            _ => {
-                eprintln!(
-                    "carme-epilog: unknown argument `{a}`; usage: carme-epilog [--config PATH]"
-                );
-                return ExitCode::from(2);
-            }
+    let config = match carme_node::args::config_path("carme-epilog", std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(usage) => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
         }
-    }
-    let constraints = std::env::var("SLURM_JOB_CONSTRAINTS").unwrap_or_default();
-    let loaded = Loaded::load(&config);
-    if !names_feature(&constraints, loaded.feature()) {
-        return ExitCode::SUCCESS;
+    };
+    let (Some(job_id), Ok(node)) = (
+        std::env::var("SLURM_JOB_ID")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok()),
+        std::env::var("SLURMD_NODENAME"),
+    ) else {
+        eprintln!("carme-epilog: SLURM_JOB_ID or SLURMD_NODENAME missing: not run by slurmd?");
+        return ExitCode::FAILURE;
+    };
+    let basics = Loaded::load(&config).basics();
+    let dir = basics.state_dir.expand(&node, Some(job_id));
+    // A record left behind is harmless (job ids are not reused), so it is
+    // logged, never a reason to drain the node.
+    if let Err(e) = carme_node::state::remove_record(&dir, job_id) {
+        eprintln!("carme-epilog: job {job_id}: {e}");
     }
     ExitCode::SUCCESS
 }

@@ -250,6 +250,7 @@ impl Spank {
     }
 
     /// The step's command (remote: argv of the tasks; local: srun's command).
+    #[cfg_attr(carme_prepend_argv, allow(dead_code))]
     pub fn job_argv(&self) -> Result<Vec<OsString>, String> {
         let (argc, argv) = self.raw_argv()?;
         Ok((0..argc)
@@ -266,6 +267,7 @@ impl Spank {
             .collect())
     }
 
+    #[cfg_attr(carme_prepend_argv, allow(dead_code))]
     fn raw_argv(&self) -> Result<(usize, *mut *mut c_char), String> {
         let mut argc: c_int = 0;
         let mut argv: *mut *mut c_char = std::ptr::null_mut();
@@ -288,6 +290,7 @@ impl Spank {
     /// Slurm < 23.11: make the task exec `program` instead of its argv[0],
     /// keeping argv[1..]; returns the old argv[0]. Slurm's own remaining
     /// task setup (TaskProlog, TMPDIR, rlimits) still runs before its execve.
+    #[cfg_attr(carme_prepend_argv, allow(dead_code))]
     pub fn replace_argv0(&self, program: &OsStr) -> Result<OsString, String> {
         let (_argc, argv) = self.raw_argv()?;
         let new = cstring(program)?;

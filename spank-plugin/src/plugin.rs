@@ -48,7 +48,7 @@ pub fn load_config() -> Loaded {
     match arg_error {
         None => loaded,
         Some(message) => Loaded::Broken {
-            feature: loaded.feature().to_string(),
+            basics: loaded.basics(),
             error: carme_core::ConfigError {
                 file: PathBuf::from("plugstack.conf"),
                 line: None,

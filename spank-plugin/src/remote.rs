@@ -12,8 +12,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use carme_core::Refusal;
-use carme_core::config::Loaded;
+use carme_core::config::{JobFacts, Loaded};
 use carme_core::decide::{StepKind, StepPlan, plan_step};
+use carme_core::gate::names_feature;
 
 use crate::ffi::{self, Level, Spank, StepId, log};
 use crate::plugin::{IMAGE_ENV_FOR_SRUN, load_config, with_state};
@@ -46,18 +47,11 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     let image = with_state(|s| s.image.clone());
     let loaded = load_config();
 
-    let plan = match ffi::load_job(job_id) {
-        Ok(rec) => plan_step(&loaded, kind, rec.features.as_deref(), image.as_deref()),
-        Err(e) => {
-            log(Level::Error, &format!("carme: job {job_id}: {e}"));
-            match (&image, kind) {
-                (None, _) => StepPlan::Untouched,
-                (Some(_), StepKind::Tasks) => {
-                    StepPlan::Refused(Refusal::controller_unreachable(&e))
-                }
-                (Some(_), _) => StepPlan::HostWithWarning(Refusal::controller_unreachable(&e)),
-            }
-        }
+    let plan = match job_constraint(&loaded, job_id, image.is_some()) {
+        Facts::NotCarme => StepPlan::Untouched,
+        Facts::Constraint(c) => plan_step(&loaded, kind, c.as_deref(), image.as_deref()),
+        Facts::Failed(r) if kind == StepKind::Tasks => StepPlan::Refused(r),
+        Facts::Failed(r) => StepPlan::HostWithWarning(r),
     };
     if let (Loaded::Broken { error, .. }, false) = (&loaded, plan == StepPlan::Untouched) {
         log(Level::Error, &format!("carme: config error: {error}"));
@@ -91,6 +85,67 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     );
     with_state(|s| s.plan = Some(plan));
     Ok(())
+}
+
+enum Facts {
+    /// Known not to be a Carme job, without further work.
+    NotCarme,
+    /// The job's constraint expression, from a trusted source.
+    Constraint(Option<String>),
+    /// A Carme step cannot be checked: refuse it.
+    Failed(Refusal),
+}
+
+/// The job's constraint, from the source the config names: the record
+/// carme-prolog left on this node (a missing one costs one failed open),
+/// or slurmctld (one RPC per step).
+fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
+    let basics = loaded.basics();
+    let ask_slurmctld = || match ffi::load_job(job_id) {
+        Ok(rec) => Ok(rec.features),
+        Err(e) => {
+            log(Level::Error, &format!("carme: job {job_id}: {e}"));
+            Err(Refusal::controller_unreachable(&e))
+        }
+    };
+    match basics.job_facts {
+        JobFacts::Slurmctld => match ask_slurmctld() {
+            Ok(c) => Facts::Constraint(c),
+            // Without an image asked for, an unverifiable job is left alone.
+            Err(_) if !wants_image => Facts::NotCarme,
+            Err(r) => Facts::Failed(r),
+        },
+        JobFacts::Prolog => {
+            // slurmstepd sets SLURMD_NODENAME in its own environment from
+            // slurmd's config (trusted, unlike the job's environment).
+            let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
+            let dir = basics.state_dir.expand(&node, Some(job_id));
+            match carme_node::state::read_record(&dir, job_id) {
+                Ok(Some(rec)) => Facts::Constraint(Some(rec.constraint)),
+                Ok(None) if !wants_image => Facts::NotCarme,
+                // Asked for an image but no record: find out why, so the
+                // user (or admin) learns what to fix.
+                Ok(None) => match ask_slurmctld() {
+                    Ok(Some(c)) if names_feature(&c, &basics.feature) => {
+                        let problem = format!(
+                            "carme-prolog left no record of job {job_id} on node {node} \
+                             (is Prolog= set to carme-prolog, with PrologFlags=Alloc?)"
+                        );
+                        log(Level::Error, &format!("carme: {problem}"));
+                        Facts::Failed(Refusal::node_not_ready(&problem))
+                    }
+                    Ok(c) => Facts::Constraint(c),
+                    Err(r) => Facts::Failed(r),
+                },
+                Err(e) => {
+                    log(Level::Error, &format!("carme: job {job_id}: {e}"));
+                    Facts::Failed(Refusal::node_not_ready(&format!(
+                        "the record of job {job_id} on node {node} cannot be read"
+                    )))
+                }
+            }
+        }
+    }
 }
 
 /// Why the launcher cannot run here, if it cannot.

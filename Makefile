@@ -1,0 +1,50 @@
+# carme-slurm: the two commands a newcomer runs (as root, Debian 12):
+#   make demo   install deps, build, start the local 3-node cluster, run a Carme job
+#   make test   install deps, build, run every test (unit + end-to-end on a real cluster)
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+CLUSTER_DIR ?= /tmp/carme-cluster
+E2E_DIR ?= /tmp/carme-e2e-cluster
+
+.PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-24.11 bench clean
+
+all: build
+
+deps:
+	bash tests/cluster/install-deps.sh
+
+build: deps
+	cargo build --release --workspace
+
+demo: build
+	bash tests/demo.sh $(CLUSTER_DIR)
+
+demo-stop:
+	bash tests/cluster/cluster.sh stop $(CLUSTER_DIR)
+
+lint: deps
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test-unit: deps
+	cargo test --workspace --exclude carme-e2e
+
+# The plugin must also build against Slurm >= 23.11 headers (prepend path).
+check-24.11: deps
+	inc=$$(bash tests/cluster/slurm-headers.sh) && \
+	    CARME_SLURM_INCLUDE=$$inc cargo clippy -p carme-spank --target-dir target/slurm-24.11 -- -D warnings && \
+	    CARME_SLURM_INCLUDE=$$inc cargo build --release -p carme-spank --target-dir target/slurm-24.11 && \
+	    nm -D target/slurm-24.11/release/libcarme_spank.so | grep -q ' U spank_prepend_task_argv' || \
+	    { echo "check-24.11: the plugin does not use spank_prepend_task_argv" >&2; exit 1; }
+
+test-e2e: build
+	bash tests/e2e/run.sh $(E2E_DIR)
+
+test: lint test-unit check-24.11 test-e2e
+
+bench: build
+	bash bench/run.sh
+
+clean:
+	cargo clean

@@ -1,0 +1,314 @@
+#!/bin/bash
+# The carme-slurm test cluster: munge + slurmctld + 3 slurmd (n1..n3) on
+# localhost, everything under one directory, with the Carme plugin loaded.
+#
+#   cluster.sh start DIR      build nothing; use target/release artifacts
+#   cluster.sh stop DIR       end the jobs and the daemons this DIR started
+#   cluster.sh status DIR
+#
+# Isolation: own munge key and socket, own slurm.conf (SLURM_CONF), own
+# ports, own spool/state/log dirs, fake GPUs as char nodes under DIR. It
+# never reads or writes /etc/slurm, /etc/munge or /dev, and stops only
+# processes whose environment names this DIR's slurm.conf or whose PID it
+# recorded. Users and groups carmetest* are created if missing (slurmd
+# resolves job users through the system's passwd).
+#
+# After start, DIR/env holds the variables to talk to the cluster:
+#   . DIR/env && srun --constraint=carme --carme-image=base cat /CARME_IMAGE
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
+
+NODES=(n1 n2 n3)
+CARME_NODES="n1,n2"            # Feature=carme
+GPUS_PER_NODE=4
+TEST_USERS=(carmetest1 carmetest2 carmetest3)
+
+die() { echo "cluster: $*" >&2; exit 1; }
+log() { echo "cluster: $*" >&2; }
+
+# --- users -------------------------------------------------------------------
+ensure_users() {
+    getent group carmetest-students >/dev/null || groupadd carmetest-students
+    getent group carmetest-staff >/dev/null || groupadd carmetest-staff
+    local u
+    for u in "${TEST_USERS[@]}"; do
+        id "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash "$u"
+    done
+    # carmetest1: a student; carmetest2: staff; carmetest3: neither.
+    usermod -a -G carmetest-students carmetest1
+    usermod -a -G carmetest-staff carmetest2
+}
+
+# --- ports -----------------------------------------------------------------------
+port_free() { ! ss -Htan "sport = :$1" | grep -q .; }
+pick_ports() {
+    local base tries=0
+    while :; do
+        base=$(( 20000 + (RANDOM % 400) * 100 ))
+        local ok=1 p
+        for p in $base $((base+1)) $((base+2)) $((base+3)); do port_free "$p" || ok=0; done
+        ((ok)) && { echo "$base"; return; }
+        ((++tries < 50)) || die "no free ports found"
+    done
+}
+
+# --- image -------------------------------------------------------------------------
+# A tiny Charliecloud image: busybox, plus the files ch-run binds over.
+make_image() {
+    local dir=$1 name=$2
+    mkdir -p "$dir"/{bin,etc,tmp,dev,proc,sys,home,scratch,data,usr/bin,var/tmp}
+    cp /bin/busybox "$dir/bin/busybox"
+    local applet
+    for applet in $("$dir/bin/busybox" --list); do
+        [ -e "$dir/bin/$applet" ] || ln -s busybox "$dir/bin/$applet"
+    done
+    : >"$dir/etc/passwd"; : >"$dir/etc/group"; : >"$dir/etc/hosts"; : >"$dir/etc/resolv.conf"
+    echo "$name" >"$dir/CARME_IMAGE"
+    chmod 1777 "$dir/tmp" "$dir/var/tmp"
+    chmod -R a+rX "$dir"
+}
+
+# --- start -------------------------------------------------------------------------
+start() {
+    local dir=$1
+    [ "$(id -u)" = 0 ] || die "start needs root (slurmd and munged run as root)"
+    [ -e "$dir/etc/slurm.conf" ] && die "$dir already holds a cluster; stop it first"
+    for f in libcarme_spank.so carme-launch carme-prolog carme-epilog carme-runtime-standin; do
+        [ -e "$TARGET/$f" ] || die "$TARGET/$f missing: run cargo build --release first"
+    done
+    for b in slurmctld slurmd munged ch-run; do
+        command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || die "$b not installed: run tests/cluster/install-deps.sh"
+    done
+    ensure_users
+
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    # Test users run jobs whose cwd and files live here.
+    chmod 755 "$dir"
+    mkdir -p "$dir"/{etc,log,state,run,munge,munge-key,lib,libexec,images,shared}
+    chmod 755 "$dir/munge"; chmod 700 "$dir/munge-key"
+    chmod 1777 "$dir/shared"
+
+    # Artifacts, copied so a rebuild cannot change a running cluster.
+    install -m 755 "$TARGET/libcarme_spank.so" "$dir/lib/libcarme_spank.so"
+    install -m 755 "$TARGET/carme-launch" "$dir/libexec/carme-launch"
+    install -m 755 "$TARGET/carme-prolog" "$dir/libexec/carme-prolog"
+    install -m 755 "$TARGET/carme-epilog" "$dir/libexec/carme-epilog"
+    # Slurm runs Prolog=/Epilog= without arguments: one-line wrappers pass
+    # this cluster's config path (as a site with a non-default path would).
+    for f in prolog epilog; do
+        printf '#!/bin/sh\nexec %s/libexec/carme-%s --config %s/etc/carme.toml\n' \
+            "$dir" "$f" "$dir" >"$dir/libexec/$f.sh"
+        chmod 755 "$dir/libexec/$f.sh"
+    done
+    # Stand-ins for the runtimes that cannot be installed here (named so).
+    mkdir -p "$dir/libexec/standins"
+    install -m 755 "$TARGET/carme-runtime-standin" "$dir/libexec/standins/carme-runtime-standin"
+    ln -s carme-runtime-standin "$dir/libexec/standins/apptainer"
+    ln -s carme-runtime-standin "$dir/libexec/standins/singularity"
+
+    # munge: own key, socket and pid file.
+    dd if=/dev/urandom of="$dir/munge-key/munge.key" bs=1024 count=1 status=none
+    chmod 600 "$dir/munge-key/munge.key"
+    munged --force --socket="$dir/munge/munge.socket" --key-file="$dir/munge-key/munge.key" \
+        --log-file="$dir/log/munged.log" --pid-file="$dir/run/munged.pid" \
+        --seed-file="$dir/munge-key/munged.seed" || die "munged failed; see $dir/log/munged.log"
+
+    # Fake GPUs: char nodes with NVIDIA's major, one dir per node.
+    local n g
+    for n in "${NODES[@]}"; do
+        mkdir -p "$dir/nodes/$n/dev" "$dir/nodes/$n/spool"
+        for ((g = 0; g < GPUS_PER_NODE; g++)); do
+            mknod -m 666 "$dir/nodes/$n/dev/nvidia$g" c 195 "$g"
+        done
+        mknod -m 666 "$dir/nodes/$n/dev/nvidiactl" c 195 255
+    done
+
+    make_image "$dir/images/base" base
+    make_image "$dir/images/tools" tools
+    echo "only in the tools image" >"$dir/images/tools/TOOLS_ONLY"
+
+    local base host
+    base=$(pick_ports)
+    host=$(hostname -s)
+    {
+        echo "ClusterName=carmetest"
+        echo "SlurmctldHost=$host(127.0.0.1)"
+        echo "SlurmctldPort=$base"
+        echo "SlurmUser=root"
+        echo "SlurmdUser=root"
+        echo "AuthType=auth/munge"
+        echo "AuthInfo=socket=$dir/munge/munge.socket"
+        echo "CredType=cred/munge"
+        echo "StateSaveLocation=$dir/state"
+        echo "SlurmdSpoolDir=$dir/nodes/%n/spool"
+        echo "SlurmctldPidFile=$dir/run/slurmctld.pid"
+        echo "SlurmdPidFile=$dir/run/slurmd-%n.pid"
+        echo "SlurmctldLogFile=$dir/log/slurmctld.log"
+        echo "SlurmdLogFile=$dir/log/slurmd-%n.log"
+        echo "SlurmdDebug=debug"
+        echo "ProctrackType=proctrack/pgid"
+        echo "TaskPlugin=task/none"
+        echo "SelectType=select/cons_tres"
+        echo "SelectTypeParameters=CR_Core"
+        echo "GresTypes=gpu"
+        echo "SchedulerType=sched/backfill"
+        echo "SchedulerParameters=sched_interval=1"
+        echo "MpiDefault=none"
+        echo "ReturnToService=2"
+        echo "SlurmdParameters=config_overrides"
+        echo "JobCompType=jobcomp/none"
+        echo "AccountingStorageType=accounting_storage/none"
+        echo "JobAcctGatherType=jobacct_gather/none"
+        echo "PlugStackConfig=$dir/etc/plugstack.conf"
+        echo "Prolog=$dir/libexec/prolog.sh"
+        echo "Epilog=$dir/libexec/epilog.sh"
+        echo "PrologFlags=Alloc"
+        echo "KillWait=5"
+        echo "MinJobAge=300"
+        echo "InactiveLimit=0"
+        local i=1
+        for n in "${NODES[@]}"; do
+            local feat=""
+            [[ ",$CARME_NODES," == *",$n,"* ]] && feat=" Feature=carme"
+            echo "NodeName=$n NodeAddr=127.0.0.1 Port=$((base + i)) CPUs=8 RealMemory=4000 Gres=gpu:$GPUS_PER_NODE$feat State=UNKNOWN"
+            i=$((i + 1))
+        done
+        echo "PartitionName=debug Nodes=$(IFS=,; echo "${NODES[*]}") Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO"
+    } >"$dir/etc/slurm.conf"
+    for n in "${NODES[@]}"; do
+        echo "NodeName=$n Name=gpu File=$dir/nodes/$n/dev/nvidia[0-$((GPUS_PER_NODE - 1))]"
+    done >"$dir/etc/gres.conf"
+    echo "required $dir/lib/libcarme_spank.so config=$dir/etc/carme.toml" >"$dir/etc/plugstack.conf"
+    write_carme_config "$dir" >"$dir/etc/carme.toml"
+    chmod 644 "$dir"/etc/*
+
+    cat >"$dir/env" <<ENV
+export SLURM_CONF=$dir/etc/slurm.conf
+export CARME_CLUSTER_DIR=$dir
+ENV
+    export SLURM_CONF="$dir/etc/slurm.conf"
+
+    slurmctld -i || die "slurmctld failed; see $dir/log/slurmctld.log"
+    for n in "${NODES[@]}"; do
+        slurmd -N "$n" || die "slurmd $n failed; see $dir/log/slurmd-$n.log"
+    done
+    wait_idle "$dir"
+    log "up in $dir (slurmctld port $base); . $dir/env to use it"
+}
+
+write_carme_config() {
+    local dir=$1
+    cat <<TOML
+# Carme config of the test cluster (tests/cluster/cluster.sh).
+[gate]
+feature = "carme"
+default_image = "base"
+job_facts = "prolog"
+
+[paths]
+state_dir = "$dir/nodes/%n/state"
+
+[runtime]
+kind = "charliecloud"
+path = "$(command -v ch-run)"
+launcher = "$dir/libexec/carme-launch"
+
+[[mounts]]
+source = "/home"
+target = "/home"
+mode = "rw"
+
+[[mounts]]
+source = "$dir/shared"
+target = "/data"
+mode = "rw"
+
+[images.base]
+path = "$dir/images/base"
+description = "busybox base image"
+
+[images.tools]
+path = "$dir/images/tools"
+description = "busybox with a tools marker"
+TOML
+}
+
+wait_idle() {
+    local dir=$1 i states
+    for ((i = 0; i < 60; i++)); do
+        states=$(sinfo -h -N -o '%N %T' 2>/dev/null || true)
+        if [ "$(grep -c ' idle$' <<<"$states")" = "${#NODES[@]}" ]; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    echo "$states" >&2
+    tail -n 20 "$dir"/log/*.log >&2 || true
+    die "nodes did not become idle within 30 s"
+}
+
+# --- stop ----------------------------------------------------------------------------
+# PIDs of processes whose environment points at this cluster's slurm.conf
+# (slurmctld, slurmd, their slurmstepd) — ours and nobody else's.
+our_pids() {
+    local conf=$1 p
+    for p in /proc/[0-9]*; do
+        [ -r "$p/environ" ] || continue
+        if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qxF "SLURM_CONF=$conf"; then
+            case "$(cat "$p/comm" 2>/dev/null)" in
+                slurmctld|slurmscriptd|slurmd|slurmstepd) echo "${p#/proc/}" ;;
+            esac
+        fi
+    done
+}
+
+stop() {
+    local dir=$1
+    [ -f "$dir/etc/slurm.conf" ] || die "$dir holds no cluster"
+    dir=$(cd "$dir" && pwd)
+    local conf="$dir/etc/slurm.conf" pids p i
+    export SLURM_CONF="$conf"
+    scancel --quiet --user=carmetest1 --user=carmetest2 --user=carmetest3 2>/dev/null || true
+    scancel --quiet --user=root 2>/dev/null || true
+    pids=$(our_pids "$conf")
+    for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+    for ((i = 0; i < 50; i++)); do
+        pids=$(our_pids "$conf")
+        [ -z "$pids" ] && break
+        sleep 0.2
+    done
+    for p in $(our_pids "$conf"); do kill -KILL "$p" 2>/dev/null || true; done
+    if [ -f "$dir/run/munged.pid" ]; then
+        p=$(cat "$dir/run/munged.pid")
+        # Only the munged serving this dir's socket.
+        if grep -qF "$dir/munge/munge.socket" "/proc/$p/cmdline" 2>/dev/null; then
+            kill -TERM "$p" 2>/dev/null || true
+            for ((i = 0; i < 25; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+        fi
+    fi
+    # Anything a test left mounted below the dir (none expected).
+    grep -F " $dir/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done
+    log "stopped $dir"
+}
+
+status() {
+    local dir=$1
+    export SLURM_CONF="$dir/etc/slurm.conf"
+    sinfo -N -o '%N %T %f %G'
+    squeue
+}
+
+cmd=${1:-}; dir=${2:-}
+[ -n "$dir" ] || die "usage: cluster.sh start|stop|status DIR"
+case "$cmd" in
+    start) start "$dir" ;;
+    stop) stop "$dir" ;;
+    status) status "$dir" ;;
+    *) die "usage: cluster.sh start|stop|status DIR" ;;
+esac

@@ -1,0 +1,212 @@
+//! Helpers for the end-to-end tests: they run real Slurm commands as the
+//! harness's non-root test users against the cluster that
+//! `tests/cluster/cluster.sh start DIR` brought up (`make test` does).
+//!
+//! There is no fallback: without a cluster every test fails, loudly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+pub const STUDENT: &str = "carmetest1";
+pub const STAFF: &str = "carmetest2";
+pub const OTHER: &str = "carmetest3";
+
+/// How long any one client command may take before the test fails.
+const COMMAND_TIMEOUT_S: u32 = 120;
+
+/// Tests that change the cluster's carme.toml take this for writing; all
+/// others for reading, so they never see a config they did not expect.
+static CONFIG: RwLock<()> = RwLock::new(());
+
+pub fn shared_config() -> RwLockReadGuard<'static, ()> {
+    CONFIG.read().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn exclusive_config() -> RwLockWriteGuard<'static, ()> {
+    CONFIG.write().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub slurm_conf: PathBuf,
+}
+
+impl Cluster {
+    /// The cluster named by `CARME_CLUSTER_DIR`; panics (fails the test)
+    /// when there is none.
+    pub fn get() -> Cluster {
+        let dir = std::env::var_os("CARME_CLUSTER_DIR").map(PathBuf::from).expect(
+            "CARME_CLUSTER_DIR is not set: the e2e tests need the harness cluster; run `make test`",
+        );
+        let slurm_conf = dir.join("etc/slurm.conf");
+        assert!(
+            slurm_conf.exists(),
+            "{} missing: is the cluster running?",
+            slurm_conf.display()
+        );
+        Cluster { dir, slurm_conf }
+    }
+
+    pub fn carme_toml(&self) -> PathBuf {
+        self.dir.join("etc/carme.toml")
+    }
+
+    /// Run `argv` as `user` in their home directory, with the cluster's
+    /// SLURM_CONF and the extra `env`, optionally feeding `stdin`.
+    pub fn run_as(&self, user: &str, argv: &[&str]) -> Out {
+        self.run_full(user, argv, &[], None)
+    }
+
+    pub fn run_full(
+        &self,
+        user: &str,
+        argv: &[&str],
+        env: &[(&str, &str)],
+        stdin: Option<&str>,
+    ) -> Out {
+        let home = home_of(user);
+        let mut cmd = Command::new("timeout");
+        // Only what a login shell would give the user: the test process's
+        // own variables must not leak into jobs.
+        cmd.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("LANG", "C.UTF-8")
+            .args(["-k", "10", &COMMAND_TIMEOUT_S.to_string()])
+            .args(["runuser", "-u", user, "--", "env"])
+            .arg(format!("SLURM_CONF={}", self.slurm_conf.display()));
+        for (k, v) in env {
+            cmd.arg(format!("{k}={v}"));
+        }
+        cmd.args(argv).current_dir(&home);
+        run(cmd, stdin)
+    }
+
+    /// A root command (scontrol, squeue) against the cluster.
+    pub fn root(&self, argv: &[&str]) -> Out {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "10", &COMMAND_TIMEOUT_S.to_string()])
+            .args(argv)
+            .env("SLURM_CONF", &self.slurm_conf);
+        run(cmd, None)
+    }
+
+    /// Every job slurmctld still remembers (any state) with this name.
+    /// The harness keeps finished jobs for MinJobAge=300 s, so an empty
+    /// answer means the job was never submitted.
+    pub fn jobs_named(&self, name: &str) -> Vec<String> {
+        let out = self.root(&["squeue", "-h", "-t", "all", "-n", name, "-o", "%i %T"]);
+        assert_eq!(out.code, 0, "squeue failed: {}", out.stderr);
+        out.stdout.lines().map(str::to_string).collect()
+    }
+
+    /// Wait until `pred` holds, polling; false on timeout.
+    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut() -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if pred() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        pred()
+    }
+}
+
+/// A unique job name, so tests can find (or not find) their own jobs.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn home_of(user: &str) -> PathBuf {
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&user)).then(|| PathBuf::from(f[5]))
+        })
+        .unwrap_or_else(|| panic!("test user {user} missing: the harness creates it"))
+}
+
+#[derive(Debug, Clone)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// Everything the command printed, for assertion messages.
+    pub fn all(&self) -> String {
+        format!(
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn run(mut cmd: Command, stdin: Option<&str>) -> Out {
+    use std::io::Write;
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn command");
+    if let Some(input) = stdin {
+        let mut s = child.stdin.take().expect("stdin");
+        s.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for command");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Replace the cluster's carme.toml for the guard's lifetime.
+pub struct ConfigSwap {
+    path: PathBuf,
+    original: String,
+}
+
+impl ConfigSwap {
+    pub fn new(path: &Path, text: &str) -> ConfigSwap {
+        let original = std::fs::read_to_string(path).expect("read carme.toml");
+        write_atomically(path, text);
+        ConfigSwap {
+            path: path.to_path_buf(),
+            original,
+        }
+    }
+
+    pub fn original(&self) -> &str {
+        &self.original
+    }
+}
+
+impl Drop for ConfigSwap {
+    fn drop(&mut self) {
+        write_atomically(&self.path, &self.original);
+    }
+}
+
+fn write_atomically(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).expect("write config");
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::rename(&tmp, path).expect("rename config");
+}

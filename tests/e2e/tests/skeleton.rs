@@ -1,0 +1,720 @@
+//! End to end: `--carme-image` runs tasks in a real Charliecloud container on
+//! the harness cluster, non-Carme jobs stay untouched, and refusals come
+//! early with a message that says what to do.
+
+use std::ops::Not;
+use std::path::Path;
+use std::time::Duration;
+
+use carme_e2e::{
+    Cluster, ConfigSwap, OTHER, STAFF, STUDENT, exclusive_config, home_of, shared_config,
+    unique_name,
+};
+
+fn srun_carme(c: &Cluster, user: &str, image: &str, cmd: &[&str]) -> carme_e2e::Out {
+    let img = format!("--carme-image={image}");
+    let mut argv = vec!["srun", "--constraint=carme", img.as_str()];
+    argv.extend_from_slice(cmd);
+    c.run_as(user, &argv)
+}
+
+#[test]
+fn task_runs_inside_the_image() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    // The marker exists only inside the image, never on the host.
+    assert!(!Path::new("/CARME_IMAGE").exists());
+    let out = srun_carme(&c, STUDENT, "base", &["cat", "/CARME_IMAGE"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "base", "{}", out.all());
+
+    let out = srun_carme(&c, STUDENT, "tools", &["cat", "/TOOLS_ONLY"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "only in the tools image");
+}
+
+#[test]
+fn default_image_when_none_is_named() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let out = c.run_as(
+        STAFF,
+        &["srun", "--constraint=carme", "cat", "/CARME_IMAGE"],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "base");
+}
+
+#[test]
+fn exit_code_propagates() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let out = srun_carme(&c, STUDENT, "base", &["sh", "-c", "exit 3"]);
+    assert_eq!(out.code, 3, "{}", out.all());
+}
+
+#[test]
+fn stdout_and_stderr_pass_through() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let out = srun_carme(
+        &c,
+        STUDENT,
+        "base",
+        &["sh", "-c", "echo to-out; echo to-err >&2"],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "to-out");
+    assert!(out.stderr.contains("to-err"), "{}", out.all());
+}
+
+#[test]
+fn multi_node_every_task_in_the_image() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let out = srun_carme(
+        &c,
+        STAFF,
+        "tools",
+        &[
+            "-N2",
+            "-n4",
+            "sh",
+            "-c",
+            "echo $SLURMD_NODENAME $SLURM_PROCID $(cat /CARME_IMAGE)",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 4, "{}", out.all());
+    for l in &lines {
+        assert!(
+            l.ends_with(" tools"),
+            "task outside the image: {l}\n{}",
+            out.all()
+        );
+    }
+    let nodes: std::collections::BTreeSet<&str> =
+        lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(nodes.into_iter().collect::<Vec<_>>(), ["n1", "n2"]);
+}
+
+#[test]
+fn payload_does_not_see_launcher_plumbing() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let out = srun_carme(&c, STUDENT, "base", &["env"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.stdout.contains("CARME_LAUNCH_"), "{}", out.all());
+    // Slurm's own task environment is intact.
+    assert!(out.stdout.contains("SLURM_JOB_ID="), "{}", out.all());
+    assert!(out.stdout.contains("SLURM_PROCID=0"), "{}", out.all());
+}
+
+#[test]
+fn non_carme_job_on_carme_node_is_untouched() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let out = c.run_as(
+        STUDENT,
+        &[
+            "srun",
+            "-w",
+            "n1",
+            "sh",
+            "-c",
+            "test -e /CARME_IMAGE && echo in-image || echo on-host; \
+             env | grep -c '^CARME_' || true; readlink /proc/$$/exe",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "on-host", "{}", out.all());
+    assert_eq!(lines[1], "0", "Carme variables leaked: {}", out.all());
+    // The host's shell ran, not busybox from an image.
+    assert!(!lines[2].contains("busybox"), "{}", out.all());
+}
+
+#[test]
+fn non_carme_constraint_lookalikes_are_not_carme() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    // A constraint naming another feature: not a Carme job, and
+    // --carme-image is refused for it.
+    let name = unique_name("lookalike");
+    let out = c.run_as(
+        OTHER,
+        &[
+            "srun",
+            "-J",
+            &name,
+            "--constraint=carmen",
+            "--carme-image=base",
+            "true",
+        ],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("carme: --carme-image=base was refused"),
+        "{}",
+        out.all()
+    );
+    assert!(c.jobs_named(&name).is_empty(), "a job was queued");
+}
+
+#[test]
+fn image_without_constraint_is_refused_before_queueing() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    for client in ["srun", "salloc", "sbatch"] {
+        let name = unique_name(client);
+        let argv: Vec<&str> = match client {
+            "sbatch" => vec![
+                "sbatch",
+                "-J",
+                &name,
+                "--carme-image=base",
+                "--wrap",
+                "true",
+            ],
+            _ => vec![client, "-J", &name, "--carme-image=base", "true"],
+        };
+        let out = c.run_as(STUDENT, &argv);
+        assert_ne!(out.code, 0, "{client}: {}", out.all());
+        assert!(out.stderr.contains("carme: "), "{client}: {}", out.all());
+        assert!(
+            out.stderr.contains("--constraint=carme"),
+            "{client}: message must name the fix: {}",
+            out.all()
+        );
+        assert!(c.jobs_named(&name).is_empty(), "{client}: a job was queued");
+    }
+}
+
+#[test]
+fn unknown_image_is_refused_with_the_list() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    for client in ["srun", "salloc", "sbatch"] {
+        let name = unique_name(client);
+        let argv: Vec<&str> = match client {
+            "sbatch" => vec![
+                "sbatch",
+                "-J",
+                &name,
+                "-C",
+                "carme",
+                "--carme-image=nope",
+                "--wrap",
+                "true",
+            ],
+            _ => vec![
+                client,
+                "-J",
+                &name,
+                "-C",
+                "carme",
+                "--carme-image=nope",
+                "true",
+            ],
+        };
+        let out = c.run_as(STAFF, &argv);
+        assert_ne!(out.code, 0, "{client}: {}", out.all());
+        assert!(
+            out.stderr.contains("carme: image 'nope' is not known"),
+            "{client}: {}",
+            out.all()
+        );
+        assert!(
+            out.stderr.contains("base (busybox base image)"),
+            "{}",
+            out.all()
+        );
+        assert!(out.stderr.contains("tools"), "{}", out.all());
+        assert!(c.jobs_named(&name).is_empty(), "{client}: a job was queued");
+    }
+}
+
+#[test]
+fn image_names_are_never_paths() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let base = c.dir.join("images/base");
+    let out = srun_carme(&c, STUDENT, base.to_str().unwrap(), &["true"]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("is not known"), "{}", out.all());
+}
+
+#[test]
+fn sbatch_script_runs_on_host_and_its_sruns_in_the_image() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let home = home_of(STUDENT);
+    let name = unique_name("batch");
+    let out_file = home.join(format!("{name}.out"));
+    let script = "#!/bin/sh\n\
+                  test -e /CARME_IMAGE && echo batch-in-image || echo batch-on-host\n\
+                  srun -N1 -n1 cat /CARME_IMAGE\n\
+                  srun -N2 sh -c 'cat /CARME_IMAGE' | sort | uniq -c | tr -s ' '\n";
+    let script_path = home.join(format!("{name}.sh"));
+    std::fs::write(&script_path, script).unwrap();
+    chown(&script_path, STUDENT);
+    let out = c.run_as(
+        STUDENT,
+        &[
+            "sbatch",
+            "--wait",
+            "-N2",
+            "-J",
+            &name,
+            "-C",
+            "carme",
+            "--carme-image=tools",
+            "-o",
+            out_file.to_str().unwrap(),
+            script_path.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    assert_eq!(out.code, 0, "{}\n--- job output\n{text}", out.all());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines, ["batch-on-host", "tools", " 2 tools"], "{text}");
+}
+
+#[test]
+fn sbatch_with_export_none_still_passes_the_image_on() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let home = home_of(STAFF);
+    let name = unique_name("batchnone");
+    let out_file = home.join(format!("{name}.out"));
+    let out = c.run_as(
+        STAFF,
+        &[
+            "sbatch",
+            "--wait",
+            "--export=NONE",
+            "-J",
+            &name,
+            "-C",
+            "carme",
+            "--carme-image=tools",
+            "-o",
+            out_file.to_str().unwrap(),
+            "--wrap",
+            "/usr/bin/srun cat /CARME_IMAGE",
+        ],
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    assert_eq!(out.code, 0, "{}\n{text}", out.all());
+    // Slurm gives an --export=NONE job no PATH; ch-run warns on stderr
+    // (same file here) and uses its default PATH.
+    assert_eq!(text.lines().last(), Some("tools"), "{text}");
+}
+
+#[test]
+fn salloc_then_srun_runs_in_the_image() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let out = c.run_as(
+        STAFF,
+        &[
+            "salloc",
+            "-C",
+            "carme",
+            "--carme-image=tools",
+            "sh",
+            "-c",
+            "test -e /CARME_IMAGE && echo shell-in-image || echo shell-on-host; srun cat /CARME_IMAGE",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["shell-on-host", "tools"], "{}", out.all());
+}
+
+#[test]
+fn srun_pty_gives_a_shell_in_the_image() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    // `script` gives srun a terminal; the shell reads our commands from it.
+    let out = c.run_full(
+        STUDENT,
+        &[
+            "script",
+            "-qec",
+            "srun --constraint=carme --carme-image=tools --pty /bin/sh -i",
+            "/dev/null",
+        ],
+        &[],
+        Some("cat /CARME_IMAGE; test -t 0 && echo has-tty\nexit 5\n"),
+    );
+    assert!(out.stdout.contains("tools"), "{}", out.all());
+    assert!(out.stdout.contains("has-tty"), "{}", out.all());
+    assert_eq!(out.code, 5, "{}", out.all());
+}
+
+#[test]
+fn launcher_execs_and_does_not_linger() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    // The payload's parent must be slurmstepd: carme-launch and ch-run
+    // exec'd into it rather than waiting as parents.
+    let out = srun_carme(
+        &c,
+        OTHER,
+        "base",
+        &[
+            "sh",
+            "-c",
+            "read p < /proc/$PPID/comm; read s < /proc/$$/comm; echo $p; echo $s",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["slurmstepd", "sh"], "{}", out.all());
+}
+
+#[test]
+fn scancel_ends_the_payload() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let name = unique_name("cancel");
+    let home = home_of(OTHER);
+    let marker = home.join(format!("{name}.trap"));
+    // The payload traps TERM and records it: proof the signal reached it.
+    let script = format!(
+        "trap 'echo got-term > {m}; exit 0' TERM; echo started; while :; do sleep 0.2; done",
+        m = marker.display()
+    );
+    let c2 = c.clone();
+    let name2 = name.clone();
+    let job = std::thread::spawn(move || {
+        c2.run_as(
+            OTHER,
+            &[
+                "srun",
+                "-J",
+                &name2,
+                "-C",
+                "carme",
+                "--carme-image=base",
+                "sh",
+                "-c",
+                &script,
+            ],
+        )
+    });
+    assert!(
+        c.wait_for(Duration::from_secs(60), || {
+            c.root(&["squeue", "-h", "-n", &name, "-t", "running", "-o", "%i"])
+                .stdout
+                .trim()
+                .is_empty()
+                .not()
+        }),
+        "job never started"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let out = c.root(&["scancel", "--signal=TERM", "--full", "-n", &name]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let _ = c.root(&["scancel", "-n", &name]);
+    let run = job.join().unwrap();
+    assert!(run.stdout.contains("started"), "{}", run.all());
+    assert!(
+        c.wait_for(Duration::from_secs(10), || marker.exists()),
+        "TERM never reached the payload: {}",
+        run.all()
+    );
+}
+
+#[test]
+fn rlimits_and_tmpdir_are_as_without_the_plugin() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let tmpdir = format!("/tmp/{}", unique_name("tmpdir"));
+    // Soft NOFILE limit from the submitting shell, propagated by Slurm
+    // (PropagateResourceLimits=ALL), and a TMPDIR Slurm creates.
+    let probe = "ulimit -S -n; echo $TMPDIR; echo from-task > $TMPDIR/marker";
+    let run = |constraint: &[&str]| {
+        let mut cmd = "ulimit -S -n 777; srun ".to_string();
+        for a in constraint {
+            cmd.push_str(a);
+            cmd.push(' ');
+        }
+        cmd.push_str(&format!("sh -c '{probe}'"));
+        c.run_full(STUDENT, &["sh", "-c", &cmd], &[("TMPDIR", &tmpdir)], None)
+    };
+    let host = run(&["-w", "n3"]);
+    assert_eq!(host.code, 0, "{}", host.all());
+    assert_eq!(
+        host.stdout,
+        format!("777\n{tmpdir}\n"),
+        "baseline: {}",
+        host.all()
+    );
+    std::fs::remove_file(format!("{tmpdir}/marker")).unwrap();
+
+    let carme = run(&["-C", "carme", "--carme-image=base"]);
+    assert_eq!(carme.code, 0, "{}", carme.all());
+    // Charliecloud shows the host's TMPDIR at /tmp: same directory, the
+    // container's name for it.
+    assert_eq!(carme.stdout, "777\n/tmp\n", "Carme task: {}", carme.all());
+    let marker = std::fs::read_to_string(format!("{tmpdir}/marker")).unwrap_or_default();
+    assert_eq!(
+        marker, "from-task\n",
+        "TMPDIR inside is not the task's TMPDIR"
+    );
+}
+
+#[test]
+fn broken_config_refuses_carme_jobs_and_spares_others() {
+    let _g = exclusive_config();
+    let c = Cluster::get();
+    let path = c.carme_toml();
+    let original = std::fs::read_to_string(&path).unwrap();
+    // An unknown key in [runtime], on a line we can predict.
+    let broken = original.replacen("[runtime]\n", "[runtime]\nkindd = \"oops\"\n", 1);
+    let line = broken.lines().position(|l| l.starts_with("kindd")).unwrap() + 1;
+    let _swap = ConfigSwap::new(&path, &broken);
+
+    let name = unique_name("broken");
+    let out = c.run_as(
+        STUDENT,
+        &[
+            "srun",
+            "-J",
+            &name,
+            "-C",
+            "carme",
+            "--carme-image=base",
+            "true",
+        ],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    let want = format!("{}:{line}: key `runtime.kindd`", path.display());
+    assert!(out.stderr.contains("carme: "), "{}", out.all());
+    assert!(out.stderr.contains(&want), "want {want}: {}", out.all());
+    assert!(c.jobs_named(&name).is_empty(), "a job was queued");
+
+    // The authoritative path: a batch script read from stdin hides its
+    // #SBATCH constraint from the client, so slurmstepd must refuse the
+    // srun step (and only warn in the batch step, which must not fail:
+    // that would drain the node).
+    let name = unique_name("broken-stdin");
+    let out_file = home_of(STUDENT).join(format!("{name}.out"));
+    let out = c.run_full(
+        STUDENT,
+        &[
+            "sbatch",
+            "--wait",
+            "-J",
+            &name,
+            "-o",
+            out_file.to_str().unwrap(),
+        ],
+        &[],
+        Some("#!/bin/sh\n#SBATCH --constraint=carme\nsrun true\necho srun-exit=$?\n"),
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    assert_eq!(out.code, 0, "{}\n{text}", out.all());
+    assert!(
+        text.contains(&want),
+        "want {want} in the job output:\n{text}"
+    );
+    assert!(
+        text.contains("srun-exit=") && !text.contains("srun-exit=0"),
+        "{text}"
+    );
+    let node_state = c.root(&["sinfo", "-h", "-N", "-o", "%N %T"]).stdout;
+    assert!(
+        !node_state.contains("drain"),
+        "a node was drained:\n{node_state}"
+    );
+
+    // Non-Carme jobs still run, on Carme nodes too.
+    let out = c.run_as(STUDENT, &["srun", "-w", "n1", "echo", "still-running"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "still-running");
+}
+
+fn chown(path: &Path, user: &str) {
+    let st = std::process::Command::new("chown")
+        .arg(format!("{user}:{user}"))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn option_is_listed_in_srun_help() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    for client in ["srun", "sbatch", "salloc"] {
+        let out = c.run_as(STUDENT, &[client, "--help"]);
+        assert_eq!(out.code, 0, "{client}: {}", out.all());
+        assert!(
+            out.stdout.contains("--carme-image=NAME"),
+            "{client}: {}",
+            out.all()
+        );
+    }
+}
+
+#[test]
+fn multi_prog_is_refused_for_carme_steps_on_22_05() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let conf = home_of(STUDENT).join(format!("{}.conf", unique_name("mp")));
+    std::fs::write(&conf, "0 echo zero\n* echo other\n").unwrap();
+    chown(&conf, STUDENT);
+    let name = unique_name("multiprog");
+    let out = c.run_as(
+        STUDENT,
+        &[
+            "srun",
+            "-J",
+            &name,
+            "-n2",
+            "-C",
+            "carme",
+            "--carme-image=base",
+            "--multi-prog",
+            conf.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("carme: srun --multi-prog is not supported"),
+        "{}",
+        out.all()
+    );
+    assert!(c.jobs_named(&name).is_empty(), "a job was queued");
+    // Without Carme it is Slurm's business as usual.
+    let out = c.run_as(
+        STUDENT,
+        &[
+            "srun",
+            "-n2",
+            "-w",
+            "n3",
+            "--multi-prog",
+            conf.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+/// The default fact source needs no prolog: slurmstepd asks slurmctld.
+#[test]
+fn job_facts_from_slurmctld_work_without_the_prolog_record() {
+    let _g = exclusive_config();
+    let c = Cluster::get();
+    let original = std::fs::read_to_string(c.carme_toml()).unwrap();
+    let text = original.replace("job_facts = \"prolog\"", "job_facts = \"slurmctld\"");
+    assert_ne!(text, original, "harness config changed shape");
+    let _swap = ConfigSwap::new(&c.carme_toml(), &text);
+    let out = srun_carme(&c, STAFF, "tools", &["cat", "/CARME_IMAGE"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "tools");
+    let out = c.run_as(
+        STAFF,
+        &[
+            "srun",
+            "-w",
+            "n1",
+            "sh",
+            "-c",
+            "test -e /CARME_IMAGE || echo host",
+        ],
+    );
+    assert_eq!(out.stdout.trim(), "host", "{}", out.all());
+}
+
+#[test]
+fn missing_prolog_record_refuses_image_steps_and_says_why() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    // An allocation whose record we then remove, as if Prolog= were unset.
+    let name = unique_name("norecord");
+    let out = c.run_as(
+        STUDENT,
+        &[
+            "salloc",
+            "--no-shell",
+            "-J",
+            &name,
+            "-w",
+            "n1",
+            "-C",
+            "carme",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let job = c
+        .root(&["squeue", "-h", "-n", &name, "-o", "%i"])
+        .stdout
+        .trim()
+        .to_string();
+    assert!(!job.is_empty(), "no job: {}", out.all());
+    let record = c.dir.join(format!("nodes/n1/state/job-{job}"));
+    assert!(record.exists(), "the prolog did not record job {job}");
+    std::fs::remove_file(&record).unwrap();
+
+    let out = c.run_as(
+        STUDENT,
+        &["srun", "--jobid", &job, "--carme-image=base", "true"],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("carme: this node cannot start Carme jobs"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains("carme-prolog left no record"),
+        "{}",
+        out.all()
+    );
+    let _ = c.root(&["scancel", &job]);
+}
+
+/// Each node's record of a job is removed by that node's epilog.
+#[test]
+fn records_are_removed_by_the_epilog() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let name = unique_name("record");
+    let out = c.run_as(
+        STAFF,
+        &[
+            "srun",
+            "-J",
+            &name,
+            "-N2",
+            "-C",
+            "carme",
+            "--carme-image=base",
+            "true",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let job = c
+        .root(&["squeue", "-h", "-t", "all", "-n", &name, "-o", "%i"])
+        .stdout
+        .trim()
+        .to_string();
+    assert!(!job.is_empty());
+    for node in ["n1", "n2"] {
+        let record = c.dir.join(format!("nodes/{node}/state/job-{job}"));
+        assert!(
+            c.wait_for(Duration::from_secs(20), || !record.exists()),
+            "{} still there after the job",
+            record.display()
+        );
+    }
+}

@@ -18,7 +18,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use carme_core::config::DEFAULT_CONFIG_PATH;
 
@@ -36,23 +36,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run CMD inside IMAGE, as a Carme task would.
-    Run {
-        #[arg(long)]
-        image: String,
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-        config: PathBuf,
-        #[arg(last = true, required = true)]
-        cmd: Vec<OsString>,
-    },
+    Run(Launch),
     /// Print the runtime command line that `run` would exec.
-    Argv {
-        #[arg(long)]
-        image: String,
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-        config: PathBuf,
-        #[arg(last = true, required = true)]
-        cmd: Vec<OsString>,
-    },
+    Argv(Launch),
+}
+
+#[derive(Args)]
+struct Launch {
+    #[arg(long)]
+    image: String,
+    #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    #[arg(last = true, required = true)]
+    cmd: Vec<OsString>,
 }
 
 fn main() -> ExitCode {
@@ -61,8 +57,8 @@ fn main() -> ExitCode {
         return task::run_as_task();
     }
     match Cli::parse().command {
-        Command::Run { image, config, cmd } => task::run(&config, &image, cmd, &[]),
-        Command::Argv { image, config, cmd } => match task::plan(&config, &image, &cmd) {
+        Command::Run(l) => task::run(&l.config, &l.image, l.cmd, &[]),
+        Command::Argv(l) => match task::plan(&l.config, &l.image, &l.cmd) {
             Ok(argv) => {
                 println!("{}", carme_core::launch::render(&argv));
                 ExitCode::SUCCESS

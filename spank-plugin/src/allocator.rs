@@ -5,11 +5,11 @@
 use std::io::Read;
 
 use carme_core::client_args::{self, Client};
-use carme_core::decide::{Classification, Constraint, JobRequest, classify};
+use carme_core::decide::Classification;
 
-use crate::client::{constraint_of, env, own_argv};
+use crate::client::{constraint_of, decide_early, env, own_argv};
 use crate::ffi::{Level, Spank, log, set_process_env};
-use crate::plugin::{IMAGE_ENV_FOR_SRUN, load_config, with_state};
+use crate::plugin::{IMAGE_ENV_FOR_SRUN, with_state};
 
 /// sbatch reads scripts of any size; we only need the #SBATCH block at the top.
 const SCRIPT_READ_LIMIT: u64 = 1 << 20;
@@ -31,32 +31,16 @@ pub fn post_opt(_sp: &Spank) -> Result<(), ()> {
         };
         client_args::parse_sbatch(&argv, &env, script.as_deref())
     };
-    let constraint = constraint_of(&req);
-    if image.is_none() && constraint == Constraint::Known(None) {
-        return Ok(());
-    }
-    let loaded = load_config();
-    let request = JobRequest {
-        constraint,
-        image: image.as_deref(),
-    };
-    match classify(&loaded, &request) {
-        Err(refusal) => {
-            log(Level::Error, refusal.message());
-            Err(())
-        }
-        Ok(c) => {
-            if let (Some(image), Classification::Carme { .. } | Classification::Undetermined) =
-                (&image, c)
-            {
-                // sbatch: the job's environment; salloc: the shell it starts.
-                if let Err(e) = set_process_env(IMAGE_ENV_FOR_SRUN, image) {
-                    log(Level::Error, &format!("carme: {e}"));
-                }
-            }
-            Ok(())
+    let class = decide_early(constraint_of(&req), image.as_deref())?;
+    if let (Some(image), Some(Classification::Carme { .. } | Classification::Undetermined)) =
+        (&image, class)
+    {
+        // sbatch: the job's environment; salloc: the shell it starts.
+        if let Err(e) = set_process_env(IMAGE_ENV_FOR_SRUN, image) {
+            log(Level::Error, &format!("carme: {e}"));
         }
     }
+    Ok(())
 }
 
 fn read_script(path: &str) -> Option<String> {

@@ -2,7 +2,10 @@
 //! line and turning what it says into the core's `JobRequest` terms.
 
 use carme_core::client_args::{ClientRequest, Knowledge};
-use carme_core::decide::Constraint;
+use carme_core::decide::{Classification, Constraint, JobRequest, classify};
+
+use crate::ffi::{Level, log};
+use crate::plugin::load_config;
 
 /// This process's argv, as the kernel has it (SPANK does not hand the
 /// client's own options to plugins).
@@ -27,4 +30,22 @@ pub fn constraint_of(req: &ClientRequest) -> Constraint<'_> {
         Knowledge::Given(c) => Constraint::Known(Some(c.as_str())),
         Knowledge::Unknown => Constraint::Unknown,
     }
+}
+
+/// The early decision shared by srun, sbatch and salloc: None when the
+/// job is plainly not a Carme job (no config read at all), Err after
+/// telling the user why the job is refused.
+pub fn decide_early(
+    constraint: Constraint,
+    image: Option<&str>,
+) -> Result<Option<Classification>, ()> {
+    if image.is_none() && constraint == Constraint::Known(None) {
+        return Ok(None);
+    }
+    let request = JobRequest { constraint, image };
+    classify(&load_config(), &request)
+        .map(Some)
+        .map_err(|refusal| {
+            log(Level::Error, refusal.message());
+        })
 }

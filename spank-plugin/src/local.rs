@@ -1,12 +1,13 @@
 //! srun (local context): refuse early what srun's own options already
 //! show, before srun asks for an allocation or launches a step.
 
+use carme_core::Refusal;
 use carme_core::client_args::{self, Client, Knowledge};
-use carme_core::decide::{Classification, Constraint, JobRequest, classify};
+use carme_core::decide::{Classification, Constraint};
 
-use crate::client::{constraint_of, env, own_argv};
+use crate::client::{constraint_of, decide_early, env, own_argv};
 use crate::ffi::{self, Level, Spank, log};
-use crate::plugin::{load_config, with_state};
+use crate::plugin::with_state;
 
 pub fn post_opt(_sp: &Spank) -> Result<(), ()> {
     let image = with_state(|s| s.image.clone());
@@ -39,26 +40,13 @@ pub fn post_opt(_sp: &Spank) -> Result<(), ()> {
             }
         },
     };
-    if image.is_none() && constraint == Constraint::Known(None) {
-        return Ok(()); // plainly not a Carme job: no further work
+    let class = decide_early(constraint, image.as_deref())?;
+    if matches!(class, Some(Classification::Carme { .. }))
+        && req.multi_prog
+        && !cfg!(carme_prepend_argv)
+    {
+        log(Level::Error, Refusal::multi_prog_unsupported().message());
+        return Err(());
     }
-    let loaded = load_config();
-    let request = JobRequest {
-        constraint,
-        image: image.as_deref(),
-    };
-    match classify(&loaded, &request) {
-        Err(refusal) => {
-            log(Level::Error, refusal.message());
-            Err(())
-        }
-        Ok(Classification::Carme { .. }) if req.multi_prog && !cfg!(carme_prepend_argv) => {
-            log(
-                Level::Error,
-                carme_core::Refusal::multi_prog_unsupported().message(),
-            );
-            Err(())
-        }
-        Ok(_) => Ok(()),
-    }
+    Ok(())
 }

@@ -163,77 +163,58 @@ fn non_carme_constraint_lookalikes_are_not_carme() {
     assert!(c.jobs_named(&name).is_empty(), "a job was queued");
 }
 
+/// Submit the same request with srun, salloc and sbatch; each must be
+/// refused before anything is queued, with stderr containing `want`.
+fn refused_by_every_client(c: &Cluster, user: &str, options: &[&str], want: &[&str]) {
+    for client in ["srun", "salloc", "sbatch"] {
+        let name = unique_name(client);
+        let mut argv = vec![client, "-J", name.as_str()];
+        argv.extend_from_slice(options);
+        argv.extend_from_slice(if client == "sbatch" {
+            &["--wrap", "true"]
+        } else {
+            &["true"]
+        });
+        let out = c.run_as(user, &argv);
+        assert_ne!(out.code, 0, "{client}: {}", out.all());
+        for w in want {
+            assert!(
+                out.stderr.contains(w),
+                "{client}: want {w:?}: {}",
+                out.all()
+            );
+        }
+        assert!(c.jobs_named(&name).is_empty(), "{client}: a job was queued");
+    }
+}
+
 #[test]
 fn image_without_constraint_is_refused_before_queueing() {
     let _g = shared_config();
     let c = Cluster::get();
-    for client in ["srun", "salloc", "sbatch"] {
-        let name = unique_name(client);
-        let argv: Vec<&str> = match client {
-            "sbatch" => vec![
-                "sbatch",
-                "-J",
-                &name,
-                "--carme-image=base",
-                "--wrap",
-                "true",
-            ],
-            _ => vec![client, "-J", &name, "--carme-image=base", "true"],
-        };
-        let out = c.run_as(STUDENT, &argv);
-        assert_ne!(out.code, 0, "{client}: {}", out.all());
-        assert!(out.stderr.contains("carme: "), "{client}: {}", out.all());
-        assert!(
-            out.stderr.contains("--constraint=carme"),
-            "{client}: message must name the fix: {}",
-            out.all()
-        );
-        assert!(c.jobs_named(&name).is_empty(), "{client}: a job was queued");
-    }
+    // The message must name the fix.
+    refused_by_every_client(
+        &c,
+        STUDENT,
+        &["--carme-image=base"],
+        &["carme: ", "--constraint=carme"],
+    );
 }
 
 #[test]
 fn unknown_image_is_refused_with_the_list() {
     let _g = shared_config();
     let c = Cluster::get();
-    for client in ["srun", "salloc", "sbatch"] {
-        let name = unique_name(client);
-        let argv: Vec<&str> = match client {
-            "sbatch" => vec![
-                "sbatch",
-                "-J",
-                &name,
-                "-C",
-                "carme",
-                "--carme-image=nope",
-                "--wrap",
-                "true",
-            ],
-            _ => vec![
-                client,
-                "-J",
-                &name,
-                "-C",
-                "carme",
-                "--carme-image=nope",
-                "true",
-            ],
-        };
-        let out = c.run_as(STAFF, &argv);
-        assert_ne!(out.code, 0, "{client}: {}", out.all());
-        assert!(
-            out.stderr.contains("carme: image 'nope' is not known"),
-            "{client}: {}",
-            out.all()
-        );
-        assert!(
-            out.stderr.contains("base (busybox base image)"),
-            "{}",
-            out.all()
-        );
-        assert!(out.stderr.contains("tools"), "{}", out.all());
-        assert!(c.jobs_named(&name).is_empty(), "{client}: a job was queued");
-    }
+    refused_by_every_client(
+        &c,
+        STAFF,
+        &["-C", "carme", "--carme-image=nope"],
+        &[
+            "carme: image 'nope' is not known",
+            "base (busybox base image)",
+            "tools",
+        ],
+    );
 }
 
 #[test]

@@ -6,4 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod devview;
+pub mod gpus;
+pub mod namespace;
 pub mod state;
+pub mod syscall;

@@ -6,10 +6,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod beeond;
 pub mod client_args;
 pub mod config;
 pub mod decide;
 pub mod gate;
+pub mod hostlist;
 pub mod launch;
 pub mod record;
 pub mod refusal;

@@ -42,6 +42,8 @@ fn main() {
         .allowlist_var("SLURM_(BATCH_SCRIPT|EXTERN_CONT|INTERACTIVE_STEP|PENDING_STEP)")
         .allowlist_var("SHOW_(ALL|DETAIL)")
         .allowlist_var("ESPANK_.*")
+        .allowlist_var("JOB_STATE_BASE")
+        .allowlist_type("job_states")
         .default_enum_style(bindgen::EnumVariation::Consts)
         .prepend_enum_name(false)
         .layout_tests(false)

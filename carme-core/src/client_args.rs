@@ -71,6 +71,10 @@ pub struct ClientRequest {
     /// `-N`/`--nodes` raw value ("2", "1-3"). `Absent` does not mean one node:
     /// Slurm may derive a count from `--nodelist`, `-n`, ...
     pub nodes: Knowledge,
+    /// `-A`/`--account`. `Absent`: Slurm uses the user's default account.
+    pub account: Knowledge,
+    /// `-t`/`--time` raw value. `Absent`: the partition's default applies.
+    pub time: Knowledge,
     /// Every GPU-ish request whose final value is known, as (canonical long
     /// option name, value), one entry per option, in this order: "gpus",
     /// "gpus-per-node", "gpus-per-socket", "gpus-per-task", "gres",
@@ -278,8 +282,10 @@ pub fn parse_sbatch_with_plugin_options(
         )
     };
 
-    out.constraint = resolve(&CONSTRAINT, Some("SBATCH_CONSTRAINT"));
+    out.constraint = resolve(&CONSTRAINT, Some(CONSTRAINT_VARS.sbatch));
     out.nodes = resolve(&NODES, None);
+    out.account = resolve(&ACCOUNT, Some(ACCOUNT_VARS.sbatch));
+    out.time = resolve(&TIME, Some(TIME_VARS.sbatch));
     let gpu: Vec<(&Field, Knowledge)> = GPU_FIELDS
         .iter()
         .map(|(f, var)| (*f, resolve(f, var.map(|v| v.sbatch))))
@@ -377,6 +383,16 @@ fn parse_srun_salloc(
     out.constraint = combine(
         scan.value(argv, &CONSTRAINT),
         lookup(var_of(CONSTRAINT_VARS)),
+        Cli::NotSet,
+    );
+    out.account = combine(
+        scan.value(argv, &ACCOUNT),
+        lookup(var_of(ACCOUNT_VARS)),
+        Cli::NotSet,
+    );
+    out.time = combine(
+        scan.value(argv, &TIME),
+        lookup(var_of(TIME_VARS)),
         Cli::NotSet,
     );
 
@@ -490,6 +506,8 @@ impl ClientRequest {
         for (name, k) in [
             ("constraint", &self.constraint),
             ("nodes", &self.nodes),
+            ("account", &self.account),
+            ("time", &self.time),
             ("jobid", &self.jobid),
         ] {
             if k.is_unknown() {
@@ -527,6 +545,16 @@ const NODES: Field = Field {
     canon: "nodes",
     names: &["nodes"],
     short: Some('N'),
+};
+const ACCOUNT: Field = Field {
+    canon: "account",
+    names: &["account"],
+    short: Some('A'),
+};
+const TIME: Field = Field {
+    canon: "time",
+    names: &["time"],
+    short: Some('t'),
 };
 const JOBID: Field = Field {
     canon: "jobid",
@@ -566,6 +594,18 @@ const CONSTRAINT_VARS: EnvVars = EnvVars {
     srun: "SLURM_CONSTRAINT",
     sbatch: "SBATCH_CONSTRAINT",
     salloc: "SALLOC_CONSTRAINT",
+};
+
+const ACCOUNT_VARS: EnvVars = EnvVars {
+    srun: "SLURM_ACCOUNT",
+    sbatch: "SBATCH_ACCOUNT",
+    salloc: "SALLOC_ACCOUNT",
+};
+
+const TIME_VARS: EnvVars = EnvVars {
+    srun: "SLURM_TIMELIMIT",
+    sbatch: "SBATCH_TIMELIMIT",
+    salloc: "SALLOC_TIMELIMIT",
 };
 
 /// GPU-ish options in report order, with their input variables (22.05 reads
@@ -1313,6 +1353,82 @@ mod tests {
     }
 
     use Knowledge::{Absent, Unknown};
+
+    #[test]
+    fn account_and_time_with_precedence() {
+        // (command, environment, script, account, time)
+        type Case<'a> = (
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Option<&'a str>,
+            Knowledge,
+            Knowledge,
+        );
+        let cases: &[Case] = &[
+            ("srun -A projx -t 10 cmd", &[], None, g("projx"), g("10")),
+            (
+                "srun --account=projx --time=1-00:00 cmd",
+                &[],
+                None,
+                g("projx"),
+                g("1-00:00"),
+            ),
+            (
+                "srun -Aprojx -t5 cmd",
+                &[("SLURM_ACCOUNT", "env"), ("SLURM_TIMELIMIT", "7")],
+                None,
+                g("projx"),
+                g("5"),
+            ),
+            (
+                "srun cmd",
+                &[("SLURM_ACCOUNT", "env"), ("SLURM_TIMELIMIT", "7")],
+                None,
+                g("env"),
+                g("7"),
+            ),
+            ("srun cmd", &[("SBATCH_ACCOUNT", "x")], None, Absent, Absent),
+            (
+                "salloc cmd",
+                &[("SALLOC_ACCOUNT", "a"), ("SALLOC_TIMELIMIT", "3")],
+                None,
+                g("a"),
+                g("3"),
+            ),
+            (
+                "sbatch job.sh",
+                &[],
+                Some("#!/bin/sh\n#SBATCH -A s\n#SBATCH --time=9\n"),
+                g("s"),
+                g("9"),
+            ),
+            (
+                "sbatch job.sh",
+                &[("SBATCH_ACCOUNT", "e")],
+                Some("#!/bin/sh\n#SBATCH -A s\n"),
+                g("e"),
+                Absent,
+            ),
+            (
+                "sbatch -A c job.sh",
+                &[("SBATCH_ACCOUNT", "e")],
+                Some("#!/bin/sh\n#SBATCH -A s\n"),
+                g("c"),
+                Absent,
+            ),
+            ("sbatch job.sh", &[], None, Unknown, Unknown),
+            // Nothing after the unknown option could set --time.
+            ("srun --bogus x -A a cmd", &[], None, Unknown, Absent),
+        ];
+        for (cmd, env, script, account, time) in cases {
+            let r = if cmd.starts_with("sbatch") {
+                sbatch(cmd, env, *script)
+            } else {
+                run(cmd, env)
+            };
+            assert_eq!((&r.account, &r.time), (account, time), "{cmd} {env:?}");
+        }
+    }
 
     #[test]
     fn constraint_forms() {

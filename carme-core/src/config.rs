@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::glob::Glob;
+use crate::limits::{LimitSet, Limits};
+use crate::sections;
+use crate::slurmtime;
 use crate::template::PathTemplate;
 
 /// Where the plugin, prolog, epilog and carme-launch look when not told.
@@ -63,6 +67,24 @@ pub struct Config {
     pub mounts: Vec<Mount>,
     pub images: BTreeMap<String, Image>,
     pub paths: Paths,
+    /// With a scoped load, only the rules that can apply to that user.
+    pub limits: Limits,
+}
+
+/// Whose rules to load: the user's own and their groups' (account rules
+/// are few and always loaded; the account may only be known later).
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub user: &'a str,
+    pub groups: &'a [String],
+}
+
+impl Scope<'static> {
+    /// No user's or group's rules: enough for the gate, and cheap.
+    pub const NOBODY: Scope<'static> = Scope {
+        user: "",
+        groups: &[],
+    };
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,19 +179,50 @@ pub struct Image {
 }
 
 impl Config {
-    /// Read and validate the config at `path`.
+    /// Read and validate the whole config at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_scoped(path, None)
+    }
+
+    /// Read the config with only the limit rules `scope` needs (all when
+    /// None). Rules of other users and groups are not even parsed, so a
+    /// config with many thousands of them loads fast, and a mistake in one
+    /// user's rule does not stop everybody else's jobs; `carme-launch
+    /// check-config` validates everything.
+    pub fn load_scoped(path: &Path, scope: Option<&Scope>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_path_buf(),
             line: None,
             key: None,
             message: format!("cannot read the config file: {e}"),
         })?;
-        Config::parse(&text, path)
+        Config::parse_scoped(&text, path, scope)
     }
 
     /// Validate `text` as the contents of the config file `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Config::parse_scoped(text, path, None)
+    }
+
+    pub fn parse_scoped(
+        text: &str,
+        path: &Path,
+        scope: Option<&Scope>,
+    ) -> Result<Config, ConfigError> {
+        match scope {
+            None => Config::parse_text(text, path),
+            Some(scope) => {
+                // Parse only what can matter, then name the file's lines.
+                let (part, lines) = sections::extract(text, |s| !other_rule(s, scope));
+                Config::parse_text(&part, path).map_err(|mut e| {
+                    e.line = e.line.and_then(|l| lines.get(l - 1).copied());
+                    e
+                })
+            }
+        }
+    }
+
+    fn parse_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let raw = deserialize(text, path)?;
         let locate = |key: &str, message: String| ConfigError {
             file: path.to_path_buf(),
@@ -208,6 +261,25 @@ impl Default for GateBasics {
             job_facts: JobFacts::default(),
             state_dir: PathTemplate::parse(DEFAULT_STATE_DIR).expect("valid default"),
         }
+    }
+}
+
+/// A `[limits.users.X...]` or `[limits.groups.X...]` section that cannot
+/// apply to `scope`.
+fn other_rule(s: &sections::Section, scope: &Scope) -> bool {
+    let Some(h) = s.header.filter(|h| !h.array) else {
+        return false;
+    };
+    if h.key(0) != Some(b"limits") {
+        return false;
+    }
+    let Some(name) = h.key(2) else {
+        return false;
+    };
+    match h.key(1) {
+        Some(b"users") => name != scope.user.as_bytes(),
+        Some(b"groups") => !scope.groups.iter().any(|g| g.as_bytes() == name),
+        _ => false,
     }
 }
 
@@ -257,6 +329,32 @@ struct RawConfig {
     images: BTreeMap<String, RawImage>,
     #[serde(default)]
     paths: RawPaths,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    default: RawLimitSet,
+    #[serde(default)]
+    users: BTreeMap<String, RawLimitSet>,
+    #[serde(default)]
+    groups: BTreeMap<String, RawLimitSet>,
+    #[serde(default)]
+    accounts: BTreeMap<String, RawLimitSet>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimitSet {
+    images: Option<Vec<String>>,
+    max_gpus_per_job: Option<u32>,
+    max_gpus_per_node: Option<u32>,
+    max_nodes_per_job: Option<u32>,
+    max_running_jobs: Option<u32>,
+    max_time: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -401,6 +499,13 @@ fn validate(
         locate,
     )?;
 
+    let limits = Limits {
+        default: limit_set(raw.limits.default, "limits.default", locate)?,
+        users: limit_sets(raw.limits.users, "limits.users", locate)?,
+        groups: limit_sets(raw.limits.groups, "limits.groups", locate)?,
+        accounts: limit_sets(raw.limits.accounts, "limits.accounts", locate)?,
+    };
+
     Ok(Config {
         source: path.to_path_buf(),
         gate: Gate {
@@ -412,6 +517,48 @@ fn validate(
         mounts: global_mounts,
         images,
         paths: Paths { state_dir },
+        limits,
+    })
+}
+
+fn limit_sets(
+    raw: BTreeMap<String, RawLimitSet>,
+    key: &str,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<BTreeMap<String, LimitSet>, ConfigError> {
+    raw.into_iter()
+        .map(|(name, r)| {
+            let set = limit_set(r, &format!("{key}.{name}"), locate)?;
+            Ok((name, set))
+        })
+        .collect()
+}
+
+fn limit_set(
+    raw: RawLimitSet,
+    key: &str,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<LimitSet, ConfigError> {
+    let images = raw
+        .images
+        .map(|pats| {
+            pats.iter()
+                .enumerate()
+                .map(|(i, p)| Glob::new(p).map_err(|e| locate(&format!("{key}.images[{i}]"), e)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let max_time = raw
+        .max_time
+        .map(|t| slurmtime::parse(&t).map_err(|e| locate(&format!("{key}.max_time"), e)))
+        .transpose()?;
+    Ok(LimitSet {
+        images,
+        max_gpus_per_job: raw.max_gpus_per_job,
+        max_gpus_per_node: raw.max_gpus_per_node,
+        max_nodes_per_job: raw.max_nodes_per_job,
+        max_running_jobs: raw.max_running_jobs,
+        max_time,
     })
 }
 
@@ -617,7 +764,8 @@ fn span_of(table: &toml_edit::Table, path: &[Seg]) -> Option<usize> {
 /// still learn (the gate feature), so non-Carme jobs keep running.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Loaded {
-    Ready(Config),
+    /// Boxed: a config with many rules is large, the broken case small.
+    Ready(Box<Config>),
     Broken {
         error: ConfigError,
         basics: GateBasics,
@@ -626,8 +774,12 @@ pub enum Loaded {
 
 impl Loaded {
     pub fn load(path: &Path) -> Loaded {
+        Loaded::load_scoped(path, None)
+    }
+
+    pub fn load_scoped(path: &Path, scope: Option<&Scope>) -> Loaded {
         match std::fs::read_to_string(path) {
-            Ok(text) => Loaded::from_text(&text, path),
+            Ok(text) => Loaded::from_text_scoped(&text, path, scope),
             Err(e) => Loaded::Broken {
                 error: ConfigError {
                     file: path.to_path_buf(),
@@ -641,8 +793,12 @@ impl Loaded {
     }
 
     pub fn from_text(text: &str, path: &Path) -> Loaded {
-        match Config::parse(text, path) {
-            Ok(cfg) => Loaded::Ready(cfg),
+        Loaded::from_text_scoped(text, path, None)
+    }
+
+    pub fn from_text_scoped(text: &str, path: &Path, scope: Option<&Scope>) -> Loaded {
+        match Config::parse_scoped(text, path, scope) {
+            Ok(cfg) => Loaded::Ready(Box::new(cfg)),
             Err(error) => Loaded::Broken {
                 error,
                 basics: basics_of_broken_config(text),

@@ -159,7 +159,9 @@ mod tests {
              path = \"/usr/bin/ch-run\"\n[images.base]\npath = \"/i/base\"\n\
              description = \"Debian\"\n[images.tools]\npath = \"/i/tools\"\n"
         );
-        Loaded::Ready(Config::parse(&text, Path::new("/c.toml")).unwrap())
+        Loaded::Ready(Box::new(
+            Config::parse(&text, Path::new("/c.toml")).unwrap(),
+        ))
     }
 
     fn broken() -> Loaded {

@@ -11,10 +11,15 @@ pub mod client_args;
 pub mod config;
 pub mod decide;
 pub mod gate;
+pub mod glob;
 pub mod hostlist;
 pub mod launch;
+pub mod limits;
 pub mod record;
 pub mod refusal;
+pub mod sections;
+pub mod slurmjob;
+pub mod slurmtime;
 pub mod template;
 
 pub use config::{Config, ConfigError, Loaded};

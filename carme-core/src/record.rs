@@ -15,6 +15,8 @@ pub struct JobRecord {
     pub gid: u32,
     /// The job's constraint expression as slurmd received it.
     pub constraint: String,
+    /// The job's Slurm account, if it has one.
+    pub account: Option<String>,
 }
 
 impl JobRecord {
@@ -26,6 +28,9 @@ impl JobRecord {
         let _ = writeln!(s, "gid={}", self.gid);
         // Constraints never contain newlines (Slurm's feature syntax).
         let _ = writeln!(s, "constraint={}", self.constraint.replace('\n', " "));
+        if let Some(a) = &self.account {
+            let _ = writeln!(s, "account={}", a.replace('\n', " "));
+        }
         s
     }
 
@@ -35,6 +40,7 @@ impl JobRecord {
             return Err("not a carme job record".to_string());
         }
         let (mut job_id, mut uid, mut gid, mut constraint) = (None, None, None, None);
+        let mut account = None;
         for line in lines {
             let (k, v) = line
                 .split_once('=')
@@ -45,6 +51,7 @@ impl JobRecord {
                 "uid" => uid = Some(num()?),
                 "gid" => gid = Some(num()?),
                 "constraint" => constraint = Some(v.to_string()),
+                "account" => account = Some(v.to_string()).filter(|a| !a.is_empty()),
                 _ => return Err(format!("unknown record key `{k}`")),
             }
         }
@@ -53,6 +60,7 @@ impl JobRecord {
             uid: uid.ok_or("record lacks uid")?,
             gid: gid.ok_or("record lacks gid")?,
             constraint: constraint.ok_or("record lacks constraint")?,
+            account,
         })
     }
 }
@@ -64,8 +72,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(job_id: u32, uid: u32, gid: u32, constraint in "[a-z0-9&|,\\[\\]()*_.-]{0,40}") {
-            let r = JobRecord { job_id, uid, gid, constraint };
+        fn round_trip(job_id: u32, uid: u32, gid: u32, constraint in "[a-z0-9&|,\\[\\]()*_.-]{0,40}", account in proptest::option::of("[a-z0-9_-]{1,12}")) {
+            let r = JobRecord { job_id, uid, gid, constraint, account };
             prop_assert_eq!(JobRecord::parse(&r.to_text()).unwrap(), r);
         }
     }
@@ -78,6 +86,7 @@ mod tests {
             "carme-job-record 1\njob_id=x\nuid=0\ngid=0\nconstraint=a\n",
             "carme-job-record 1\njob_id=1\nuid=0\ngid=0\n",
             "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\nextra=1\n",
+            "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\nbad line\n",
             "carme-job-record 2\njob_id=1\nuid=0\ngid=0\nconstraint=a\n",
         ] {
             assert!(JobRecord::parse(bad).is_err(), "{bad:?}");

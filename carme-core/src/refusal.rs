@@ -18,6 +18,15 @@ impl Refusal {
         }
     }
 
+    /// A refusal recorded earlier (its message already starts `carme: `).
+    pub fn from_message(message: String) -> Refusal {
+        if message.starts_with("carme: ") {
+            Refusal { message }
+        } else {
+            Refusal::new(message)
+        }
+    }
+
     pub fn message(&self) -> &str {
         &self.message
     }

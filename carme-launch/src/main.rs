@@ -7,7 +7,8 @@
 //!   `CARME_LAUNCH_IMAGE`/`CARME_LAUNCH_CONFIG`, and on Slurm 22.05
 //!   `CARME_LAUNCH_ARGV0`; the task's command follows in argv);
 //! - by hand: `carme-launch run --image NAME -- CMD...`, and
-//!   `carme-launch argv --image NAME -- CMD...` to print what would run.
+//!   `carme-launch argv --image NAME -- CMD...` to print what would run;
+//!   `carme-launch check-config` validates the whole config for admins.
 //!
 //! Exit codes of its own: 125 (config or image problem), 126 (runtime not
 //! executable), 127 (runtime not found); otherwise the payload's.
@@ -39,6 +40,12 @@ enum Command {
     Run(Launch),
     /// Print the runtime command line that `run` would exec.
     Argv(Launch),
+    /// Validate the whole config, every user's and group's rule included
+    /// (jobs only read the rules that can apply to them).
+    CheckConfig {
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -64,6 +71,24 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => e.report(),
+        },
+        Command::CheckConfig { config } => match carme_core::Config::load(&config) {
+            Ok(cfg) => {
+                let l = &cfg.limits;
+                println!(
+                    "{}: OK ({} images; limit rules: {} users, {} groups, {} accounts)",
+                    config.display(),
+                    cfg.images.len(),
+                    l.users.len(),
+                    l.groups.len(),
+                    l.accounts.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("carme: {e}");
+                ExitCode::FAILURE
+            }
         },
     }
 }

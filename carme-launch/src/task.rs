@@ -5,7 +5,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use carme_core::config::{Config, DEFAULT_CONFIG_PATH};
+use carme_core::config::{Config, DEFAULT_CONFIG_PATH, Scope};
 use carme_core::launch::{TaskFacts, runtime_argv};
 
 /// Set by the SPANK plugin for each task of a Carme step.
@@ -53,7 +53,9 @@ pub fn plan(config: &Path, image: &str, cmd: &[OsString]) -> Result<Vec<OsString
             "carme: no command to run in the image. Give one after `--`.".to_string(),
         ));
     }
-    let cfg = Config::load(config).map_err(|e| {
+    // Launching needs no limit rules: skip them all (fast, and one user's
+    // broken rule must not stop everybody's tasks).
+    let cfg = Config::load_scoped(config, Some(&Scope::NOBODY)).map_err(|e| {
         LaunchError::setup(format!(
             "carme: cannot start the task because the Carme config is broken ({e}). \
              Please tell your cluster admins."

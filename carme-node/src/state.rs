@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use carme_core::record::JobRecord;
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, open, openat, renameat};
+use nix::fcntl::{OFlag, open, openat, renameat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, lstat};
 use nix::unistd::mkdir;
 use nix::unistd::{UnlinkatFlags, unlinkat};
@@ -85,8 +85,13 @@ fn record_name(job: u32) -> String {
     format!("job-{job}")
 }
 
-/// Write `rec` atomically as `<dir>/job-<id>` (root, 0600).
-pub fn write_record(dir: &Path, rec: &JobRecord) -> Result<(), String> {
+/// Carme's cached limits verdict for a job on this node.
+fn verdict_name(job: u32) -> String {
+    format!("job-{job}.limits")
+}
+
+/// Write `text` atomically as `<dir>/<name>` (root, 0600).
+fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), String> {
     ensure_root_dir(dir, 0o700)?;
     let d = open(
         dir,
@@ -94,7 +99,6 @@ pub fn write_record(dir: &Path, rec: &JobRecord) -> Result<(), String> {
         Mode::empty(),
     )
     .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let name = record_name(rec.job_id);
     let tmp = format!(".{name}.tmp");
     // A crashed earlier writer may have left the temp file.
     match unlinkat(&d, tmp.as_str(), UnlinkatFlags::NoRemoveDir) {
@@ -109,17 +113,16 @@ pub fn write_record(dir: &Path, rec: &JobRecord) -> Result<(), String> {
     )
     .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
     let mut f = std::fs::File::from(fd);
-    f.write_all(rec.to_text().as_bytes())
+    f.write_all(text.as_bytes())
         .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
     drop(f);
-    renameat(&d, tmp.as_str(), &d, name.as_str())
-        .map_err(|e| format!("{}/{name}: {e}", dir.display()))
+    renameat(&d, tmp.as_str(), &d, name).map_err(|e| format!("{}/{name}: {e}", dir.display()))
 }
 
-/// The record of `job`, if there is one. One failed open() when there is
-/// none, so steps of non-Carme jobs pay next to nothing.
-pub fn read_record(dir: &Path, job: u32) -> Result<Option<JobRecord>, String> {
-    let path = dir.join(record_name(job));
+/// `<dir>/<name>` if it exists as a root-owned regular file (never
+/// following a symlink). One failed open() when it does not exist.
+fn read_file(dir: &Path, name: &str) -> Result<Option<String>, String> {
+    let path = dir.join(name);
     let fd = match open(
         &path,
         OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
@@ -132,7 +135,7 @@ pub fn read_record(dir: &Path, job: u32) -> Result<Option<JobRecord>, String> {
     let st = fstat(fd.as_fd()).map_err(|e| format!("{}: {e}", path.display()))?;
     if !is_file(&st) || st.st_uid != 0 || st.st_size as u64 > MAX_RECORD {
         return Err(format!(
-            "{} is not a record written by carme-prolog (owner uid {}, mode {:o})",
+            "{} was not written by Carme (owner uid {}, mode {:o})",
             path.display(),
             st.st_uid,
             st.st_mode
@@ -143,6 +146,20 @@ pub fn read_record(dir: &Path, job: u32) -> Result<Option<JobRecord>, String> {
         .take(MAX_RECORD)
         .read_to_string(&mut text)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some(text))
+}
+
+/// Write `rec` atomically as `<dir>/job-<id>`.
+pub fn write_record(dir: &Path, rec: &JobRecord) -> Result<(), String> {
+    write_file(dir, &record_name(rec.job_id), &rec.to_text())
+}
+
+/// The record of `job`, if there is one.
+pub fn read_record(dir: &Path, job: u32) -> Result<Option<JobRecord>, String> {
+    let Some(text) = read_file(dir, &record_name(job))? else {
+        return Ok(None);
+    };
+    let path = dir.join(record_name(job));
     let rec = JobRecord::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     if rec.job_id != job {
         return Err(format!("{} is for job {}", path.display(), rec.job_id));
@@ -150,8 +167,40 @@ pub fn read_record(dir: &Path, job: u32) -> Result<Option<JobRecord>, String> {
     Ok(Some(rec))
 }
 
-/// Remove the record of `job`; true if there was one.
-pub fn remove_record(dir: &Path, job: u32) -> Result<bool, String> {
+/// The limits verdict for a whole job, decided once per job on each node
+/// so that later steps need not ask slurmctld again: Ok, or the refusal.
+pub type Verdict = Result<(), String>;
+
+const VERDICT_OK: &str = "carme-job-verdict 1\nok\n";
+const VERDICT_REFUSED: &str = "carme-job-verdict 1\nrefused\n";
+
+pub fn write_verdict(dir: &Path, job: u32, verdict: &Verdict) -> Result<(), String> {
+    let text = match verdict {
+        Ok(()) => VERDICT_OK.to_string(),
+        Err(message) => format!("{VERDICT_REFUSED}{message}\n"),
+    };
+    write_file(dir, &verdict_name(job), &text)
+}
+
+pub fn read_verdict(dir: &Path, job: u32) -> Result<Option<Verdict>, String> {
+    let Some(text) = read_file(dir, &verdict_name(job))? else {
+        return Ok(None);
+    };
+    if text == VERDICT_OK {
+        Ok(Some(Ok(())))
+    } else if let Some(message) = text.strip_prefix(VERDICT_REFUSED) {
+        Ok(Some(Err(message.trim_end().to_string())))
+    } else {
+        Err(format!(
+            "{}: not a Carme verdict",
+            dir.join(verdict_name(job)).display()
+        ))
+    }
+}
+
+/// Remove everything Carme keeps for `job` on this node; true if there
+/// was anything. Never follows or removes anything but these names.
+pub fn remove_job(dir: &Path, job: u32) -> Result<bool, String> {
     let d = match open(
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
@@ -161,18 +210,16 @@ pub fn remove_record(dir: &Path, job: u32) -> Result<bool, String> {
         Err(Errno::ENOENT) => return Ok(false),
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     };
-    let name = record_name(job);
-    // fstatat without following: never unlink something that is not ours.
-    match nix::sys::stat::fstatat(&d, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Err(Errno::ENOENT) => return Ok(false),
-        Err(e) => return Err(format!("{}/{name}: {e}", dir.display())),
-        Ok(_) => {}
+    let mut removed = false;
+    for name in [record_name(job), verdict_name(job)] {
+        // unlinkat removes a symlink itself, never what it points to.
+        match unlinkat(&d, name.as_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => removed = true,
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(format!("{}/{name}: {e}", dir.display())),
+        }
     }
-    match unlinkat(&d, name.as_str(), UnlinkatFlags::NoRemoveDir) {
-        Ok(()) => Ok(true),
-        Err(Errno::ENOENT) => Ok(false),
-        Err(e) => Err(format!("{}/{name}: {e}", dir.display())),
-    }
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -194,6 +241,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             constraint: "carme&gpu".into(),
+            account: Some("projx".into()),
         }
     }
 
@@ -222,11 +270,16 @@ mod tests {
         r.constraint = "carme".into();
         write_record(&dir, &r).unwrap();
         assert_eq!(read_record(&dir, 7).unwrap(), Some(r));
-        assert!(remove_record(&dir, 7).unwrap());
-        assert!(
-            !remove_record(&dir, 7).unwrap(),
-            "second removal is a no-op"
+        write_verdict(&dir, 7, &Err("too many GPUs".into())).unwrap();
+        assert_eq!(
+            read_verdict(&dir, 7).unwrap(),
+            Some(Err("too many GPUs".into()))
         );
+        write_verdict(&dir, 7, &Ok(())).unwrap();
+        assert_eq!(read_verdict(&dir, 7).unwrap(), Some(Ok(())));
+        assert!(remove_job(&dir, 7).unwrap());
+        assert_eq!(read_verdict(&dir, 7).unwrap(), None);
+        assert!(!remove_job(&dir, 7).unwrap(), "second removal is a no-op");
         assert_eq!(read_record(&dir, 7).unwrap(), None);
         std::fs::remove_dir_all(&base).unwrap();
     }
@@ -266,10 +319,7 @@ mod tests {
         // A symlink in place of the record is not followed.
         symlink("/etc/hostname", dir.join("job-3")).unwrap();
         assert!(read_record(&dir, 3).is_err());
-        assert!(
-            remove_record(&dir, 3).unwrap(),
-            "the link itself is removed"
-        );
+        assert!(remove_job(&dir, 3).unwrap(), "the link itself is removed");
         assert!(Path::new("/etc/hostname").exists());
         // A record not owned by root is refused.
         std::fs::write(dir.join("job-4"), rec(4).to_text()).unwrap();

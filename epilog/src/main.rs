@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     let dir = basics.state_dir.expand(&node, Some(job_id));
     // A record left behind is harmless (job ids are not reused), so it is
     // logged, never a reason to drain the node.
-    if let Err(e) = carme_node::state::remove_record(&dir, job_id) {
+    if let Err(e) = carme_node::state::remove_job(&dir, job_id) {
         eprintln!("carme-epilog: job {job_id}: {e}");
     }
     ExitCode::SUCCESS

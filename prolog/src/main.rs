@@ -47,6 +47,9 @@ fn main() -> ExitCode {
         uid,
         gid,
         constraint,
+        account: std::env::var("SLURM_JOB_ACCOUNT")
+            .ok()
+            .filter(|a| !a.is_empty()),
     };
     match carme_node::state::write_record(&dir, &record) {
         Ok(()) => ExitCode::SUCCESS,

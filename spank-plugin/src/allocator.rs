@@ -31,7 +31,7 @@ pub fn post_opt(_sp: &Spank) -> Result<(), ()> {
         };
         client_args::parse_sbatch(&argv, &env, script.as_deref())
     };
-    let class = decide_early(constraint_of(&req), image.as_deref())?;
+    let class = decide_early(constraint_of(&req), image.as_deref(), Some(&req))?;
     if let (Some(image), Some(Classification::Carme { .. } | Classification::Undetermined)) =
         (&image, class)
     {

@@ -27,6 +27,8 @@ mod sys {
     include!(concat!(env!("OUT_DIR"), "/slurm_bindings.rs"));
 }
 
+use carme_core::slurmjob::{JobInfo, JobState, time_limit_minutes};
+
 use crate::plugin;
 
 // ---- identity symbols read by Slurm's plugin loader ---------------------------
@@ -249,6 +251,40 @@ impl Spank {
         })
     }
 
+    pub fn uid(&self) -> Option<u32> {
+        let mut v: libc::uid_t = 0;
+        // SAFETY: S_JOB_UID takes a uid_t*.
+        let rc = unsafe { sys::spank_get_item(self.0, sys::S_JOB_UID, &mut v as *mut libc::uid_t) };
+        (rc == sys::ESPANK_SUCCESS).then_some(v)
+    }
+
+    pub fn gid(&self) -> Option<u32> {
+        let mut v: libc::gid_t = 0;
+        // SAFETY: S_JOB_GID takes a gid_t*.
+        let rc = unsafe { sys::spank_get_item(self.0, sys::S_JOB_GID, &mut v as *mut libc::gid_t) };
+        (rc == sys::ESPANK_SUCCESS).then_some(v)
+    }
+
+    /// The job user's supplementary groups as slurmd resolved them.
+    pub fn supplementary_gids(&self) -> Option<Vec<u32>> {
+        let mut gids: *mut libc::gid_t = std::ptr::null_mut();
+        let mut n: c_int = 0;
+        // SAFETY: S_JOB_SUPPLEMENTARY_GIDS takes (gid_t **, int *).
+        let rc = unsafe {
+            sys::spank_get_item(
+                self.0,
+                sys::S_JOB_SUPPLEMENTARY_GIDS,
+                &mut gids as *mut *mut libc::gid_t,
+                &mut n as *mut c_int,
+            )
+        };
+        if rc != sys::ESPANK_SUCCESS || gids.is_null() || n < 0 {
+            return None;
+        }
+        // SAFETY: Slurm's array of n gids, valid during the callback.
+        Some(unsafe { std::slice::from_raw_parts(gids, n as usize) }.to_vec())
+    }
+
     /// The step's command (remote: argv of the tasks; local: srun's command).
     #[cfg_attr(carme_prepend_argv, allow(dead_code))]
     pub fn job_argv(&self) -> Result<Vec<OsString>, String> {
@@ -364,14 +400,6 @@ pub fn set_process_env(name: &str, value: &str) -> Result<(), String> {
 
 // ---- libslurm, from the hosting process ------------------------------------------------
 
-/// What slurmctld says about a job (the facts the plugin needs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobRecord {
-    /// The job's constraint expression (`--constraint`), if any.
-    pub features: Option<String>,
-    pub user_id: u32,
-}
-
 type LoadJobFn = unsafe extern "C" fn(*mut *mut sys::job_info_msg_t, u32, u16) -> c_int;
 type FreeJobFn = unsafe extern "C" fn(*mut sys::job_info_msg_t);
 type GetErrnoFn = unsafe extern "C" fn() -> c_int;
@@ -383,10 +411,51 @@ fn host_symbol(name: &CStr) -> Option<*mut c_void> {
     (!p.is_null()).then_some(p)
 }
 
-/// Ask slurmctld for one job, through the libslurm the host process loaded.
-pub fn load_job(job_id: u32) -> Result<JobRecord, String> {
+/// SAFETY: `p` is null or a NUL-terminated string.
+unsafe fn opt_string(p: *const c_char) -> Option<String> {
+    (!p.is_null())
+        // SAFETY: see above.
+        .then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// SAFETY: `rec` is a record of a message slurm_load_job* returned.
+unsafe fn job_info(rec: &sys::slurm_job_info_t) -> JobInfo {
+    let state = match rec.job_state & sys::JOB_STATE_BASE {
+        sys::JOB_PENDING => JobState::Pending,
+        sys::JOB_RUNNING => JobState::Running,
+        sys::JOB_SUSPENDED => JobState::Suspended,
+        _ => JobState::Other,
+    };
+    let mut gres_detail = Vec::new();
+    if !rec.gres_detail_str.is_null() {
+        for i in 0..rec.gres_detail_cnt as usize {
+            // SAFETY: gres_detail_str has gres_detail_cnt entries.
+            if let Some(s) = unsafe { opt_string(*rec.gres_detail_str.add(i)) } {
+                gres_detail.push(s);
+            }
+        }
+    }
+    JobInfo {
+        job_id: rec.job_id,
+        user_id: rec.user_id,
+        state,
+        start_time: rec.start_time,
+        // SAFETY: fields of a valid record.
+        features: unsafe { opt_string(rec.features) },
+        account: unsafe { opt_string(rec.account) },
+        num_nodes: rec.num_nodes,
+        time_limit: time_limit_minutes(rec.time_limit),
+        gres_total: unsafe { opt_string(rec.gres_total) },
+        gres_detail,
+    }
+}
+
+/// Call a libslurm job loader from the host process and copy out the records.
+fn load_jobs(loader: &CStr, key: u32, show_flags: u32) -> Result<Vec<JobInfo>, String> {
+    let what = loader.to_string_lossy();
     let load =
-        host_symbol(c"slurm_load_job").ok_or("slurm_load_job is not available in this process")?;
+        host_symbol(loader).ok_or_else(|| format!("{what} is not available in this process"))?;
     let free = host_symbol(c"slurm_free_job_info_msg")
         .ok_or("slurm_free_job_info_msg is not available in this process")?;
     // SAFETY: the symbols are libslurm's, whose signatures the bindgen'd
@@ -399,29 +468,34 @@ pub fn load_job(job_id: u32) -> Result<JobRecord, String> {
         )
     };
     let mut msg: *mut sys::job_info_msg_t = std::ptr::null_mut();
-    // SAFETY: out-pointer; show_flags 0 (the record carries features).
-    let rc = unsafe { load(&mut msg, job_id, 0) };
+    // SAFETY: out-pointer; plain flags.
+    let rc = unsafe { load(&mut msg, key, show_flags as u16) };
     if rc != 0 || msg.is_null() {
-        return Err(format!("slurm_load_job({job_id}): {}", slurm_errno_text()));
+        return Err(format!("{what}({key}): {}", slurm_errno_text()));
     }
     // SAFETY: on success msg points to a valid message until freed.
-    let result = unsafe {
+    let jobs = unsafe {
         let m = &*msg;
-        if m.record_count == 0 || m.job_array.is_null() {
-            Err(format!("slurm_load_job({job_id}): no such job"))
-        } else {
-            let rec = &*m.job_array;
-            Ok(JobRecord {
-                features: (!rec.features.is_null())
-                    .then(|| CStr::from_ptr(rec.features).to_string_lossy().into_owned())
-                    .filter(|s| !s.is_empty()),
-                user_id: rec.user_id,
-            })
-        }
+        (0..m.record_count as usize)
+            .map(|i| job_info(&*m.job_array.add(i)))
+            .collect()
     };
-    // SAFETY: msg came from slurm_load_job.
+    // SAFETY: msg came from the loader.
     unsafe { free(msg) };
-    result
+    Ok(jobs)
+}
+
+/// Ask slurmctld for one job, with per-node GRES details.
+pub fn load_job(job_id: u32) -> Result<JobInfo, String> {
+    load_jobs(c"slurm_load_job", job_id, sys::SHOW_DETAIL)?
+        .into_iter()
+        .find(|j| j.job_id == job_id)
+        .ok_or_else(|| format!("slurm_load_job({job_id}): no such job"))
+}
+
+/// Ask slurmctld for all of a user's jobs (for max_running_jobs).
+pub fn load_user_jobs(uid: u32) -> Result<Vec<JobInfo>, String> {
+    load_jobs(c"slurm_load_job_user", uid, 0)
 }
 
 fn slurm_errno_text() -> String {

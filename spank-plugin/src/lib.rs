@@ -15,6 +15,8 @@
 mod allocator;
 mod client;
 mod ffi;
+mod limits;
 mod local;
 mod plugin;
 mod remote;
+mod who;

@@ -40,7 +40,10 @@ pub fn post_opt(_sp: &Spank) -> Result<(), ()> {
             }
         },
     };
-    let class = decide_early(constraint, image.as_deref())?;
+    // A new job is checked against its options; a step in an existing job
+    // only for its image (the job was checked when it started).
+    let new_job = (req.jobid == Knowledge::Absent).then_some(&req);
+    let class = decide_early(constraint, image.as_deref(), new_job)?;
     if matches!(class, Some(Classification::Carme { .. }))
         && req.multi_prog
         && !cfg!(carme_prepend_argv)

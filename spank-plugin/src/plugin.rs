@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use carme_core::config::{DEFAULT_CONFIG_PATH, Loaded};
+use carme_core::config::{DEFAULT_CONFIG_PATH, Loaded, Scope};
 use carme_core::decide::StepPlan;
 
 use crate::ffi::{Context, Level, Spank, log};
@@ -41,10 +41,10 @@ pub fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
 }
 
 /// The config as this process sees it, with plugstack argument errors
-/// folded in as a broken config.
-pub fn load_config() -> Loaded {
+/// folded in as a broken config; `scope`: whose limit rules to load.
+pub fn load_config(scope: Option<&Scope>) -> Loaded {
     let (path, arg_error) = with_state(|s| (s.config_path.clone(), s.arg_error.clone()));
-    let loaded = Loaded::load(&path);
+    let loaded = Loaded::load_scoped(&path, scope);
     match arg_error {
         None => loaded,
         Some(message) => Loaded::Broken {

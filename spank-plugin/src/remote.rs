@@ -12,12 +12,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use carme_core::Refusal;
-use carme_core::config::{JobFacts, Loaded};
+use carme_core::config::{JobFacts as JobFactSource, Loaded, Scope};
 use carme_core::decide::{StepKind, StepPlan, plan_step};
-use carme_core::gate::names_feature;
+use carme_core::slurmjob::JobInfo;
 
 use crate::ffi::{self, Level, Spank, StepId, log};
+use crate::limits;
 use crate::plugin::{IMAGE_ENV_FOR_SRUN, load_config, with_state};
+use crate::who::JobUser;
 
 /// Environment carme-launch reads in a task (and removes before the
 /// runtime starts).
@@ -45,13 +47,30 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
         return Ok(());
     }
     let image = with_state(|s| s.image.clone());
-    let loaded = load_config();
+    // One config load per step: with the job user's limit rules (slurmd
+    // resolved the user and groups), or none if the user is unknown here.
+    let who = JobUser::of_step(sp);
+    let loaded = load_config(Some(&who.as_ref().map_or(Scope::NOBODY, JobUser::scope)));
 
+    let refused = |r: Refusal| match kind {
+        StepKind::Tasks => StepPlan::Refused(r),
+        _ => StepPlan::HostWithWarning(r),
+    };
     let plan = match job_constraint(&loaded, job_id, image.is_some()) {
         Facts::NotCarme => StepPlan::Untouched,
-        Facts::Constraint(c) => plan_step(&loaded, kind, c.as_deref(), image.as_deref()),
-        Facts::Failed(r) if kind == StepKind::Tasks => StepPlan::Refused(r),
-        Facts::Failed(r) => StepPlan::HostWithWarning(r),
+        Facts::Job(job) => {
+            match plan_step(&loaded, kind, job.constraint.as_deref(), image.as_deref()) {
+                StepPlan::Container { image } | StepPlan::HostForCarme { image } => {
+                    match limits::refusal(&loaded, who.as_ref(), job_id, &image, job) {
+                        Some(r) => refused(r),
+                        None if kind == StepKind::Tasks => StepPlan::Container { image },
+                        None => StepPlan::HostForCarme { image },
+                    }
+                }
+                plan => plan,
+            }
+        }
+        Facts::Failed(r) => refused(r),
     };
     if let (Loaded::Broken { error, .. }, false) = (&loaded, plan == StepPlan::Untouched) {
         log(Level::Error, &format!("carme: config error: {error}"));
@@ -90,10 +109,28 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
 enum Facts {
     /// Known not to be a Carme job, without further work.
     NotCarme,
-    /// The job's constraint expression, from a trusted source.
-    Constraint(Option<String>),
+    /// What is known of the job from a trusted source.
+    Job(JobFacts),
     /// A Carme step cannot be checked: refuse it.
     Failed(Refusal),
+}
+
+/// A job's facts from the prolog record or from slurmctld.
+pub struct JobFacts {
+    pub constraint: Option<String>,
+    pub account: Option<String>,
+    /// slurmctld's record, when it was asked already.
+    pub info: Option<JobInfo>,
+}
+
+impl JobFacts {
+    fn of(info: JobInfo) -> Facts {
+        Facts::Job(JobFacts {
+            constraint: info.features.clone(),
+            account: info.account.clone(),
+            info: Some(info),
+        })
+    }
 }
 
 /// The job's constraint, from the source the config names: the record
@@ -102,31 +139,35 @@ enum Facts {
 fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
     let basics = loaded.basics();
     let ask_slurmctld = || match ffi::load_job(job_id) {
-        Ok(rec) => Ok(rec.features),
+        Ok(info) => Ok(info),
         Err(e) => {
             log(Level::Error, &format!("carme: job {job_id}: {e}"));
             Err(Refusal::controller_unreachable(&e))
         }
     };
     match basics.job_facts {
-        JobFacts::Slurmctld => match ask_slurmctld() {
-            Ok(c) => Facts::Constraint(c),
+        JobFactSource::Slurmctld => match ask_slurmctld() {
+            Ok(info) => JobFacts::of(info),
             // Without an image asked for, an unverifiable job is left alone.
             Err(_) if !wants_image => Facts::NotCarme,
             Err(r) => Facts::Failed(r),
         },
-        JobFacts::Prolog => {
+        JobFactSource::Prolog => {
             // slurmstepd sets SLURMD_NODENAME in its own environment from
             // slurmd's config (trusted, unlike the job's environment).
             let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
             let dir = basics.state_dir.expand(&node, Some(job_id));
             match carme_node::state::read_record(&dir, job_id) {
-                Ok(Some(rec)) => Facts::Constraint(Some(rec.constraint)),
+                Ok(Some(rec)) => Facts::Job(JobFacts {
+                    constraint: Some(rec.constraint),
+                    account: rec.account,
+                    info: None,
+                }),
                 Ok(None) if !wants_image => Facts::NotCarme,
                 // Asked for an image but no record: find out why, so the
                 // user (or admin) learns what to fix.
                 Ok(None) => match ask_slurmctld() {
-                    Ok(Some(c)) if names_feature(&c, &basics.feature) => {
+                    Ok(info) if info.is_carme(&basics.feature) => {
                         let problem = format!(
                             "carme-prolog left no record of job {job_id} on node {node} \
                              (is Prolog= set to carme-prolog, with PrologFlags=Alloc?)"
@@ -134,7 +175,7 @@ fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
                         log(Level::Error, &format!("carme: {problem}"));
                         Facts::Failed(Refusal::node_not_ready(&problem))
                     }
-                    Ok(c) => Facts::Constraint(c),
+                    Ok(info) => JobFacts::of(info),
                     Err(r) => Facts::Failed(r),
                 },
                 Err(e) => {

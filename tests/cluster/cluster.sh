@@ -177,7 +177,7 @@ start() {
             echo "NodeName=$n NodeAddr=127.0.0.1 Port=$((base + i)) CPUs=8 RealMemory=4000 Gres=gpu:$GPUS_PER_NODE$feat State=UNKNOWN"
             i=$((i + 1))
         done
-        echo "PartitionName=debug Nodes=$(IFS=,; echo "${NODES[*]}") Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO"
+        echo "PartitionName=debug Nodes=$(IFS=,; echo "${NODES[*]}") Default=YES DefaultTime=01:00:00 MaxTime=INFINITE State=UP OverSubscribe=NO"
     } >"$dir/etc/slurm.conf"
     for n in "${NODES[@]}"; do
         echo "NodeName=$n Name=gpu File=$dir/nodes/$n/dev/nvidia[0-$((GPUS_PER_NODE - 1))]"

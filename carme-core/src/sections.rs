@@ -1,0 +1,456 @@
+//! Splitting a TOML document into its top-level sections without parsing
+//! values, so a config with thousands of per-user rules can be loaded for
+//! one user in about a millisecond: only the sections that can matter are
+//! handed to the TOML parser, with a map from their lines back to the
+//! file's lines so errors still name the right line.
+//!
+//! The lexer knows just enough TOML to find table headers: a `[` that
+//! starts a line outside any string, array or inline table. A header it
+//! cannot read exactly (escapes, odd quoting) reads as `None` and callers
+//! keep such sections.
+
+/// Up to this many header keys are kept; deeper headers keep a count.
+const MAX_KEYS: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    text: &'a [u8],
+    /// Byte ranges of the first keys (ranges, not slices: no UTF-8 checks
+    /// for the thousands of headers a load reads and mostly drops).
+    spans: [(u32, u32); MAX_KEYS],
+    count: usize,
+    /// `[[...]]`
+    pub array: bool,
+}
+
+impl<'a> Header<'a> {
+    /// Key `i` of the path, as bytes (`None` past the stored keys).
+    pub fn key(&self, i: usize) -> Option<&'a [u8]> {
+        (i < self.count.min(MAX_KEYS)).then(|| {
+            let (s, e) = self.spans[i];
+            &self.text[s as usize..e as usize]
+        })
+    }
+
+    /// The stored keys as text (for tests and messages).
+    pub fn keys(&self) -> Vec<&'a str> {
+        (0..self.count.min(MAX_KEYS))
+            .filter_map(|i| std::str::from_utf8(self.key(i)?).ok())
+            .collect()
+    }
+
+    /// How many keys the path has.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Section<'a> {
+    /// `None` for the part before the first header and for headers this
+    /// lexer does not read.
+    pub header: Option<Header<'a>>,
+    /// Byte range in the text, header line included.
+    pub start: usize,
+    pub end: usize,
+    /// 1-based line of `start`.
+    pub line: usize,
+}
+
+/// A byte-class table (lookups keep the hot loops to a few instructions).
+const fn class(bytes: &[u8], ranges: &[(u8, u8)]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    let mut r = 0;
+    while r < ranges.len() {
+        let mut c = ranges[r].0;
+        while c <= ranges[r].1 {
+            t[c as usize] = true;
+            c += 1;
+        }
+        r += 1;
+    }
+    t
+}
+
+/// Bytes that change the lexer's state outside strings.
+static SPECIAL: [bool; 256] = class(b"\"'#[]{}\n", &[]);
+/// Bytes that end a run inside a basic / a literal string.
+static STOP_BASIC: [bool; 256] = class(b"\"\\\n", &[]);
+static STOP_LITERAL: [bool; 256] = class(b"'\n", &[]);
+/// Bytes of a bare TOML key.
+static BARE: [bool; 256] = class(b"_-", &[(b'a', b'z'), (b'A', b'Z'), (b'0', b'9')]);
+
+/// One pass over the bytes: the hot loop of every scoped config load, so
+/// runs of plain bytes are skipped in tight inner loops.
+pub fn split(text: &str) -> Vec<Section<'_>> {
+    let mut sections = vec![Section {
+        header: None,
+        start: 0,
+        end: text.len(),
+        line: 1,
+    }];
+    scan(text, |header, start, line| {
+        if let Some(last) = sections.last_mut() {
+            last.end = start;
+        }
+        sections.push(Section {
+            header,
+            start,
+            end: text.len(),
+            line,
+        });
+    });
+    sections
+}
+
+/// The lexer: calls `on_header(header, start of its line, line number)`
+/// for every table header, in order.
+fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, usize)) {
+    let b = text.as_bytes();
+    let n = b.len();
+    let (mut depth, mut line, mut line_begin) = (0i64, 1usize, 0usize);
+    let triple = |i: usize, q: u8| i + 2 < n && b[i + 1] == q && b[i + 2] == q;
+    // The closing quote of a one-line string opened before `i` (or the
+    // newline it illegally runs into), past backslash escapes in basic ones.
+    let string_end = |mut i: usize, q: u8| {
+        let stop = if q == b'"' {
+            &STOP_BASIC
+        } else {
+            &STOP_LITERAL
+        };
+        loop {
+            while i < n && !stop[b[i] as usize] {
+                i += 1;
+            }
+            if i < n && b[i] == b'\\' {
+                i += 2;
+                continue;
+            }
+            return i.min(n);
+        }
+    };
+    let mut i = 0;
+    // Each iteration starts at the beginning of a line, outside strings
+    // (multi-line strings are consumed whole, newlines counted).
+    'lines: while i < n {
+        while i < n && (b[i] == b' ' || b[i] == b'\t') {
+            i += 1;
+        }
+        if i < n && b[i] == b'[' && depth == 0 {
+            let (h, end) = header(text, i);
+            on_header(h, line_begin, line);
+            i = end;
+        }
+        while i < n {
+            let c = b[i];
+            if !SPECIAL[c as usize] {
+                i += 1;
+                continue;
+            }
+            match c {
+                b'\n' => {
+                    i += 1;
+                    line += 1;
+                    line_begin = i;
+                    continue 'lines;
+                }
+                b'#' => i = line_end(b, i),
+                b'"' if triple(i, b'"') => i = multi_end(b, i + 3, b'"', &mut line),
+                b'\'' if triple(i, b'\'') => i = multi_end(b, i + 3, b'\'', &mut line),
+                b'"' | b'\'' => {
+                    let j = string_end(i + 1, c);
+                    // Past the closing quote; an unclosed string stops at
+                    // its newline, which this loop then counts.
+                    i = if j < n && b[j] == c { j + 1 } else { j };
+                }
+                b'[' | b'{' => {
+                    depth += 1;
+                    i += 1;
+                }
+                _ => {
+                    depth = (depth - 1).max(0);
+                    i += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Just past the end of a multi-line string whose body starts at `i`,
+/// counting the lines it spans.
+fn multi_end(b: &[u8], mut i: usize, q: u8, line: &mut usize) -> usize {
+    let n = b.len();
+    while i < n {
+        let c = b[i];
+        if c == b'\n' {
+            *line += 1;
+        } else if c == b'\\' && q == b'"' {
+            i += 1;
+            if i < n && b[i] == b'\n' {
+                *line += 1;
+            }
+        } else if c == q && i + 2 < n && b[i + 1] == q && b[i + 2] == q {
+            // Up to two more quotes may belong to the content.
+            let mut j = i + 3;
+            while j < n && j < i + 5 && b[j] == q {
+                j += 1;
+            }
+            return j;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// `[limits.users.NAME]` / `[limits.groups.NAME]` / `[limits.accounts.NAME]`
+/// written plainly (bare NAME, no spaces): by far the most common headers in
+/// a large config, so recognised without the general parser. Anything
+/// else returns None and goes the general way.
+fn canonical_rule_header(b: &[u8], at: usize) -> Option<(Option<Header<'_>>, usize)> {
+    const PREFIXES: [&[u8]; 3] = [b"[limits.users.", b"[limits.groups.", b"[limits.accounts."];
+    let rest = &b[at..];
+    let prefix = PREFIXES.iter().find(|p| rest.starts_with(p))?;
+    let name_start = at + prefix.len();
+    let mut i = name_start;
+    while i < b.len() && BARE[b[i] as usize] {
+        i += 1;
+    }
+    // A bare name closed by `]` and the line's end; else not the fast case.
+    if i == name_start || b.get(i) != Some(&b']') || !matches!(b.get(i + 1), None | Some(b'\n')) {
+        return None;
+    }
+    let kind_start = at + 8; // past "[limits."
+    let h = Header {
+        text: b,
+        spans: [
+            (at as u32 + 1, at as u32 + 7),
+            (kind_start as u32, name_start as u32 - 1),
+            (name_start as u32, i as u32),
+            (0, 0),
+        ],
+        count: 3,
+        array: false,
+    };
+    Some((Some(h), i + 1))
+}
+
+/// Where the line holding `i` ends (its newline, or the end).
+fn line_end(b: &[u8], i: usize) -> usize {
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |p| i + p)
+}
+
+/// The header starting at `text[at] == '['`: its key path if simple
+/// enough, and where its line ends. Byte-level, one pass: it runs for
+/// every section of every load.
+fn header(text: &str, at: usize) -> (Option<Header<'_>>, usize) {
+    // Offsets are kept as u32: configs beyond 4 GiB are not read this way.
+    if text.len() > u32::MAX as usize {
+        return (None, line_end(text.as_bytes(), at));
+    }
+    let b = text.as_bytes();
+    let n = b.len();
+    if let Some(fast) = canonical_rule_header(b, at) {
+        return fast;
+    }
+    let array = b.get(at + 1) == Some(&b'[');
+    let mut i = at + if array { 2 } else { 1 };
+    let mut h = Header {
+        text: b,
+        spans: [(0, 0); MAX_KEYS],
+        count: 0,
+        array,
+    };
+    let blank = |i: &mut usize| {
+        while *i < n && (b[*i] == b' ' || b[*i] == b'\t') {
+            *i += 1;
+        }
+    };
+    let unreadable = |i: usize| (None, line_end(b, i));
+    loop {
+        blank(&mut i);
+        let (start, end) = match b.get(i) {
+            Some(&q) if q == b'"' || q == b'\'' => {
+                let s = i + 1;
+                let mut e = s;
+                while e < n && b[e] != q && b[e] != b'\n' {
+                    if q == b'"' && b[e] == b'\\' {
+                        return unreadable(e);
+                    }
+                    e += 1;
+                }
+                if e >= n || b[e] != q {
+                    return unreadable(e);
+                }
+                i = e + 1;
+                (s, e)
+            }
+            _ => {
+                let s = i;
+                while i < n && BARE[b[i] as usize] {
+                    i += 1;
+                }
+                if i == s {
+                    return unreadable(i);
+                }
+                (s, i)
+            }
+        };
+        if h.count < MAX_KEYS {
+            h.spans[h.count] = (start as u32, end as u32);
+        }
+        h.count += 1;
+        blank(&mut i);
+        match b.get(i) {
+            Some(b'.') => i += 1,
+            Some(b']') => {
+                i += 1;
+                if array {
+                    if b.get(i) != Some(&b']') {
+                        return unreadable(i);
+                    }
+                    i += 1;
+                }
+                blank(&mut i);
+                return match b.get(i) {
+                    None | Some(b'\n') => (Some(h), i),
+                    Some(b'\r') if b.get(i + 1) == Some(&b'\n') => (Some(h), i + 1),
+                    Some(b'#') => (Some(h), line_end(b, i)),
+                    Some(_) => unreadable(i),
+                };
+            }
+            _ => return unreadable(i),
+        }
+    }
+}
+
+/// The sections of `text` that `keep` accepts, concatenated, and for
+/// each line of the result the file's line it came from. Decided section
+/// by section during the scan: nothing is kept of the others.
+pub fn extract(text: &str, keep: impl Fn(&Section) -> bool) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(4096);
+    let mut lines = Vec::with_capacity(256);
+    let mut take = |s: &Section| {
+        if s.start == s.end || !keep(s) {
+            return;
+        }
+        let part = &text[s.start..s.end];
+        let n = part.bytes().filter(|&c| c == b'\n').count();
+        lines.extend(s.line..s.line + n);
+        out.push_str(part);
+        if !part.ends_with('\n') {
+            // The file's last line: close it so the next part starts fresh.
+            lines.push(s.line + n);
+            out.push('\n');
+        }
+    };
+    let mut current = Section {
+        header: None,
+        start: 0,
+        end: text.len(),
+        line: 1,
+    };
+    scan(text, |header, start, line| {
+        current.end = start;
+        take(&current);
+        current = Section {
+            header,
+            start,
+            end: text.len(),
+            line,
+        };
+    });
+    take(&current);
+    (out, lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn keys(text: &str) -> Vec<Option<Vec<&str>>> {
+        split(text)
+            .into_iter()
+            .map(|s| s.header.map(|h| h.keys()))
+            .collect()
+    }
+
+    #[test]
+    fn finds_headers_not_lookalikes() {
+        let text = r#"a = 1
+[gate]
+x = [
+[1], [2]
+]
+s = """
+[not.a.header]
+"""
+t = '''
+[nor.this]'''
+u = "[x]" # [y]
+w = "a\"[" # escaped quote
+  [ limits . users . "a.b" ]  # comment
+[[mounts]]
+[limits.users.'q']
+v = { a = [
+[1]] }
+[bad header
+[a.b.c.d.e]
+"#;
+        assert_eq!(
+            keys(text),
+            [
+                None,
+                Some(vec!["gate"]),
+                Some(vec!["limits", "users", "a.b"]),
+                Some(vec!["mounts"]),
+                Some(vec!["limits", "users", "q"]),
+                None,
+                Some(vec!["a", "b", "c", "d"]),
+            ]
+        );
+        let s = split(text);
+        assert!(s[3].header.unwrap().array);
+        assert_eq!(s[6].header.unwrap().len(), 5);
+        assert_eq!(s[1].line, 2);
+        assert_eq!(s[2].line, 13);
+        // Sections tile the text exactly.
+        assert_eq!(s[0].start, 0);
+        for w in s.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+        assert_eq!(s.last().unwrap().end, text.len());
+    }
+
+    #[test]
+    fn extract_maps_lines() {
+        let text = "[a]\nx = 1\n[b]\ny = 2\n\n[c]\nz = 3";
+        let (out, map) = extract(text, |s| s.header.is_none_or(|h| h.key(0) != Some(b"b")));
+        assert_eq!(out, "[a]\nx = 1\n[c]\nz = 3\n");
+        assert_eq!(map, [1, 2, 6, 7]);
+    }
+
+    proptest! {
+        // Keeping everything reproduces the text (plus a final newline),
+        // and every line maps to itself.
+        #[test]
+        fn extract_all_is_identity(text in "([a-z\\[\\]\"'#{}=., \n]{0,20}\n){0,8}") {
+            let (out, map) = extract(&text, |_| true);
+            let want = if text.is_empty() || text.ends_with('\n') { text.clone() } else { format!("{text}\n") };
+            prop_assert_eq!(&out, &want);
+            prop_assert_eq!(map, (1..=out.lines().count()).collect::<Vec<_>>());
+        }
+    }
+}

@@ -4,7 +4,7 @@
 # and a release build. Set ROUNDS to trade time for precision.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIR=${BENCH_DIR:-/tmp/carme-bench-cluster}
+DIR=${BENCH_DIR:-/var/tmp/carme-bench-cluster}
 ROUNDS=${ROUNDS:-40}
 CLUSTER="$ROOT/tests/cluster/cluster.sh"
 BENCH="${CARGO_TARGET_DIR:-$ROOT/target}/release/carme-bench"
@@ -48,5 +48,8 @@ scancel "$JOB"
     --variant "srun ch-run by hand=$U srun -w n1 $(command -v ch-run) $DIR/images/base -- true" \
     --variant "carme-image=$U srun -w n1 --constraint=carme --carme-image=base true" \
     --max-ratio "carme-image=1.05" || status=1
+
+# (3) Limits (issue 3): load + decide with 10,000 user and 1,000 group rules.
+"${CARGO_TARGET_DIR:-$ROOT/target}/release/carme-bench-limits" || status=1
 
 exit ${status:-0}

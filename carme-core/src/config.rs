@@ -29,6 +29,10 @@ pub const DEFAULT_LAUNCHER: &str = "/usr/libexec/carme/carme-launch";
 
 /// Where carme-prolog records Carme jobs for slurmstepd, per node.
 pub const DEFAULT_STATE_DIR: &str = "/run/carme/%n";
+pub const DEFAULT_TMP_BASE: &str = "/var/tmp/carme/%n";
+pub const DEFAULT_SCRATCH_TARGET: &str = "/scratch";
+pub const DEFAULT_SHM_SIZE: &str = "8G";
+pub const DEFAULT_LOG_DIR: &str = "/var/log/carme";
 
 /// A config that could not be used, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +71,8 @@ pub struct Config {
     pub mounts: Vec<Mount>,
     pub images: BTreeMap<String, Image>,
     pub paths: Paths,
+    pub gpu: Gpu,
+    pub beeond: Option<Beeond>,
     /// With a scoped load, only the rules that can apply to that user.
     pub limits: Limits,
 }
@@ -114,6 +120,68 @@ pub enum JobFacts {
 pub struct Paths {
     /// Root-owned directory for per-job records (`%n`: node name).
     pub state_dir: PathTemplate,
+    /// Per-job tmp: `<tmp_base>/<jobid>`, the job's /tmp on each node.
+    pub tmp_base: PathTemplate,
+    /// Per-job local scratch `<scratch_base>/<jobid>`; None: no scratch.
+    pub scratch_base: Option<PathTemplate>,
+    /// Where the job sees its scratch directory.
+    pub scratch_target: PathBuf,
+    /// Size of each step's /dev/shm tmpfs, in bytes.
+    pub shm_size: u64,
+    /// Per-job logs of the prolog and epilog: `<log_dir>/<jobid>.log`.
+    pub log_dir: PathTemplate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gpu {
+    /// Where the GPU device nodes are (`nvidia<N>`).
+    pub device_dir: PathTemplate,
+    /// Hide the device nodes of GPUs not allocated to the step.
+    pub hide_unallocated: bool,
+    /// libnvidia-ml to load: a library name (found by the loader) or an
+    /// absolute path.
+    pub nvml: PathBuf,
+}
+
+/// BeeOND (BeeGFS On Demand) for jobs that ask for it; absent: disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Beeond {
+    pub command: PathBuf,
+    /// A job whose constraint names this feature gets a BeeOND.
+    pub feature: String,
+    pub data_dir: PathTemplate,
+    /// Mount point: `<mount_base>/<jobid>`.
+    pub mount_base: PathTemplate,
+    /// Status file: `<status_dir>/beeond-<jobid>.tmp`.
+    pub status_dir: PathTemplate,
+    pub start_timeout: std::time::Duration,
+    pub stop_timeout: std::time::Duration,
+    /// How long the job's other nodes wait for the mount.
+    pub wait_timeout: std::time::Duration,
+    pub extra_start_args: Vec<String>,
+}
+
+/// A CUDA version as NVML reports it (major * 1000 + minor * 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CudaVersion(pub u32);
+
+impl CudaVersion {
+    pub fn parse(s: &str) -> Result<CudaVersion, String> {
+        let bad = || format!("`{s}` is not a CUDA version such as \"12.4\"");
+        let (maj, min) = s.split_once('.').ok_or_else(bad)?;
+        let maj: u32 = maj.parse().map_err(|_| bad())?;
+        let min: u32 = min.parse().map_err(|_| bad())?;
+        if maj == 0 || maj > 99 || min > 9 {
+            return Err(bad());
+        }
+        Ok(CudaVersion(maj * 1000 + min * 10))
+    }
+}
+
+impl fmt::Display for CudaVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0 / 1000, (self.0 % 1000) / 10)
+    }
 }
 
 /// What slurmstepd, the prolog and the epilog need to tell Carme jobs
@@ -166,6 +234,8 @@ pub struct Mount {
     /// Path inside the container.
     pub target: PathBuf,
     pub mode: MountMode,
+    /// Skip the mount when its source does not exist (else: refuse).
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +246,20 @@ pub struct Image {
     pub description: String,
     /// Mounts for this image only, after the global ones.
     pub mounts: Vec<Mount>,
+    /// Environment set inside the container.
+    pub env: BTreeMap<String, String>,
+    /// Working directory inside the container.
+    pub workdir: Option<PathBuf>,
+    /// Give the container the GPU driver (Apptainer/SingularityCE `--nv`).
+    pub gpu: bool,
+    /// Runtime for this image instead of `[runtime] kind`.
+    pub runtime: Option<RuntimeKind>,
+    /// Oldest CUDA the image works with (checked against the driver).
+    pub cuda: Option<CudaVersion>,
+    /// Extra runtime flags the admin sets, before the image.
+    pub runtime_args: Vec<String>,
+    /// Other images to fall back to when the driver is too old for this one.
+    pub variants: Vec<String>,
 }
 
 impl Config {
@@ -330,6 +414,9 @@ struct RawConfig {
     #[serde(default)]
     paths: RawPaths,
     #[serde(default)]
+    gpu: RawGpu,
+    beeond: Option<RawBeeond>,
+    #[serde(default)]
     limits: RawLimits,
 }
 
@@ -370,6 +457,34 @@ struct RawGate {
 #[serde(deny_unknown_fields)]
 struct RawPaths {
     state_dir: Option<String>,
+    tmp_base: Option<String>,
+    scratch_base: Option<String>,
+    scratch_target: Option<PathBuf>,
+    shm_size: Option<String>,
+    log_dir: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGpu {
+    device_dir: Option<String>,
+    hide_unallocated: Option<bool>,
+    nvml: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBeeond {
+    command: Option<PathBuf>,
+    feature: Option<String>,
+    data_dir: Option<String>,
+    mount_base: Option<String>,
+    status_dir: Option<String>,
+    start_timeout: Option<String>,
+    stop_timeout: Option<String>,
+    wait_timeout: Option<String>,
+    #[serde(default)]
+    extra_start_args: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -387,6 +502,8 @@ struct RawMount {
     target: PathBuf,
     #[serde(default = "default_mode")]
     mode: MountMode,
+    #[serde(default)]
+    optional: bool,
 }
 
 fn default_mode() -> MountMode {
@@ -401,6 +518,17 @@ struct RawImage {
     description: String,
     #[serde(default)]
     mounts: Vec<RawMount>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    workdir: Option<PathBuf>,
+    #[serde(default)]
+    gpu: bool,
+    runtime: Option<RuntimeKind>,
+    cuda: Option<String>,
+    #[serde(default)]
+    runtime_args: Vec<String>,
+    #[serde(default)]
+    variants: Vec<String>,
 }
 
 fn deserialize(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
@@ -472,10 +600,39 @@ fn validate(
                 ),
             ));
         }
+        for var in img.env.keys() {
+            if !valid_env_name(var) {
+                return Err(locate(
+                    &format!("{key}.env.{var}"),
+                    format!("`{var}` is not a usable environment variable name"),
+                ));
+            }
+            if var.starts_with("CARME_LAUNCH_") || var.starts_with("SLURM_") {
+                return Err(locate(
+                    &format!("{key}.env.{var}"),
+                    format!("`{var}` belongs to Slurm or Carme and cannot be set per image"),
+                ));
+            }
+        }
+        let workdir = img
+            .workdir
+            .map(|w| absolute(w, &format!("{key}.workdir"), locate))
+            .transpose()?;
+        let cuda = img
+            .cuda
+            .map(|c| CudaVersion::parse(&c).map_err(|e| locate(&format!("{key}.cuda"), e)))
+            .transpose()?;
         let image = Image {
             path: absolute(img.path, &format!("{key}.path"), locate)?,
             description: img.description,
             mounts: mounts(img.mounts, &format!("{key}.mounts"), &global_mounts, locate)?,
+            env: img.env,
+            workdir,
+            gpu: img.gpu,
+            runtime: img.runtime,
+            cuda,
+            runtime_args: img.runtime_args,
+            variants: img.variants,
             name: name.clone(),
         };
         images.insert(name, image);
@@ -493,11 +650,87 @@ fn validate(
         ));
     }
 
+    // Variants name other images that state their CUDA version.
+    for (name, img) in &images {
+        for (i, v) in img.variants.iter().enumerate() {
+            let key = format!("images.{name}.variants[{i}]");
+            match images.get(v) {
+                None => return Err(locate(&key, format!("image `{v}` is not defined"))),
+                Some(_) if v == name => {
+                    return Err(locate(&key, "an image cannot be its own variant".into()));
+                }
+                Some(other) if other.cuda.is_none() => {
+                    return Err(locate(
+                        &key,
+                        format!("variant `{v}` must state its `cuda` version"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if !img.variants.is_empty() && img.cuda.is_none() {
+            return Err(locate(
+                &format!("images.{name}.cuda"),
+                "an image with variants must state its `cuda` version".into(),
+            ));
+        }
+    }
+
+    let p = raw.paths;
     let state_dir = template_dir(
-        raw.paths.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR),
+        p.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR),
         "paths.state_dir",
         locate,
     )?;
+    let tmp_base = template_dir(
+        p.tmp_base.as_deref().unwrap_or(DEFAULT_TMP_BASE),
+        "paths.tmp_base",
+        locate,
+    )?;
+    let scratch_base = p
+        .scratch_base
+        .as_deref()
+        .map(|s| template_dir(s, "paths.scratch_base", locate))
+        .transpose()?;
+    let scratch_target = absolute(
+        p.scratch_target
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SCRATCH_TARGET)),
+        "paths.scratch_target",
+        locate,
+    )?;
+    if scratch_target == Path::new("/") {
+        return Err(locate("paths.scratch_target", "cannot be `/`".into()));
+    }
+    let shm_size = crate::units::parse_size(p.shm_size.as_deref().unwrap_or(DEFAULT_SHM_SIZE))
+        .map_err(|e| locate("paths.shm_size", e))?;
+    let log_dir = template_dir(
+        p.log_dir.as_deref().unwrap_or(DEFAULT_LOG_DIR),
+        "paths.log_dir",
+        locate,
+    )?;
+
+    let g = raw.gpu;
+    let nvml = g.nvml.unwrap_or_else(|| PathBuf::from("libnvidia-ml.so.1"));
+    if !nvml.is_absolute() && nvml.to_string_lossy().contains('/') {
+        return Err(locate(
+            "gpu.nvml",
+            format!(
+                "`{}` must be a library name or an absolute path",
+                nvml.display()
+            ),
+        ));
+    }
+    let gpu = Gpu {
+        device_dir: template_dir(
+            g.device_dir.as_deref().unwrap_or("/dev"),
+            "gpu.device_dir",
+            locate,
+        )?,
+        hide_unallocated: g.hide_unallocated.unwrap_or(true),
+        nvml,
+    };
+
+    let beeond = raw.beeond.map(|b| beeond_section(b, locate)).transpose()?;
 
     let limits = Limits {
         default: limit_set(raw.limits.default, "limits.default", locate)?,
@@ -516,9 +749,72 @@ fn validate(
         runtime,
         mounts: global_mounts,
         images,
-        paths: Paths { state_dir },
+        paths: Paths {
+            state_dir,
+            tmp_base,
+            scratch_base,
+            scratch_target,
+            shm_size,
+            log_dir,
+        },
+        gpu,
+        beeond,
         limits,
     })
+}
+
+fn beeond_section(
+    b: RawBeeond,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Beeond, ConfigError> {
+    let duration = |v: Option<String>, default: &str, key: &str| {
+        crate::units::parse_duration(v.as_deref().unwrap_or(default))
+            .map_err(|e| locate(&format!("beeond.{key}"), e))
+    };
+    let feature = b.feature.unwrap_or_else(|| "beeond".to_string());
+    if !valid_feature(&feature) {
+        return Err(locate(
+            "beeond.feature",
+            format!("`{feature}` is not a usable node feature name"),
+        ));
+    }
+    crate::beeond::check_extra_start_args(&b.extra_start_args)
+        .map_err(|e| locate("beeond.extra_start_args", e.to_string()))?;
+    Ok(Beeond {
+        command: absolute(
+            b.command
+                .unwrap_or_else(|| PathBuf::from("/usr/bin/beeond")),
+            "beeond.command",
+            locate,
+        )?,
+        feature,
+        data_dir: template_dir(
+            b.data_dir.as_deref().unwrap_or("/local/beeond/%n"),
+            "beeond.data_dir",
+            locate,
+        )?,
+        mount_base: template_dir(
+            b.mount_base.as_deref().unwrap_or("/mnt/beeond"),
+            "beeond.mount_base",
+            locate,
+        )?,
+        status_dir: template_dir(
+            b.status_dir.as_deref().unwrap_or("/var/tmp"),
+            "beeond.status_dir",
+            locate,
+        )?,
+        start_timeout: duration(b.start_timeout, "120s", "start_timeout")?,
+        stop_timeout: duration(b.stop_timeout, "60s", "stop_timeout")?,
+        wait_timeout: duration(b.wait_timeout, "150s", "wait_timeout")?,
+        extra_start_args: b.extra_start_args,
+    })
+}
+
+/// Environment variable names as shells accept them.
+pub fn valid_env_name(n: &str) -> bool {
+    let mut c = n.chars();
+    matches!(c.next(), Some(x) if x.is_ascii_alphabetic() || x == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 fn limit_sets(
@@ -617,6 +913,7 @@ fn mounts(
             source,
             target,
             mode: m.mode,
+            optional: m.optional,
         });
     }
     Ok(out)
@@ -1149,5 +1446,209 @@ state_dir = "/run/carme/%n"
         ] {
             assert!(!valid_image_name(bad), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod node_key_tests {
+    use super::*;
+    use std::time::Duration;
+
+    const ALL: &str = r#"
+[runtime]
+kind = "apptainer"
+path = "/usr/bin/apptainer"
+
+[paths]
+state_dir = "/run/carme/%n"
+tmp_base = "/var/tmp/carme/%n"
+scratch_base = "/local/carme/%n"
+scratch_target = "/scratch"
+shm_size = "2G"
+log_dir = "/var/log/carme"
+
+[gpu]
+device_dir = "/dev"
+hide_unallocated = false
+nvml = "/opt/nvidia/lib/libnvidia-ml.so.1"
+
+[beeond]
+command = "/usr/bin/beeond"
+feature = "beeond"
+data_dir = "/local/beeond/%n"
+mount_base = "/mnt/beeond"
+status_dir = "/var/tmp"
+start_timeout = "90s"
+stop_timeout = "1m"
+wait_timeout = "150s"
+extra_start_args = ["-T", "-r"]
+
+[images.pytorch]
+path = "/srv/pt.sif"
+gpu = true
+runtime = "singularity"
+cuda = "12.4"
+workdir = "/work"
+runtime_args = ["--writable-tmpfs"]
+variants = ["pytorch-cu11"]
+env = { OMP_NUM_THREADS = "4" }
+mounts = [ { source = "/datasets", target = "/datasets", mode = "ro", optional = true } ]
+
+[images.pytorch-cu11]
+path = "/srv/pt11.sif"
+cuda = "11.8"
+"#;
+
+    fn parse(t: &str) -> Result<Config, ConfigError> {
+        Config::parse(t, Path::new("/c.toml"))
+    }
+
+    #[test]
+    fn every_node_key_parses() {
+        let c = parse(ALL).unwrap();
+        assert_eq!(
+            c.paths.tmp_base.expand("n1", Some(7)),
+            Path::new("/var/tmp/carme/n1")
+        );
+        assert_eq!(
+            c.paths.scratch_base.as_ref().unwrap().as_str(),
+            "/local/carme/%n"
+        );
+        assert_eq!(c.paths.shm_size, 2 << 30);
+        assert!(!c.gpu.hide_unallocated);
+        assert_eq!(c.gpu.nvml, Path::new("/opt/nvidia/lib/libnvidia-ml.so.1"));
+        let b = c.beeond.as_ref().unwrap();
+        assert_eq!(
+            (b.start_timeout, b.stop_timeout),
+            (Duration::from_secs(90), Duration::from_secs(60))
+        );
+        assert_eq!(b.extra_start_args, ["-T", "-r"]);
+        let pt = &c.images["pytorch"];
+        assert!(pt.gpu);
+        assert_eq!(pt.runtime, Some(RuntimeKind::Singularity));
+        assert_eq!(pt.cuda, Some(CudaVersion(12040)));
+        assert_eq!(pt.cuda.unwrap().to_string(), "12.4");
+        assert_eq!(pt.env["OMP_NUM_THREADS"], "4");
+        assert!(pt.mounts[0].optional);
+        assert_eq!(pt.variants, ["pytorch-cu11"]);
+    }
+
+    #[test]
+    fn node_key_defaults() {
+        let c = parse("[runtime]\nkind = \"charliecloud\"\npath = \"/x\"\n").unwrap();
+        assert_eq!(c.paths.tmp_base.as_str(), DEFAULT_TMP_BASE);
+        assert_eq!(c.paths.scratch_base, None);
+        assert_eq!(c.paths.scratch_target, Path::new("/scratch"));
+        assert_eq!(c.paths.shm_size, 8 << 30);
+        assert_eq!(c.gpu.device_dir.as_str(), "/dev");
+        assert!(c.gpu.hide_unallocated);
+        assert_eq!(c.gpu.nvml, Path::new("libnvidia-ml.so.1"));
+        assert_eq!(c.beeond, None, "no [beeond]: BeeOND is off");
+        let c = parse("[runtime]\nkind = \"charliecloud\"\npath = \"/x\"\n[beeond]\n").unwrap();
+        let b = c.beeond.unwrap();
+        assert_eq!(
+            (b.feature.as_str(), b.wait_timeout),
+            ("beeond", Duration::from_secs(150))
+        );
+    }
+
+    #[test]
+    fn bad_node_keys_are_located() {
+        let cases = [
+            ("shm_size = \"2G\"", "shm_size = \"0\"", "paths.shm_size"),
+            (
+                "scratch_target = \"/scratch\"",
+                "scratch_target = \"/\"",
+                "paths.scratch_target",
+            ),
+            (
+                "tmp_base = \"/var/tmp/carme/%n\"",
+                "tmp_base = \"tmp\"",
+                "paths.tmp_base",
+            ),
+            (
+                "nvml = \"/opt/nvidia/lib/libnvidia-ml.so.1\"",
+                "nvml = \"lib/x.so\"",
+                "gpu.nvml",
+            ),
+            (
+                "hide_unallocated = false",
+                "hide_unallocated = \"no\"",
+                "gpu.hide_unallocated",
+            ),
+            (
+                "start_timeout = \"90s\"",
+                "start_timeout = \"90\"",
+                "beeond.start_timeout",
+            ),
+            (
+                "feature = \"beeond\"",
+                "feature = \"bee ond\"",
+                "beeond.feature",
+            ),
+            (
+                "extra_start_args = [\"-T\", \"-r\"]",
+                "extra_start_args = [\"-c\", \"/x\"]",
+                "beeond.extra_start_args",
+            ),
+            (
+                "cuda = \"12.4\"",
+                "cuda = \"twelve\"",
+                "images.pytorch.cuda",
+            ),
+            (
+                "workdir = \"/work\"",
+                "workdir = \"work\"",
+                "images.pytorch.workdir",
+            ),
+            (
+                "runtime = \"singularity\"",
+                "runtime = \"podman\"",
+                "images.pytorch.runtime",
+            ),
+            (
+                "variants = [\"pytorch-cu11\"]",
+                "variants = [\"nope\"]",
+                "images.pytorch.variants[0]",
+            ),
+            (
+                "variants = [\"pytorch-cu11\"]",
+                "variants = [\"pytorch\"]",
+                "images.pytorch.variants[0]",
+            ),
+            (
+                "env = { OMP_NUM_THREADS = \"4\" }",
+                "env = { \"1X\" = \"4\" }",
+                "images.pytorch.env.1X",
+            ),
+            (
+                "env = { OMP_NUM_THREADS = \"4\" }",
+                "env = { CARME_LAUNCH_IMAGE = \"x\" }",
+                "images.pytorch.env.CARME_LAUNCH_IMAGE",
+            ),
+            (
+                "optional = true",
+                "optional = 1",
+                "images.pytorch.mounts[0].optional",
+            ),
+        ];
+        for (from, to, key) in cases {
+            assert!(ALL.contains(from), "{from}");
+            let bad = ALL.replacen(from, to, 1);
+            let err = parse(&bad).expect_err(to);
+            assert_eq!(err.key.as_deref(), Some(key), "{to}: {err}");
+            let want = bad
+                .lines()
+                .position(|l| l.contains(to.lines().next().unwrap()))
+                .unwrap()
+                + 1;
+            assert_eq!(err.line, Some(want), "{to}: {err}");
+        }
+        // A variant without a CUDA version cannot be chosen among.
+        let bad = ALL.replacen("cuda = \"11.8\"", "", 1);
+        assert_eq!(
+            parse(&bad).unwrap_err().key.as_deref(),
+            Some("images.pytorch.variants[0]")
+        );
     }
 }

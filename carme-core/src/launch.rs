@@ -3,7 +3,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Image, MountMode, RuntimeKind};
 
@@ -17,6 +17,21 @@ pub struct TaskFacts<'a> {
     pub tmpdir: Option<&'a OsStr>,
 }
 
+/// Paths of the step's namespace the container must see at the same
+/// place: the scratch target and a GPU device dir other than /dev (the
+/// runtimes bring /dev, /tmp along themselves).
+fn step_binds(cfg: &Config, place: &TaskFacts) -> Vec<PathBuf> {
+    let mut binds = Vec::new();
+    if cfg.paths.scratch_base.is_some() {
+        binds.push(cfg.paths.scratch_target.clone());
+    }
+    let dev = cfg.gpu.device_dir.expand(place.node, place.job);
+    if dev != Path::new("/dev") {
+        binds.push(dev);
+    }
+    binds
+}
+
 /// argv (program first) that runs `cmd` inside `image`.
 pub fn runtime_argv(
     cfg: &Config,
@@ -25,10 +40,17 @@ pub fn runtime_argv(
     cmd: &[OsString],
 ) -> Vec<OsString> {
     let mut argv: Vec<OsString> = vec![cfg.runtime.path.clone().into_os_string()];
-    let binds = cfg.mounts_for(image).map(|m| {
-        let source = m.source.expand(place.node, place.job);
-        (source, m.target.clone(), m.mode)
-    });
+    let binds = cfg
+        .mounts_for(image)
+        .map(|m| {
+            let source = m.source.expand(place.node, place.job);
+            (source, m.target.clone(), m.mode)
+        })
+        .chain(
+            step_binds(cfg, &place)
+                .into_iter()
+                .map(|p| (p.clone(), p, MountMode::Rw)),
+        );
     match cfg.runtime.kind {
         RuntimeKind::Charliecloud => {
             // ch-run -b SRC:DST ... IMAGE -- CMD...
@@ -186,6 +208,35 @@ mod tests {
                 "{kind}"
             );
         }
+    }
+
+    #[test]
+    fn step_paths_are_bound_at_the_same_place() {
+        let text = "[runtime]\nkind = \"charliecloud\"\npath = \"/c\"\n\
+                    [paths]\nscratch_base = \"/local/%n\"\nscratch_target = \"/scratch\"\n\
+                    [gpu]\ndevice_dir = \"/fake/%n/dev\"\n[images.base]\npath = \"/i\"\n";
+        let c = Config::parse(text, Path::new("/c.toml")).unwrap();
+        let a = argv(&c, None);
+        assert_eq!(
+            a,
+            [
+                "/c",
+                "-b",
+                "/scratch:/scratch",
+                "-b",
+                "/fake/n1/dev:/fake/n1/dev",
+                "/i",
+                "--",
+                "sh",
+                "-c",
+                "echo hi"
+            ]
+        );
+        // Defaults (no scratch, devices in /dev): nothing extra.
+        let plain =
+            "[runtime]\nkind = \"charliecloud\"\npath = \"/c\"\n[images.base]\npath = \"/i\"\n";
+        let c = Config::parse(plain, Path::new("/c.toml")).unwrap();
+        assert_eq!(argv(&c, None), ["/c", "/i", "--", "sh", "-c", "echo hi"]);
     }
 
     #[test]

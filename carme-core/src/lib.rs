@@ -21,6 +21,7 @@ pub mod sections;
 pub mod slurmjob;
 pub mod slurmtime;
 pub mod template;
+pub mod units;
 
 pub use config::{Config, ConfigError, Loaded};
 pub use decide::{Classification, Constraint, JobRequest, classify};

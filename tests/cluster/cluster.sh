@@ -56,10 +56,14 @@ pick_ports() {
 }
 
 # --- image -------------------------------------------------------------------------
-# A tiny Charliecloud image: busybox, plus the files ch-run binds over.
+# A tiny Charliecloud image: busybox, plus the files ch-run binds over and
+# the mount points Carme binds (ch-run cannot create them in a read-only
+# image): the cluster's scratch target and per-node device dirs.
 make_image() {
-    local dir=$1 name=$2
+    local dir=$1 name=$2 cluster=$3
     mkdir -p "$dir"/{bin,etc,tmp,dev,proc,sys,home,scratch,data,usr/bin,var/tmp}
+    mkdir -p "$dir$cluster/scratch"
+    for n in "${NODES[@]}"; do mkdir -p "$dir$cluster/nodes/$n/dev"; done
     cp /bin/busybox "$dir/bin/busybox"
     local applet
     for applet in $("$dir/bin/busybox" --list); do
@@ -86,6 +90,11 @@ start() {
 
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
+    # Not under /tmp: a Carme job sees its own directory there (and so does
+    # its container), which would hide the cluster's files from it.
+    case "$dir/" in
+        /tmp/*) die "$dir is under /tmp, which Carme jobs see replaced; use e.g. /var/tmp/NAME" ;;
+    esac
     # Test users run jobs whose cwd and files live here.
     chmod 755 "$dir"
     mkdir -p "$dir"/{etc,log,state,run,munge,munge-key,lib,libexec,images,shared}
@@ -127,8 +136,10 @@ start() {
         mknod -m 666 "$dir/nodes/$n/dev/nvidiactl" c 195 255
     done
 
-    make_image "$dir/images/base" base
-    make_image "$dir/images/tools" tools
+    make_image "$dir/images/base" base "$dir"
+    make_image "$dir/images/tools" tools "$dir"
+    # The scratch mount point, as an admin would create it on each node.
+    mkdir -p "$dir/scratch"
     echo "only in the tools image" >"$dir/images/tools/TOOLS_ONLY"
 
     local base host
@@ -211,6 +222,15 @@ job_facts = "prolog"
 
 [paths]
 state_dir = "$dir/nodes/%n/state"
+tmp_base = "$dir/nodes/%n/tmp"
+scratch_base = "$dir/nodes/%n/scratch"
+scratch_target = "$dir/scratch"
+shm_size = "64M"
+log_dir = "$dir/log/carme"
+
+[gpu]
+device_dir = "$dir/nodes/%n/dev"
+hide_unallocated = true
 
 [runtime]
 kind = "charliecloud"

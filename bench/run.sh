@@ -49,6 +49,14 @@ scancel "$JOB"
     --variant "carme-image=$U srun -w n1 --constraint=carme --carme-image=base true" \
     --max-ratio "carme-image=1.05" || status=1
 
+# (2b) Per-task cost stays constant: 64 tasks of one step on one node
+# (issue 4: the step's namespace is built once, each task only execs).
+"$BENCH" --title "srun -n 64 on one node: Carme vs ch-run by hand (issue 4, target <= 1.05)" \
+    --rounds "$(( (ROUNDS + 1) / 2 ))" \
+    --variant "srun -n64 ch-run by hand=$U srun -w n1 -n 64 --overcommit $(command -v ch-run) $DIR/images/base -- true" \
+    --variant "carme-n64=$U srun -w n1 -n 64 --overcommit --constraint=carme --carme-image=base true" \
+    --max-ratio "carme-n64=1.05" || status=1
+
 # (3) Limits (issue 3): load + decide with 10,000 user and 1,000 group rules.
 "${CARGO_TARGET_DIR:-$ROOT/target}/release/carme-bench-limits" || status=1
 

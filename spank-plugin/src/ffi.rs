@@ -362,6 +362,34 @@ impl Spank {
         check(rc, "spank_prepend_task_argv")
     }
 
+    /// A variable of the job's environment (remote) or of the process (local).
+    pub fn getenv(&self, name: &str) -> Option<String> {
+        let name = cstring(name).ok()?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            // SAFETY: buf is writable for buf.len() bytes.
+            let rc = unsafe {
+                sys::spank_getenv(
+                    self.0,
+                    name.as_ptr(),
+                    buf.as_mut_ptr() as *mut c_char,
+                    buf.len() as c_int,
+                )
+            };
+            match rc {
+                sys::ESPANK_SUCCESS => {
+                    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+                    return Some(String::from_utf8_lossy(&buf[..end]).into_owned());
+                }
+                sys::ESPANK_NOSPACE if buf.len() < (1 << 20) => {
+                    let n = buf.len() * 4;
+                    buf.resize(n, 0);
+                }
+                _ => return None,
+            }
+        }
+    }
+
     pub fn setenv(&self, name: &str, value: impl AsRef<OsStr>) -> Result<(), String> {
         let (n, v) = (cstring(name)?, cstring(value)?);
         // SAFETY: valid C strings; overwrite = 1.
@@ -373,7 +401,6 @@ impl Spank {
 }
 
 impl Spank {
-    #[cfg_attr(not(carme_prepend_argv), allow(dead_code))]
     pub fn unsetenv(&self, name: &str) -> Result<(), String> {
         let n = cstring(name)?;
         // SAFETY: valid C string.

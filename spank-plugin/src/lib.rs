@@ -17,6 +17,7 @@ mod client;
 mod ffi;
 mod limits;
 mod local;
+mod namespace;
 mod plugin;
 mod remote;
 mod who;

@@ -18,6 +18,7 @@ use carme_core::slurmjob::JobInfo;
 
 use crate::ffi::{self, Level, Spank, StepId, log};
 use crate::limits;
+use crate::namespace;
 use crate::plugin::{IMAGE_ENV_FOR_SRUN, load_config, with_state};
 use crate::who::JobUser;
 
@@ -59,9 +60,14 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     let plan = match job_constraint(&loaded, job_id, image.is_some()) {
         Facts::NotCarme => StepPlan::Untouched,
         Facts::Job(job) => {
-            match plan_step(&loaded, kind, job.constraint.as_deref(), image.as_deref()) {
+            let constraint = job.constraint.clone();
+            match plan_step(&loaded, kind, constraint.as_deref(), image.as_deref()) {
                 StepPlan::Container { image } | StepPlan::HostForCarme { image } => {
-                    match limits::refusal(&loaded, who.as_ref(), job_id, &image, job) {
+                    let refusal = limits::refusal(&loaded, who.as_ref(), job_id, &image, job)
+                        .or_else(|| {
+                            enter_namespace(sp, &loaded, job_id, kind, constraint.as_deref())
+                        });
+                    match refusal {
                         Some(r) => refused(r),
                         None if kind == StepKind::Tasks => StepPlan::Container { image },
                         None => StepPlan::HostForCarme { image },
@@ -187,6 +193,32 @@ fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
             }
         }
     }
+}
+
+/// Put this step (and so its tasks) into its own mount namespace.
+fn enter_namespace(
+    sp: &Spank,
+    loaded: &Loaded,
+    job_id: u32,
+    kind: StepKind,
+    constraint: Option<&str>,
+) -> Option<Refusal> {
+    let Loaded::Ready(cfg) = loaded else {
+        return None;
+    };
+    let (Some(uid), Some(gid)) = (sp.uid(), sp.gid()) else {
+        return Some(Refusal::node_not_ready("slurmstepd gave no job uid/gid"));
+    };
+    let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
+    let place = namespace::StepPlace {
+        job_id,
+        uid,
+        gid,
+        node: &node,
+        batch_like: kind != StepKind::Tasks,
+        constraint,
+    };
+    namespace::enter(sp, cfg, &place).err()
 }
 
 /// Why the launcher cannot run here, if it cannot.

@@ -1,0 +1,198 @@
+//! The per-step mount namespace of a Carme step, built in slurmstepd's main
+//! thread (root) before the tasks are forked, so they and the container
+//! runtime inherit it: the job's own /tmp, a fresh /dev/shm, the job's
+//! local scratch, and a device dir without the GPUs the step was not given.
+//! Also the environment that goes with it.
+
+use std::path::PathBuf;
+
+use carme_core::Refusal;
+use carme_core::config::Config;
+use carme_core::gate::names_feature;
+use carme_node::devview::DeviceView;
+use carme_node::gpus::plan_gpus;
+use carme_node::namespace::{self, JobDir, Shm, StepNamespace};
+use carme_node::syscall::{LinuxSyscall, Syscall};
+
+use crate::ffi::{Level, Spank, log};
+
+/// Who and where: the facts the namespace is built from.
+pub struct StepPlace<'a> {
+    pub job_id: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub node: &'a str,
+    /// Task steps get `SLURM_STEP_GPUS`; batch/interactive `SLURM_JOB_GPUS`.
+    pub batch_like: bool,
+    /// The job's constraint expression (for BeeOND).
+    pub constraint: Option<&'a str>,
+}
+
+/// Build the step's namespace and set the matching environment; a refusal
+/// (a node fault, for the admin's log) if anything fails.
+pub fn enter(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<(), Refusal> {
+    let sys = LinuxSyscall;
+    let fail = |what: String| {
+        log(
+            Level::Error,
+            &format!("carme: job {}: {what}", place.job_id),
+        );
+        Refusal::node_not_ready(&what)
+    };
+    let (job, node) = (Some(place.job_id), place.node);
+    let state_dir = cfg.paths.state_dir.expand(node, job);
+
+    let gpu_var = if place.batch_like {
+        "SLURM_JOB_GPUS"
+    } else {
+        "SLURM_STEP_GPUS"
+    };
+    // Set by slurmstepd's GRES plugin before SPANK runs (or unset when the
+    // step has no GPUs), so the user cannot choose it.
+    let allocated = parse_indices(sp.getenv(gpu_var).as_deref())
+        .map_err(|e| fail(format!("{gpu_var}: {e}")))?;
+    let device_dir = cfg.gpu.device_dir.expand(node, job);
+    let entries = sys
+        .list_dir(&device_dir)
+        .map_err(|e| fail(format!("cannot list {}: {e}", device_dir.display())))?;
+    let uuids = gpu_uuids(cfg, &entries, &allocated);
+    let gpus = plan_gpus(
+        &entries,
+        &allocated,
+        uuids.as_deref(),
+        cfg.gpu.hide_unallocated,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let devices = if cfg.gpu.hide_unallocated {
+        // The view is assembled in the root-only state dir, then moved over.
+        carme_node::state::ensure_root_dir(&state_dir, 0o700).map_err(fail)?;
+        Some(DeviceView {
+            device_dir,
+            staging: state_dir,
+            hide: gpus.hide.clone(),
+        })
+    } else {
+        None
+    };
+
+    let ns = StepNamespace {
+        job_id: place.job_id,
+        uid: place.uid,
+        gid: place.gid,
+        tmp: JobDir {
+            base: cfg.paths.tmp_base.expand(node, job),
+            target: PathBuf::from("/tmp"),
+        },
+        scratch: cfg.paths.scratch_base.as_ref().map(|b| JobDir {
+            base: b.expand(node, job),
+            target: cfg.paths.scratch_target.clone(),
+        }),
+        shm: Shm {
+            target: PathBuf::from("/dev/shm"),
+            bytes: cfg.paths.shm_size,
+        },
+        devices,
+    };
+    namespace::build(&sys, &ns).map_err(|e| fail(e.to_string()))?;
+
+    let mut env: Vec<(String, Option<String>)> = vec![
+        ("TMPDIR".into(), Some("/tmp".into())),
+        ("CARME_TMPDIR".into(), Some("/tmp".into())),
+    ];
+    if ns.scratch.is_some() {
+        env.push((
+            "CARME_LOCAL_SSD_PATH".into(),
+            Some(cfg.paths.scratch_target.display().to_string()),
+        ));
+    }
+    if let Some(b) = &cfg.beeond
+        && place
+            .constraint
+            .is_some_and(|c| names_feature(c, &b.feature))
+    {
+        let mount = b
+            .mount_base
+            .expand(node, job)
+            .join(place.job_id.to_string());
+        env.push((
+            "CARME_BEEOND_PATH".into(),
+            Some(mount.display().to_string()),
+        ));
+    }
+    env.extend(gpus.env);
+    for (k, v) in env {
+        let r = match v {
+            Some(v) => sp.setenv(&k, v),
+            None => sp.unsetenv(&k),
+        };
+        r.map_err(|e| fail(format!("cannot set {k}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// `0,2-3` (Slurm's GPU index list) as numbers; empty or absent: none.
+fn parse_indices(list: Option<&str>) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for part in list.unwrap_or("").split(',').filter(|p| !p.is_empty()) {
+        let num = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("`{part}` is not a GPU index"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if b < a || b - a > 1024 {
+                    return Err(format!("`{part}` is not a GPU index range"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(num(part)?),
+        }
+    }
+    Ok(out)
+}
+
+/// UUIDs of the allocated GPUs from NVML, when it loads and knows them all;
+/// None otherwise (the environment then uses indices).
+fn gpu_uuids(
+    cfg: &Config,
+    entries: &[carme_node::syscall::DevEntry],
+    allocated: &[u32],
+) -> Option<Vec<String>> {
+    if allocated.is_empty() {
+        return None;
+    }
+    let facts = nvml_facts(cfg)?;
+    // Slurm's index N is the device node nvidiaN (gres.conf order); NVML
+    // knows each GPU by the minor number of its node.
+    allocated
+        .iter()
+        .map(|idx| {
+            let minor = entries
+                .iter()
+                .find(|e| carme_node::gpus::gpu_index(e) == Some(*idx))
+                .map(|e| e.stat.minor)?;
+            facts
+                .gpus
+                .iter()
+                .find(|g| g.minor == minor)
+                .map(|g| g.uuid.clone())
+        })
+        .collect()
+}
+
+/// NVML's view of this node's GPUs. (Wired to carme_node::nvml once that
+/// module lands; until then: none, so indices are used.)
+fn nvml_facts(_cfg: &Config) -> Option<NvmlFacts> {
+    None
+}
+
+struct NvmlFacts {
+    gpus: Vec<NvmlGpu>,
+}
+
+struct NvmlGpu {
+    minor: u32,
+    uuid: String,
+}

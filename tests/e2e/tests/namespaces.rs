@@ -1,0 +1,271 @@
+//! Per-step namespaces on the harness cluster: each Carme step has the
+//! job's own /tmp, a fresh /dev/shm, the job's scratch, and sees only the
+//! GPUs it was given (the harness's fake GPUs: char nodes c 195 N under
+//! <cluster>/nodes/<node>/dev, which gres.conf names). Non-Carme jobs on
+//! the same node see the host unchanged.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use carme_e2e::{Cluster, OTHER, STAFF, STUDENT, home_of, shared_config, unique_name};
+
+fn dev_dir(c: &Cluster, node: &str) -> PathBuf {
+    c.dir.join(format!("nodes/{node}/dev"))
+}
+
+/// The nvidiaN names a listing shows.
+fn gpus_in(listing: &str) -> BTreeSet<String> {
+    listing
+        .split_whitespace()
+        .filter(|n| {
+            n.strip_prefix("nvidia")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn two_jobs_on_one_node_each_see_only_their_gpu() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let dev = dev_dir(&c, "n1");
+    // Each job lists what it sees, tries every GPU node of the host, and
+    // waits long enough for the two to overlap. The harness's GPUs have no
+    // driver behind them, so opening even one's own node fails (ENXIO);
+    // the others' nodes do not exist at all (ENOENT).
+    let probe = format!(
+        "ls {d}; echo CUDA=$CUDA_VISIBLE_DEVICES; \
+         for g in 0 1 2 3; do cat {d}/nvidia$g 2>&1 | grep -q 'No such file' || echo reachable-$g; done; sleep 3",
+        d = dev.display()
+    );
+    let run = |user: &'static str| {
+        let c = c.clone();
+        let probe = probe.clone();
+        std::thread::spawn(move || {
+            c.run_as(
+                user,
+                &[
+                    "srun",
+                    "-w",
+                    "n1",
+                    "-C",
+                    "carme",
+                    "--gres=gpu:1",
+                    "sh",
+                    "-c",
+                    &probe,
+                ],
+            )
+        })
+    };
+    let (a, b) = (run(STUDENT), run(STAFF));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    for out in [&a, &b] {
+        assert_eq!(out.code, 0, "{}", out.all());
+    }
+    let (ga, gb) = (gpus_in(&a.stdout), gpus_in(&b.stdout));
+    assert_eq!(ga.len(), 1, "job A sees {ga:?}: {}", a.all());
+    assert_eq!(gb.len(), 1, "job B sees {gb:?}: {}", b.all());
+    assert_ne!(ga, gb, "both jobs got the same GPU");
+    // Its own GPU node can be reached, no other.
+    for (seen, out) in [(&ga, &a), (&gb, &b)] {
+        let own = seen.iter().next().unwrap().trim_start_matches("nvidia");
+        let reached: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("reachable-"))
+            .collect();
+        assert_eq!(reached, [format!("reachable-{own}").as_str()], "{}", out.all());
+        // Shared control nodes stay.
+        assert!(out.stdout.contains("nvidiactl"), "{}", out.all());
+        // Without NVML: the one visible GPU is CUDA device 0.
+        assert!(out.stdout.contains("CUDA=0\n"), "{}", out.all());
+    }
+    // The host's device dir is whole.
+    let host: BTreeSet<String> = std::fs::read_dir(&dev)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        gpus_in(&host.into_iter().collect::<Vec<_>>().join(" ")).len(),
+        4
+    );
+}
+
+#[test]
+fn no_gpus_asked_no_gpus_seen() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let d = dev_dir(&c, "n2");
+    let out = c.run_as(
+        OTHER,
+        &[
+            "srun",
+            "-w",
+            "n2",
+            "-C",
+            "carme",
+            "sh",
+            "-c",
+            &format!(
+                "ls {}; echo CUDA=${{CUDA_VISIBLE_DEVICES-unset}}",
+                d.display()
+            ),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(gpus_in(&out.stdout).is_empty(), "{}", out.all());
+    assert!(out.stdout.contains("CUDA=unset"), "{}", out.all());
+}
+
+#[test]
+fn tmp_is_the_jobs_own_and_shared_by_its_steps() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let name = unique_name("tmp");
+    let host_tmp_marker = format!("/tmp/{name}.host");
+    std::fs::write(&host_tmp_marker, "host").unwrap();
+    // Job A: step 0 writes /tmp/a (on the host side of the container: the
+    // batch script), step 1 (in the image) reads it and lists /tmp.
+    let out_file = home_of(STUDENT).join(format!("{name}.out"));
+    let script = format!(
+        "#!/bin/sh\necho from-step0 > /tmp/{name}\nsrun -n1 sh -c 'cat /tmp/{name}; ls -A /tmp; echo TMPDIR=$TMPDIR CARME_TMPDIR=$CARME_TMPDIR'\n\
+         test -e {host_tmp_marker} && echo sees-host-tmp || echo host-tmp-hidden\n"
+    );
+    let out = c.run_full(
+        STUDENT,
+        &[
+            "sbatch",
+            "--wait",
+            "-w",
+            "n1",
+            "-C",
+            "carme",
+            "-J",
+            &name,
+            "-o",
+            out_file.to_str().unwrap(),
+        ],
+        &[],
+        Some(&script),
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    assert_eq!(out.code, 0, "{}\n{text}", out.all());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "from-step0",
+            name.as_str(),
+            "TMPDIR=/tmp CARME_TMPDIR=/tmp",
+            "host-tmp-hidden"
+        ],
+        "{text}"
+    );
+    // Nothing landed in the host's /tmp.
+    assert!(!std::path::Path::new(&format!("/tmp/{name}")).exists());
+    // Another job does not see job A's file.
+    let out = c.run_as(
+        STAFF,
+        &[
+            "srun",
+            "-w",
+            "n1",
+            "-C",
+            "carme",
+            "sh",
+            "-c",
+            "ls -A /tmp | wc -l",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        out.stdout.trim(),
+        "0",
+        "a new job's /tmp is empty: {}",
+        out.all()
+    );
+    // A non-Carme job on the same node sees the host's /tmp.
+    let out = c.run_as(OTHER, &["srun", "-w", "n1", "cat", &host_tmp_marker]);
+    assert_eq!(out.stdout.trim(), "host", "{}", out.all());
+    std::fs::remove_file(&host_tmp_marker).unwrap();
+}
+
+#[test]
+fn dev_shm_is_fresh_per_step_and_private() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let out = c.run_as(
+        STAFF,
+        &[
+            "salloc", "-w", "n2", "-C", "carme", "sh", "-c",
+            "srun sh -c 'ls -A /dev/shm | wc -l; echo x > /dev/shm/mine'; srun sh -c 'ls -A /dev/shm | wc -l'",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let counts: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        counts,
+        ["0", "0"],
+        "each step starts with an empty /dev/shm: {}",
+        out.all()
+    );
+    // Not the host's: nothing arrived there.
+    assert!(!std::path::Path::new("/dev/shm/mine").exists());
+}
+
+#[test]
+fn scratch_is_the_jobs_and_reaches_the_container() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let target = c.dir.join("scratch");
+    let out = c.run_as(
+        OTHER,
+        &[
+            "salloc",
+            "-w",
+            "n2",
+            "-C",
+            "carme",
+            "sh",
+            "-c",
+            &format!(
+                "srun sh -c 'echo $CARME_LOCAL_SSD_PATH; echo data > {t}/f; cat /CARME_IMAGE'; \
+                 srun --carme-image=tools sh -c 'cat {t}/f; stat -c %U {t}'",
+                t = target.display()
+            ),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [target.to_str().unwrap(), "base", "data", OTHER],
+        "{}",
+        out.all()
+    );
+    // The host's mount point stays empty.
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+}
+
+#[test]
+fn non_carme_job_sees_every_gpu_node() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let d = dev_dir(&c, "n1");
+    let out = c.run_as(
+        STUDENT,
+        &[
+            "srun",
+            "-w",
+            "n1",
+            "--gres=gpu:1",
+            "ls",
+            d.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(gpus_in(&out.stdout).len(), 4, "{}", out.all());
+}

@@ -9,5 +9,6 @@ pub mod args;
 pub mod devview;
 pub mod gpus;
 pub mod namespace;
+pub mod nvml;
 pub mod state;
 pub mod syscall;

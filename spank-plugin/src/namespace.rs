@@ -182,17 +182,17 @@ fn gpu_uuids(
         .collect()
 }
 
-/// NVML's view of this node's GPUs. (Wired to carme_node::nvml once that
-/// module lands; until then: none, so indices are used.)
-fn nvml_facts(_cfg: &Config) -> Option<NvmlFacts> {
-    None
-}
-
-struct NvmlFacts {
-    gpus: Vec<NvmlGpu>,
-}
-
-struct NvmlGpu {
-    minor: u32,
-    uuid: String,
+/// NVML's view of this node's GPUs; None without NVML (the usual case on
+/// machines without NVIDIA's driver), logged for admins only.
+fn nvml_facts(cfg: &Config) -> Option<carme_node::nvml::NvmlFacts> {
+    match carme_node::nvml::probe(&cfg.gpu.nvml) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            log(
+                Level::Debug,
+                &format!("carme: NVML: {e}; using GPU indices"),
+            );
+            None
+        }
+    }
 }

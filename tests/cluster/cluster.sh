@@ -80,7 +80,7 @@ start() {
     local dir=$1
     [ "$(id -u)" = 0 ] || die "start needs root (slurmd and munged run as root)"
     [ -e "$dir/etc/slurm.conf" ] && die "$dir already holds a cluster; stop it first"
-    for f in libcarme_spank.so carme-launch carme-prolog carme-epilog carme-runtime-standin; do
+    for f in libcarme_spank.so carme-launch carme-prolog carme-epilog carme-runtime-standin libnvidia_ml_standin.so; do
         [ -e "$TARGET/$f" ] || die "$TARGET/$f missing: run cargo build --release first"
     done
     for b in slurmctld slurmd munged ch-run; do
@@ -113,6 +113,20 @@ start() {
             "$dir" "$f" "$dir" >"$dir/libexec/$f.sh"
         chmod 755 "$dir/libexec/$f.sh"
     done
+    # A stand-in libnvidia-ml (no NVIDIA driver here): per-node fake GPUs
+    # beside it, minors matching gres.conf, UUIDs differing per node.
+    install -d -m 0755 "$dir/lib/nvml"
+    install -m 0755 "$TARGET/libnvidia_ml_standin.so" "$dir/lib/nvml/libnvidia-ml.so.1"
+    local i m gpus
+    for ((i = 1; i <= ${#NODES[@]}; i++)); do
+        gpus=
+        for ((m = 0; m < GPUS_PER_NODE; m++)); do
+            gpus="$gpus${gpus:+, }{\"minor\": $m, \"uuid\": \"GPU-ca4e000$i-0000-4000-8000-00000000000$m\", \"pci_bus_id\": \"00000000:$(printf %02X $((0x3B + m))):00.0\", \"name\": \"Stand-in GPU\"}"
+        done
+        printf '{"cuda_driver_version": 12040, "gpus": [%s]}\n' "$gpus" >"$dir/lib/nvml/libnvidia-ml.so.1.n$i.json"
+    done
+    cp "$dir/lib/nvml/libnvidia-ml.so.1.n1.json" "$dir/lib/nvml/libnvidia-ml.so.1.json"
+    chmod 0644 "$dir"/lib/nvml/*.json
     # Stand-ins for the runtimes that cannot be installed here (named so).
     mkdir -p "$dir/libexec/standins"
     install -m 755 "$TARGET/carme-runtime-standin" "$dir/libexec/standins/carme-runtime-standin"
@@ -231,6 +245,7 @@ log_dir = "$dir/log/carme"
 [gpu]
 device_dir = "$dir/nodes/%n/dev"
 hide_unallocated = true
+nvml = "$dir/lib/nvml/libnvidia-ml.so.1"
 
 [runtime]
 kind = "charliecloud"

@@ -77,11 +77,22 @@ fn two_jobs_on_one_node_each_see_only_their_gpu() {
             .lines()
             .filter(|l| l.starts_with("reachable-"))
             .collect();
-        assert_eq!(reached, [format!("reachable-{own}").as_str()], "{}", out.all());
+        assert_eq!(
+            reached,
+            [format!("reachable-{own}").as_str()],
+            "{}",
+            out.all()
+        );
         // Shared control nodes stay.
         assert!(out.stdout.contains("nvidiactl"), "{}", out.all());
-        // Without NVML: the one visible GPU is CUDA device 0.
-        assert!(out.stdout.contains("CUDA=0\n"), "{}", out.all());
+        // NVML (the harness's stand-in libnvidia-ml) names it by UUID:
+        // node n1's GPU with this minor number.
+        let uuid = format!("GPU-ca4e0001-0000-4000-8000-00000000000{own}");
+        assert!(
+            out.stdout.contains(&format!("CUDA={uuid}\n")),
+            "want {uuid}: {}",
+            out.all()
+        );
     }
     // The host's device dir is whole.
     let host: BTreeSet<String> = std::fs::read_dir(&dev)
@@ -92,6 +103,33 @@ fn two_jobs_on_one_node_each_see_only_their_gpu() {
         gpus_in(&host.into_iter().collect::<Vec<_>>().join(" ")).len(),
         4
     );
+}
+
+/// Without NVML the variables count the visible GPUs from 0.
+#[test]
+fn without_nvml_gpus_are_numbered_from_zero() {
+    let _g = carme_e2e::exclusive_config();
+    let c = Cluster::get();
+    let text = std::fs::read_to_string(c.carme_toml()).unwrap();
+    let no_nvml = text.replace("lib/nvml/libnvidia-ml.so.1", "lib/nvml/absent.so");
+    assert_ne!(text, no_nvml, "harness config changed shape");
+    let _swap = carme_e2e::ConfigSwap::new(&c.carme_toml(), &no_nvml);
+    let out = c.run_as(
+        STAFF,
+        &[
+            "srun",
+            "-w",
+            "n2",
+            "-C",
+            "carme",
+            "--gres=gpu:2",
+            "sh",
+            "-c",
+            "echo $CUDA_VISIBLE_DEVICES $NVIDIA_VISIBLE_DEVICES $CUDA_DEVICE_ORDER",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "0,1 0,1 PCI_BUS_ID", "{}", out.all());
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod beeond;
 pub mod client_args;
 pub mod config;
 pub mod decide;
+pub mod driver;
 pub mod gate;
 pub mod glob;
 pub mod hostlist;

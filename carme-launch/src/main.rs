@@ -2,17 +2,25 @@
 //! configured container runtime (it never stays around as a parent, so exit
 //! codes and signals reach the payload as if Slurm had started it).
 //!
-//! Two ways in:
+//! Ways in:
 //! - as a Slurm task of a Carme step (the SPANK plugin sets
 //!   `CARME_LAUNCH_IMAGE`/`CARME_LAUNCH_CONFIG`, and on Slurm 22.05
 //!   `CARME_LAUNCH_ARGV0`; the task's command follows in argv);
 //! - by hand: `carme-launch run --image NAME -- CMD...`, and
 //!   `carme-launch argv --image NAME -- CMD...` to print what would run;
-//!   `carme-launch check-config` validates the whole config for admins.
+//! - `carme-launch explain --image NAME` (what a job in the image gets),
+//!   `carme-launch images` (the images one may use), both with `--json`;
+//! - `carme-launch check-config` validates the whole config for admins.
 //!
-//! Exit codes of its own: 125 (config or image problem), 126 (runtime not
-//! executable), 127 (runtime not found); otherwise the payload's.
+//! Exit codes of its own: 125 (config, image, mount or driver problem),
+//! 126 (runtime not executable), 127 (runtime not found); otherwise the
+//! payload's. `explain`, `images` and `check-config` exit 1 when they
+//! cannot do their job. `CARME_LAUNCH_DEBUG=1` writes debug lines to
+//! stderr (see `debug`).
 
+mod debug;
+mod explain;
+mod facts;
 mod task;
 
 use std::ffi::OsString;
@@ -40,6 +48,40 @@ enum Command {
     Run(Launch),
     /// Print the runtime command line that `run` would exec.
     Argv(Launch),
+    /// Show what a job in IMAGE gets: runtime command line, mounts,
+    /// environment, GPUs, driver check and the limits that apply.
+    Explain {
+        #[arg(long)]
+        image: String,
+        /// Whose limits (default: yours).
+        #[arg(long)]
+        user: Option<String>,
+        /// The job's Slurm account, for account rules.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Machine-readable output (format in docs/images.md).
+        #[arg(long)]
+        json: bool,
+        /// The command to show in the command line (default: <command>).
+        #[arg(last = true)]
+        cmd: Vec<OsString>,
+    },
+    /// List the images you may use, with their descriptions.
+    Images {
+        /// Whose images (default: yours).
+        #[arg(long)]
+        user: Option<String>,
+        /// The job's Slurm account, for account rules.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Machine-readable output (format in docs/images.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the whole config, every user's and group's rule included
     /// (jobs only read the rules that can apply to them).
     CheckConfig {
@@ -64,14 +106,35 @@ fn main() -> ExitCode {
         return task::run_as_task();
     }
     match Cli::parse().command {
-        Command::Run(l) => task::run(&l.config, &l.image, l.cmd, &[]),
+        Command::Run(l) => task::run(&l.config, &l.image, l.cmd),
         Command::Argv(l) => match task::plan(&l.config, &l.image, &l.cmd) {
-            Ok(argv) => {
-                println!("{}", carme_core::launch::render(&argv));
+            Ok(plan) => {
+                println!("{}", carme_core::launch::render(&plan.argv));
                 ExitCode::SUCCESS
             }
             Err(e) => e.report(),
         },
+        Command::Explain {
+            image,
+            user,
+            account,
+            config,
+            json,
+            cmd,
+        } => explain::explain(&explain::ExplainArgs {
+            config: &config,
+            image: &image,
+            user: user.as_deref(),
+            account: account.as_deref(),
+            cmd: &cmd,
+            json,
+        }),
+        Command::Images {
+            user,
+            account,
+            config,
+            json,
+        } => explain::images(&config, user.as_deref(), account.as_deref(), json),
         Command::CheckConfig { config } => match carme_core::Config::load(&config) {
             Ok(cfg) => {
                 let l = &cfg.limits;

@@ -1,12 +1,18 @@
-//! Turning (config, image, command) into the runtime's argv and exec'ing it.
+//! Turning (config, image, command) into the runtime's command line and
+//! environment, and exec'ing it: a Carme task, or `run` / `argv` by hand.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use carme_core::Refusal;
 use carme_core::config::{Config, DEFAULT_CONFIG_PATH, Scope};
-use carme_core::launch::{TaskFacts, runtime_argv};
+use carme_core::driver;
+use carme_core::launch::{self, LaunchPlan, Mode, TaskFacts};
+
+use crate::debug::debug;
+use crate::facts::{self, Task};
 
 /// Set by the SPANK plugin for each task of a Carme step.
 pub const ENV_IMAGE: &str = "CARME_LAUNCH_IMAGE";
@@ -23,6 +29,10 @@ pub struct LaunchError {
 impl LaunchError {
     fn setup(message: String) -> LaunchError {
         LaunchError { message, code: 125 }
+    }
+
+    fn refused(r: Refusal) -> LaunchError {
+        LaunchError::setup(r.message().to_string())
     }
 
     pub fn report(&self) -> ExitCode {
@@ -43,66 +53,90 @@ pub fn run_as_task() -> ExitCode {
         cmd.push(argv0);
     }
     cmd.extend(args);
-    // The payload must not see our plumbing.
-    run(&config, &image, cmd, &[ENV_IMAGE, ENV_CONFIG, ENV_ARGV0])
+    run(&config, &image, cmd)
 }
 
-pub fn plan(config: &Path, image: &str, cmd: &[OsString]) -> Result<Vec<OsString>, LaunchError> {
+/// Load the config as a task does: without any limit rule (launching
+/// needs none; fast, and one user's broken rule must not stop everybody's
+/// tasks).
+fn load(config: &Path) -> Result<Config, LaunchError> {
+    Config::load_scoped(config, Some(&Scope::NOBODY)).map_err(|e| {
+        LaunchError::setup(format!(
+            "carme: cannot start the task because the Carme config is broken ({e}). \
+             Please tell your cluster admins."
+        ))
+    })
+}
+
+/// Everything decided for one launch.
+pub fn plan(config: &Path, image: &str, cmd: &[OsString]) -> Result<LaunchPlan, LaunchError> {
     if cmd.is_empty() {
         return Err(LaunchError::setup(
             "carme: no command to run in the image. Give one after `--`.".to_string(),
         ));
     }
-    // Launching needs no limit rules: skip them all (fast, and one user's
-    // broken rule must not stop everybody's tasks).
-    let cfg = Config::load_scoped(config, Some(&Scope::NOBODY)).map_err(|e| {
-        LaunchError::setup(format!(
-            "carme: cannot start the task because the Carme config is broken ({e}). \
-             Please tell your cluster admins."
-        ))
-    })?;
-    let img = cfg.images.get(image).ok_or_else(|| {
+    let cfg = load(config)?;
+    let requested = cfg.images.get(image).ok_or_else(|| {
         LaunchError::setup(format!(
             "carme: image '{image}' is not known on this node. Images: {}. \
              Choose one with --carme-image=NAME.",
             cfg.image_names().join(", ")
         ))
     })?;
-    let node = std::env::var("SLURMD_NODENAME").unwrap_or_else(|_| {
-        nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    });
-    let job = std::env::var("SLURM_JOB_ID")
-        .ok()
-        .and_then(|j| j.parse().ok());
-    let tmpdir = std::env::var_os("TMPDIR");
-    if let Some(t) = &tmpdir {
-        // Slurm creates TMPDIR only in the node's first task; the runtime
-        // (ch-run) needs it to exist, so other tasks must not race it.
-        let _ = std::fs::create_dir(t).map(|()| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(t, std::fs::Permissions::from_mode(0o700))
-        });
+    let task = Task::current();
+    let (driver_facts, _) = facts::driver_for(&cfg, requested);
+    let choice =
+        driver::choose(&cfg, requested, &driver_facts, &task.node).map_err(LaunchError::refused)?;
+    debug(choice.describe());
+    if let Some(note) = choice.variant_note(&task.node) {
+        // Once per node and step (its first task), not once per task.
+        if std::env::var("SLURM_LOCALID").map_or(true, |l| l == "0") {
+            eprintln!("{note}");
+        }
     }
     let facts = TaskFacts {
-        node: &node,
-        job,
-        tmpdir: tmpdir.as_deref(),
+        node: &task.node,
+        job: task.job,
+        env: &task.env,
+        cwd: task.cwd.as_deref(),
+        source_exists: &facts::source_exists,
     };
-    Ok(runtime_argv(&cfg, img, facts, cmd))
+    let plan = launch::plan(&cfg, choice.image, &facts, cmd, Mode::Exec);
+    for n in &plan.notes {
+        debug(n);
+    }
+    if let Some(r) = plan.refusal(&task.node) {
+        return Err(LaunchError::refused(r));
+    }
+    ensure_tmpdir();
+    Ok(plan)
 }
 
-/// Exec the runtime for `cmd` in `image`, without the variables in `hide`.
-pub fn run(config: &Path, image: &str, cmd: Vec<OsString>, hide: &[&str]) -> ExitCode {
-    let argv = match plan(config, image, &cmd) {
-        Ok(a) => a,
+/// Slurm creates TMPDIR only in the node's first task; the runtimes need
+/// it to exist (ch-run binds it at /tmp), so other tasks must not race it.
+fn ensure_tmpdir() {
+    if let Some(t) = std::env::var_os("TMPDIR") {
+        let _ = std::fs::create_dir(&t).map(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o700))
+        });
+    }
+}
+
+/// Exec the runtime for `cmd` in `image`.
+pub fn run(config: &Path, image: &str, cmd: Vec<OsString>) -> ExitCode {
+    let plan = match plan(config, image, &cmd) {
+        Ok(p) => p,
         Err(e) => return e.report(),
     };
-    let mut command = std::process::Command::new(&argv[0]);
-    command.args(&argv[1..]);
-    for var in hide {
+    debug(format!("exec {}", launch::render(&plan.argv)));
+    let mut command = std::process::Command::new(&plan.argv[0]);
+    command.args(&plan.argv[1..]);
+    for var in &plan.env_unset {
         command.env_remove(var);
+    }
+    for (k, v) in &plan.env_set {
+        command.env(k, v);
     }
     // Charliecloud refuses to start without $USER (e.g. `env -i srun ...`).
     if std::env::var_os("USER").is_none()
@@ -117,7 +151,7 @@ pub fn run(config: &Path, image: &str, cmd: Vec<OsString>, hide: &[&str]) -> Exi
     };
     eprintln!(
         "carme: cannot run the container runtime {}: {err}. Please tell your cluster admins.",
-        argv[0].to_string_lossy()
+        plan.argv[0].to_string_lossy()
     );
     ExitCode::from(code)
 }

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use carme_e2e::{Cluster, OTHER, STAFF, STUDENT, home_of, shared_config, unique_name};
 

@@ -40,7 +40,6 @@ fn main() {
         .allowlist_type("slurm_job_info_t")
         .allowlist_var("SLURM_VERSION_NUMBER")
         .allowlist_var("SLURM_(BATCH_SCRIPT|EXTERN_CONT|INTERACTIVE_STEP|PENDING_STEP)")
-        .allowlist_var("SHOW_(ALL|DETAIL)")
         .allowlist_var("ESPANK_.*")
         .allowlist_var("JOB_STATE_BASE")
         .allowlist_type("job_states")

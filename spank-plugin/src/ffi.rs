@@ -512,9 +512,13 @@ fn load_jobs(loader: &CStr, key: u32, show_flags: u32) -> Result<Vec<JobInfo>, S
     Ok(jobs)
 }
 
+/// slurm.h's SHOW_DETAIL: 0x0002 in 22.05, `SLURM_BIT(1)` (the same value)
+/// from 23.02 on, a macro bindgen cannot evaluate.
+const SHOW_DETAIL: u32 = 1 << 1;
+
 /// Ask slurmctld for one job, with per-node GRES details.
 pub fn load_job(job_id: u32) -> Result<JobInfo, String> {
-    load_jobs(c"slurm_load_job", job_id, sys::SHOW_DETAIL)?
+    load_jobs(c"slurm_load_job", job_id, SHOW_DETAIL)?
         .into_iter()
         .find(|j| j.job_id == job_id)
         .ok_or_else(|| format!("slurm_load_job({job_id}): no such job"))

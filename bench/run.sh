@@ -60,4 +60,11 @@ scancel "$JOB"
 # (3) Limits (issue 3): load + decide with 10,000 user and 1,000 group rules.
 "${CARGO_TARGET_DIR:-$ROOT/target}/release/carme-bench-limits" || status=1
 
+# (4) Prolog/epilog (issue 5): process wall, removing 100k files vs rm -rf,
+# 200 sbatch jobs with vs without (its own cluster, after this one stops).
+trap - EXIT
+bash "$CLUSTER" stop "$DIR" >/dev/null 2>&1 || true
+rm -rf "$DIR"
+bash "$ROOT/bench/prolog_epilog.sh" || status=1
+
 exit ${status:-0}

@@ -6,9 +6,20 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod bounded;
 pub mod devview;
 pub mod gpus;
+pub mod jobclean;
+pub mod joblog;
+pub mod jobprep;
+pub mod mounts;
 pub mod namespace;
+pub mod nodejob;
+pub mod nodeops;
 pub mod nvml;
+pub mod rmtree;
+pub mod slurmctl;
 pub mod state;
 pub mod syscall;
+#[cfg(test)]
+mod testnode;

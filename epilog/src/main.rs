@@ -1,14 +1,25 @@
-//! carme-epilog: Slurm `Epilog=` program for Carme jobs.
+//! carme-epilog: Slurm `Epilog=` program for Carme jobs (run by slurmd as
+//! root on every node of the job when it ends).
 //!
-//! Removes what carme-prolog recorded for the job on this node. It acts on
-//! the record alone (the job's environment may lack the constraint), and
-//! exits non-zero only when the node is left unclean, since Slurm drains
-//! the node then; a missing record is not an error (epilog run twice).
-//! Cleanup of per-job directories and BeeOND stop come with their own issue.
+//! It acts on what carme-prolog recorded for the job on this node (so
+//! cleanup never depends on the job's environment), else, for a job whose
+//! constraint names the gate feature or that has a job record, on what the
+//! config says should be there. Any other job: exit 0 after two failed
+//! opens in the state dir. How it cleans up: [`carme_node::jobclean`].
+//!
+//! Exits non-zero only when the node is left unclean (a mount it could not
+//! remove): Slurm then drains the node, and the drain reason is set to
+//! ours. Logs: syslog (ident carme-epilog) and `<log_dir>/<jobid>.log`;
+//! errors also on stderr (slurmd's log). Running it twice is harmless.
 
 use std::process::ExitCode;
 
-use carme_core::config::Loaded;
+use carme_core::config::{Loaded, Scope};
+use carme_core::gate::names_feature;
+use carme_node::jobclean::{self, Source};
+use carme_node::joblog::{JobLog, Log};
+use carme_node::nodejob::{self, JobFacts, NodeJob};
+use carme_node::nodeops::{LinuxNode, NodeOps};
 
 fn main() -> ExitCode {
     let config = match carme_node::args::config_path("carme-epilog", std::env::args().skip(1)) {
@@ -18,7 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (Some(job_id), Ok(node)) = (
+    let (Some(job), Ok(node)) = (
         std::env::var("SLURM_JOB_ID")
             .ok()
             .and_then(|v| v.parse::<u32>().ok()),
@@ -27,12 +38,99 @@ fn main() -> ExitCode {
         eprintln!("carme-epilog: SLURM_JOB_ID or SLURMD_NODENAME missing: not run by slurmd?");
         return ExitCode::FAILURE;
     };
-    let basics = Loaded::load(&config).basics();
-    let dir = basics.state_dir.expand(&node, Some(job_id));
+    let loaded = Loaded::load_scoped(&config, Some(&Scope::NOBODY));
+    let basics = loaded.basics();
+    let state_dir = basics.state_dir.expand(&node, Some(job));
+    let constraint = std::env::var("SLURM_JOB_CONSTRAINTS").unwrap_or_default();
+
+    let recorded = nodejob::read(&state_dir, job);
+    let slurm_record = match &recorded {
+        Ok(Some(_)) => None,
+        _ => carme_node::state::read_record(&state_dir, job)
+            .ok()
+            .flatten(),
+    };
+    let carme = names_feature(&constraint, &basics.feature);
+    if matches!(recorded, Ok(None)) && slurm_record.is_none() && !carme {
+        return ExitCode::SUCCESS;
+    }
+
+    let cfg = match &loaded {
+        Loaded::Ready(c) => Some(c.as_ref()),
+        Loaded::Broken { .. } => None,
+    };
+    let log_dir = cfg.map(|c| c.paths.log_dir.expand(&node, Some(job)));
+    let log = JobLog::open(c"carme-epilog", job, &node, log_dir.as_deref());
+    let job_str = job.to_string();
+    let ops = LinuxNode::new(
+        &state_dir,
+        &[("SLURMD_NODENAME", &node), ("SLURM_JOB_ID", &job_str)],
+    );
+
+    let (plan, source): (Option<NodeJob>, Source) = match recorded {
+        Ok(Some(p)) => (Some(p), Source::Record),
+        other => {
+            if let Err(e) = other {
+                log.error(&format!("ignoring the prolog's record: {e}"));
+            }
+            (
+                derive(cfg, &loaded, slurm_record.as_ref(), &log),
+                Source::Derived,
+            )
+        }
+    };
+    let result = match &plan {
+        Some(p) => jobclean::clean(&ops, &log, p, source, &state_dir),
+        None => Ok(()),
+    };
     // A record left behind is harmless (job ids are not reused), so it is
     // logged, never a reason to drain the node.
-    if let Err(e) = carme_node::state::remove_job(&dir, job_id) {
-        eprintln!("carme-epilog: job {job_id}: {e}");
+    if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
+        log.warn(&format!("cannot remove the job's record: {e}"));
     }
-    ExitCode::SUCCESS
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(u) => {
+            if let Err(e) = ops.drain(&node, &format!("{} (job {job})", u.short)) {
+                log.warn(&format!("could not set the node's drain reason: {e}"));
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What should be there for the job, from the config and the environment.
+fn derive(
+    cfg: Option<&carme_core::Config>,
+    loaded: &Loaded,
+    record: Option<&carme_core::record::JobRecord>,
+    log: &JobLog,
+) -> Option<NodeJob> {
+    let Some(cfg) = cfg else {
+        if let Loaded::Broken { error, .. } = loaded {
+            log.error(&format!(
+                "the config is broken and the prolog left no record: nothing can be \
+                 cleaned up: {error}"
+            ));
+        }
+        return None;
+    };
+    let facts = match JobFacts::from_env(|k| std::env::var(k).ok()) {
+        Ok(mut f) => {
+            if let Some(r) = record {
+                // The prolog's record of the job wins over the environment.
+                (f.uid, f.gid) = (r.uid, r.gid);
+                f.constraint = r.constraint.clone();
+            }
+            f
+        }
+        Err(e) => {
+            log.error(&format!("nothing can be cleaned up: {e}"));
+            return None;
+        }
+    };
+    Some(nodejob::plan(cfg, &facts).unwrap_or_else(|e| {
+        log.warn(&format!("BeeOND not considered: {e}"));
+        nodejob::plan_without_beeond(cfg, &facts)
+    }))
 }

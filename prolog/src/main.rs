@@ -1,19 +1,28 @@
-//! carme-prolog: Slurm `Prolog=` program for Carme jobs.
+//! carme-prolog: Slurm `Prolog=` program for Carme jobs (run by slurmd as
+//! root on every node of the job; `PrologFlags=Alloc` makes that happen
+//! when the job is allocated, before any of its steps).
 //!
-//! For a Carme job (its constraint, as slurmd received it in the job
-//! credential, names the gate feature) it records the job in the node's
-//! root-owned state directory, so slurmstepd knows the job is a Carme job
-//! without asking slurmctld. Any other job: exit 0 at once. Per-job
-//! directories and BeeOND come with their own issue.
+//! Any job whose constraint does not name the gate feature: exit 0 at once
+//! (no constraint: without even reading the config). A Carme job:
+//! 1. record it in the node's state dir (slurmstepd reads the record to
+//!    know the job is a Carme job without asking slurmctld);
+//! 2. prepare its tmp and scratch directories and, when it asks for it,
+//!    its BeeOND ([`carme_node::jobprep`] says how, and what is a fault).
 //!
-//! Exit status follows Slurm's semantics: non-zero drains the node, so it
-//! is used only for node faults (e.g. an unsafe state directory).
+//! Exit status follows Slurm's semantics: non-zero drains the node and
+//! requeues the job (held), so it is used only for node faults; the node's
+//! drain reason is then set to ours. Logs: syslog (ident carme-prolog) and
+//! `<log_dir>/<jobid>.log`; errors also on stderr (slurmd's log).
 
 use std::process::ExitCode;
 
-use carme_core::config::Loaded;
+use carme_core::config::{Loaded, Scope};
 use carme_core::gate::names_feature;
 use carme_core::record::JobRecord;
+use carme_node::joblog::{JobLog, Log};
+use carme_node::jobprep::{self, Fault};
+use carme_node::nodejob::{self, JobFacts, PlanError};
+use carme_node::nodeops::{LinuxNode, NodeOps};
 
 fn main() -> ExitCode {
     let config = match carme_node::args::config_path("carme-prolog", std::env::args().skip(1)) {
@@ -24,38 +33,84 @@ fn main() -> ExitCode {
         }
     };
     let constraint = std::env::var("SLURM_JOB_CONSTRAINTS").unwrap_or_default();
-    let loaded = Loaded::load(&config);
+    if constraint.is_empty() {
+        // No constraint names no feature: not a Carme job.
+        return ExitCode::SUCCESS;
+    }
+    // Only the gate and the node paths are needed: skip users' and
+    // groups' limit rules.
+    let loaded = Loaded::load_scoped(&config, Some(&Scope::NOBODY));
     let basics = loaded.basics();
     if !names_feature(&constraint, &basics.feature) {
         return ExitCode::SUCCESS;
     }
-    let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
-    let (Some(job_id), Some(uid), Some(gid), Ok(node)) = (
-        num("SLURM_JOB_ID"),
-        num("SLURM_JOB_UID"),
-        num("SLURM_JOB_GID"),
-        std::env::var("SLURMD_NODENAME"),
-    ) else {
-        eprintln!(
-            "carme-prolog: SLURM_JOB_ID, SLURM_JOB_UID, SLURM_JOB_GID or SLURMD_NODENAME missing: not run by slurmd?"
-        );
-        return ExitCode::FAILURE;
+    let facts = match JobFacts::from_env(|k| std::env::var(k).ok()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("carme-prolog: {e}");
+            return ExitCode::FAILURE;
+        }
     };
-    let dir = basics.state_dir.expand(&node, Some(job_id));
+    let (job, node) = (facts.job_id, facts.node.clone());
+    let state_dir = basics.state_dir.expand(&node, Some(job));
+    let cfg = match &loaded {
+        Loaded::Ready(c) => Some(c),
+        Loaded::Broken { .. } => None,
+    };
+    let log_dir = cfg.map(|c| c.paths.log_dir.expand(&node, Some(job)));
+    let log = JobLog::open(c"carme-prolog", job, &node, log_dir.as_deref());
+    let job_str = job.to_string();
+    let ops = LinuxNode::new(
+        &state_dir,
+        &[("SLURMD_NODENAME", &node), ("SLURM_JOB_ID", &job_str)],
+    );
+    let fail = |f: Fault| {
+        log.error(&f.message);
+        if let Err(e) = ops.drain(&node, &format!("{} (job {job})", f.short)) {
+            log.warn(&format!("could not set the node's drain reason: {e}"));
+        }
+        ExitCode::FAILURE
+    };
+
     let record = JobRecord {
-        job_id,
-        uid,
-        gid,
-        constraint,
+        job_id: job,
+        uid: facts.uid,
+        gid: facts.gid,
+        constraint: facts.constraint.clone(),
         account: std::env::var("SLURM_JOB_ACCOUNT")
             .ok()
             .filter(|a| !a.is_empty()),
     };
-    match carme_node::state::write_record(&dir, &record) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("carme-prolog: job {job_id}: cannot record the job: {e}");
-            ExitCode::FAILURE
+    if let Err(e) = carme_node::state::write_record(&state_dir, &record) {
+        return fail(Fault {
+            message: format!("cannot record the job: {e}"),
+            short: "carme: cannot write its state dir".into(),
+        });
+    }
+    let Some(cfg) = cfg else {
+        if let Loaded::Broken { error, .. } = &loaded {
+            log.error(&format!(
+                "the config is broken: {error}; the job's directories and BeeOND are not \
+                 prepared (its steps are refused with this message); fix the config"
+            ));
         }
+        return ExitCode::SUCCESS;
+    };
+    let plan = match nodejob::plan(cfg, &facts) {
+        Ok(p) => p,
+        Err(PlanError::BeeondNotConfigured) => {
+            log.error(&PlanError::BeeondNotConfigured.to_string());
+            nodejob::plan_without_beeond(cfg, &facts)
+        }
+        Err(e) => {
+            return fail(Fault {
+                message: format!("BeeOND cannot be set up: {e}"),
+                short: "carme: BeeOND cannot be set up".into(),
+            });
+        }
+    };
+    match jobprep::prepare(&ops, &log, &plan, &state_dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => fail(f),
     }
 }

@@ -22,7 +22,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 
 NODES=(n1 n2 n3)
-CARME_NODES="n1,n2"            # Feature=carme
+CARME_NODES="n1,n2"            # Feature=carme,beeond
 GPUS_PER_NODE=4
 TEST_USERS=(carmetest1 carmetest2 carmetest3)
 
@@ -58,12 +58,13 @@ pick_ports() {
 # --- image -------------------------------------------------------------------------
 # A tiny Charliecloud image: busybox, plus the files ch-run binds over and
 # the mount points Carme binds (ch-run cannot create them in a read-only
-# image): the cluster's scratch target and per-node device dirs.
+# image): the cluster's scratch target, per-node device dirs and BeeOND
+# mount bases.
 make_image() {
     local dir=$1 name=$2 cluster=$3
     mkdir -p "$dir"/{bin,etc,tmp,dev,proc,sys,home,scratch,data,usr/bin,var/tmp}
     mkdir -p "$dir$cluster/scratch"
-    for n in "${NODES[@]}"; do mkdir -p "$dir$cluster/nodes/$n/dev"; done
+    for n in "${NODES[@]}"; do mkdir -p "$dir$cluster/nodes/$n/dev" "$dir$cluster/nodes/$n/beeond"; done
     cp /bin/busybox "$dir/bin/busybox"
     local applet
     for applet in $("$dir/bin/busybox" --list); do
@@ -80,7 +81,7 @@ start() {
     local dir=$1
     [ "$(id -u)" = 0 ] || die "start needs root (slurmd and munged run as root)"
     [ -e "$dir/etc/slurm.conf" ] && die "$dir already holds a cluster; stop it first"
-    for f in libcarme_spank.so carme-launch carme-prolog carme-epilog carme-runtime-standin libnvidia_ml_standin.so; do
+    for f in libcarme_spank.so carme-launch carme-prolog carme-epilog carme-runtime-standin libnvidia_ml_standin.so carme-beeond-standin; do
         [ -e "$TARGET/$f" ] || die "$TARGET/$f missing: run cargo build --release first"
     done
     for b in slurmctld slurmd munged ch-run; do
@@ -132,6 +133,7 @@ start() {
     install -m 755 "$TARGET/carme-runtime-standin" "$dir/libexec/standins/carme-runtime-standin"
     ln -s carme-runtime-standin "$dir/libexec/standins/apptainer"
     ln -s carme-runtime-standin "$dir/libexec/standins/singularity"
+    install_beeond "$dir"
 
     # munge: own key, socket and pid file.
     dd if=/dev/urandom of="$dir/munge-key/munge.key" bs=1024 count=1 status=none
@@ -198,7 +200,7 @@ start() {
         local i=1
         for n in "${NODES[@]}"; do
             local feat=""
-            [[ ",$CARME_NODES," == *",$n,"* ]] && feat=" Feature=carme"
+            [[ ",$CARME_NODES," == *",$n,"* ]] && feat=" Feature=carme,beeond"
             echo "NodeName=$n NodeAddr=127.0.0.1 Port=$((base + i)) CPUs=8 RealMemory=4000 Gres=gpu:$GPUS_PER_NODE$feat State=UNKNOWN"
             i=$((i + 1))
         done
@@ -223,6 +225,50 @@ ENV
     done
     wait_idle "$dir"
     log "up in $dir (slurmctld port $base); . $dir/env to use it"
+}
+
+# BeeOND: the strict stand-in (tests/standins, README), called through a
+# wrapper named `beeond`. The wrapper is the only place that knows the
+# harness runs every node on one host: for `start` it tells the stand-in
+# each node's own mount point (CARME_BEEOND_STANDIN_NODE_MOUNTS), the
+# directory the prolog of that node waits for ([beeond] mount_base with
+# %n). It logs every call to DIR/log/beeond-standin.jsonl, and e2e tests
+# steer single jobs with DIR/etc/beeond-standin/JOBID.env
+# (CARME_BEEOND_STANDIN_HANG=start, CARME_BEEOND_STANDIN_FAIL=stop).
+install_beeond() {
+    local dir=$1
+    install -m 755 "$TARGET/carme-beeond-standin" "$dir/libexec/standins/carme-beeond-standin"
+    mkdir -p "$dir/etc/beeond-standin" "$dir/beeond-status"
+    chmod 755 "$dir/etc/beeond-standin" "$dir/beeond-status"
+    cat >"$dir/libexec/standins/beeond" <<WRAPPER
+#!/bin/sh
+# Test harness only: beeond for nodes that share one host (see cluster.sh).
+set -eu
+export CARME_BEEOND_STANDIN_LOG=$dir/log/beeond-standin.jsonl
+knobs=$dir/etc/beeond-standin/\${SLURM_JOB_ID:-none}.env
+if [ -f "\$knobs" ]; then
+    while IFS='=' read -r k v; do
+        case "\$k" in
+            CARME_BEEOND_STANDIN_HANG|CARME_BEEOND_STANDIN_FAIL) export "\$k=\$v" ;;
+        esac
+    done <"\$knobs"
+fi
+if [ "\${1:-}" = start ]; then
+    nodefile= mount= prev=
+    for a in "\$@"; do
+        case "\$prev" in -n) nodefile=\$a ;; -c) mount=\$a ;; esac
+        prev=\$a
+    done
+    job=\$(basename "\$mount")
+    map=
+    while read -r n; do
+        [ -n "\$n" ] && map="\${map:+\$map,}\$n=$dir/nodes/\$n/beeond/\$job"
+    done <"\$nodefile"
+    export CARME_BEEOND_STANDIN_NODE_MOUNTS=\$map
+fi
+exec $dir/libexec/standins/carme-beeond-standin "\$@"
+WRAPPER
+    chmod 755 "$dir/libexec/standins/beeond"
 }
 
 write_carme_config() {
@@ -261,6 +307,21 @@ mode = "rw"
 source = "$dir/shared"
 target = "/data"
 mode = "rw"
+
+# BeeOND through the strict stand-in (BeeGFS cannot be installed here),
+# called through the wrapper install_beeond writes. All nodes share this
+# host, so each mounts at its own directory (%n); the status file holds
+# every node's part, so its directory is shared. Short bounds: the
+# stand-in answers in milliseconds.
+[beeond]
+command = "$dir/libexec/standins/beeond"
+feature = "beeond"
+data_dir = "$dir/nodes/%n/beeond-data"
+mount_base = "$dir/nodes/%n/beeond"
+status_dir = "$dir/beeond-status"
+start_timeout = "20s"
+stop_timeout = "10s"
+wait_timeout = "30s"
 
 [images.base]
 path = "$dir/images/base"

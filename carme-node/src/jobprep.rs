@@ -1,0 +1,477 @@
+//! carme-prolog's work for one Carme job on one node ([`prepare`]), after
+//! the gate and the plan ([`crate::nodejob`]).
+//!
+//! 1. Record the plan in the state dir, before anything is made, so that
+//!    the epilog finds whatever this run gets to make, even if it dies.
+//! 2. The job's tmp and scratch directories: `<base>/<jobid>`, the job's
+//!    uid and gid, mode 0700 ([`crate::namespace::ensure_job_dir`], the
+//!    same code the plugin uses, so both agree on what is safe). A base
+//!    that is not a root-owned directory closed to others is a node fault.
+//!    A job path someone put there before (a symlink, a directory of
+//!    another uid) is left untouched and reported: the job's steps are
+//!    then refused that directory by the plugin, and the epilog removes a
+//!    symlink there (never its target).
+//! 3. BeeOND, when the job asks for it:
+//!    - first node: clean up an earlier instance of this job id if there
+//!      is one (its status file is still here, or the job was requeued):
+//!      `beeond stop ... -c` under `stop_timeout`; write the node file;
+//!      `beeond start` under `start_timeout`; check the mount; give its
+//!      root to the job's user (0700). If start fails or times out (then
+//!      its process group is killed), what it started is stopped again
+//!      and the prolog fails.
+//!    - other nodes: wait, at most `wait_timeout`, until the mount is
+//!      there (their steps must not start before), then give its root to
+//!      the user (a no-op on one shared BeeGFS, needed where each node has
+//!      its own mount, as in the test harness). If it never comes, ask
+//!      slurmctld once whether the job is still starting: if it is not
+//!      (the first node's prolog failed and Slurm requeued the job), this
+//!      node is not at fault and the prolog succeeds; else it fails.
+//!
+//! Failure policy: an `Err(Fault)` is a node fault; the prolog exits
+//! non-zero, Slurm drains the node and requeues the job (held). Problems
+//! caused by a job's own wishes never end up here (the plugin refuses
+//! those jobs before they are queued).
+//!
+//! Bounds: first node `stop_timeout` (only for an earlier instance) +
+//! `start_timeout` + `stop_timeout` (only after a failed start), other
+//! nodes `wait_timeout` + one scontrol call (10 s); each run of beeond may
+//! add [`crate::bounded::GRACE`] + [`crate::bounded::REAP_WAIT`] when it
+//! has to be killed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use carme_core::beeond::{nodefile_text, start_argv, stop_argv};
+
+use crate::bounded::Ran;
+use crate::joblog::Log;
+use crate::namespace::{NamespaceError, ensure_job_dir};
+use crate::nodejob::{BeeondNode, NodeJob};
+use crate::nodeops::NodeOps;
+use crate::syscall::Kind;
+
+/// A node fault: what happened (for the logs) and a short form (for the
+/// node's drain reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub message: String,
+    pub short: String,
+}
+
+fn fault(message: impl Into<String>, short: impl Into<String>) -> Fault {
+    Fault {
+        message: message.into(),
+        short: short.into(),
+    }
+}
+
+/// `90s`, `1.5s`, `250ms`.
+pub fn secs(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else if d.as_millis().is_multiple_of(1000) {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// beeond's output, a few lines of it, for the log after a failure.
+pub fn log_output(log: &dyn Log, what: &str, ran: &Ran) {
+    let lines: Vec<&str> = ran
+        .output
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let from = lines.len().saturating_sub(20);
+    for l in &lines[from..] {
+        log.info(&format!("{what}: {l}"));
+    }
+}
+
+/// Why a run failed, in one phrase.
+pub fn failure(ran: &Ran, timeout: Duration) -> String {
+    use crate::bounded::Exit;
+    let why = match &ran.exit {
+        Exit::TimedOut => format!(
+            "did not finish within {} and was killed (with its process group)",
+            secs(timeout)
+        ),
+        other => other.to_string(),
+    };
+    match ran.reason_line() {
+        Some(l) if !matches!(ran.exit, Exit::TimedOut | Exit::NotStarted(_)) => {
+            format!("{why}: {l}")
+        }
+        _ => why,
+    }
+}
+
+/// Set the job up on this node (see the module doc). `state_dir` is where
+/// the plan is recorded.
+pub fn prepare(
+    ops: &dyn NodeOps,
+    log: &dyn Log,
+    job: &NodeJob,
+    state_dir: &Path,
+) -> Result<(), Fault> {
+    let t0 = ops.elapsed();
+    let record = state_dir.join(crate::nodejob::record_name(job.job_id));
+    ops.write_root_file(&record, &job.to_text()).map_err(|e| {
+        fault(
+            format!("cannot record the job's setup: {e}"),
+            "carme: cannot write its state dir",
+        )
+    })?;
+    let mut done = Vec::new();
+    for (what, base) in [
+        ("tmp", Some(&job.tmp_base)),
+        ("scratch", job.scratch_base.as_ref()),
+    ] {
+        let Some(base) = base else { continue };
+        if let Some(dir) = job_dir(ops, log, job, what, base)? {
+            done.push(format!("{what} {}", dir.display()));
+        }
+    }
+    if let Some(b) = &job.beeond {
+        if b.first {
+            start_beeond(ops, log, job, b)?;
+            done.push(format!("BeeOND at {} (started here)", b.mount.display()));
+        } else if wait_beeond(ops, log, job, b)? {
+            done.push(format!(
+                "BeeOND at {} (started by {})",
+                b.mount.display(),
+                b.first_node()
+            ));
+        }
+    }
+    log.info(&format!(
+        "ready in {}: {}",
+        secs(ops.elapsed().saturating_sub(t0)),
+        if done.is_empty() {
+            "nothing to prepare".to_string()
+        } else {
+            done.join(", ")
+        }
+    ));
+    Ok(())
+}
+
+fn job_dir(
+    ops: &dyn NodeOps,
+    log: &dyn Log,
+    job: &NodeJob,
+    what: &str,
+    base: &Path,
+) -> Result<Option<std::path::PathBuf>, Fault> {
+    match ensure_job_dir(ops.sys(), base, job.job_id, job.uid, job.gid) {
+        Ok(dir) => Ok(Some(dir)),
+        Err(NamespaceError::Refused { path, why }) if path == base => Err(fault(
+            format!(
+                "{what} base {}: {why}; make it a root-owned directory that others cannot \
+                 write to ([paths] {what}_base)",
+                base.display()
+            ),
+            format!("carme: unsafe {what}_base {}", base.display()),
+        )),
+        Err(NamespaceError::Refused { path, why }) => {
+            log.warn(&format!(
+                "{}: {why}. Left untouched: the job's steps are refused their {what} \
+                 directory. Carme never makes such an entry; find out who did (the epilog \
+                 removes a symlink there, never its target)",
+                path.display()
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(fault(
+            format!("cannot make the job's {what} directory: {e}"),
+            format!("carme: cannot make {what} directories"),
+        )),
+    }
+}
+
+/// Unmount whatever is still mounted on `mount` (lazily, so busy mounts go
+/// too); Err if something stays.
+pub fn unmount_local(ops: &dyn NodeOps, log: &dyn Log, mount: &Path) -> Result<(), String> {
+    for _ in 0..4 {
+        match ops.mounted(mount) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                ops.lazy_unmount(mount)
+                    .map_err(|e| format!("umount -l {}: {e}", mount.display()))?;
+                log.warn(&format!("lazily unmounted {}", mount.display()));
+            }
+            Err(e) => return Err(format!("cannot read the mount table: {e}")),
+        }
+    }
+    match ops.mounted(mount) {
+        Ok(false) => Ok(()),
+        _ => Err(format!("{} is still mounted", mount.display())),
+    }
+}
+
+/// Give the root of the job's BeeOND on this node to the job's user.
+fn own_mount_root(ops: &dyn NodeOps, job: &NodeJob, b: &BeeondNode) -> Result<(), String> {
+    let st = ops
+        .lstat(&b.mount)
+        .map_err(|e| format!("{}: {e}", b.mount.display()))?;
+    if st.kind != Kind::Dir {
+        return Err(format!(
+            "{} is a {:?}, not the root of a mounted file system",
+            b.mount.display(),
+            st.kind
+        ));
+    }
+    ops.sys()
+        .chown(&b.mount, job.uid, job.gid)
+        .and_then(|()| ops.sys().chmod(&b.mount, 0o700))
+        .map_err(|e| {
+            format!(
+                "cannot give {} to uid {} gid {}: {e}",
+                b.mount.display(),
+                job.uid,
+                job.gid
+            )
+        })
+}
+
+/// Check the root-owned directories beeond works in on this node.
+fn check_beeond_dirs(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), Fault> {
+    let unsafe_dir = |what: &str, key: &str, why: String| {
+        fault(
+            format!("BeeOND {what}: {why} ([beeond] {key})"),
+            format!("carme: unsafe BeeOND {what}"),
+        )
+    };
+    ops.sys()
+        .ensure_root_dir(&b.mount_base, 0o755)
+        .map_err(|why| unsafe_dir("mount base", "mount_base", why))?;
+    if let Some(parent) = b.setup.data_dir.parent() {
+        ops.sys()
+            .ensure_root_dir(parent, 0o755)
+            .map_err(|why| unsafe_dir("data directory", "data_dir", why))?;
+    }
+    if let Some(parent) = b.setup.status_file.parent() {
+        ops.prepare_sticky_dir(parent)
+            .map_err(|why| unsafe_dir("status directory", "status_dir", why))?;
+    }
+    Ok(())
+}
+
+fn start_beeond(
+    ops: &dyn NodeOps,
+    log: &dyn Log,
+    job: &NodeJob,
+    b: &BeeondNode,
+) -> Result<(), Fault> {
+    check_beeond_dirs(ops, b)?;
+    let s = &b.setup;
+    let status = &s.status_file;
+    let stale = match ops.lstat(status) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Ok(st) if st.kind == Kind::File && st.uid == 0 => true,
+        Ok(st) => {
+            // Not beeond's: someone else's file or link in its place.
+            ops.unlink(status).map_err(|e| {
+                fault(
+                    format!("cannot remove {} (not beeond's): {e}", status.display()),
+                    "carme: BeeOND status file blocked",
+                )
+            })?;
+            log.warn(&format!(
+                "removed {}: a {:?} owned by uid {}, not beeond's status file; BeeOND status \
+                 files belong in a directory only root can write ([beeond] status_dir)",
+                status.display(),
+                st.kind,
+                st.uid
+            ));
+            false
+        }
+        Err(e) => {
+            return Err(fault(
+                format!("{}: {e}", status.display()),
+                "carme: BeeOND status file unreadable",
+            ));
+        }
+    };
+    ops.write_root_file(&s.nodefile, &nodefile_text(&s.nodes))
+        .map_err(|e| {
+            fault(
+                format!("cannot write BeeOND's node file: {e}"),
+                "carme: cannot write its state dir",
+            )
+        })?;
+    if stale || job.restart > 0 {
+        let why = if stale {
+            format!("its status file {} is still there", status.display())
+        } else {
+            format!("the job was requeued ({} times)", job.restart)
+        };
+        log.warn(&format!(
+            "cleaning up an earlier BeeOND of job {} first: {why}",
+            job.job_id
+        ));
+        let ran = ops.run(&stop_argv(s), b.stop_timeout);
+        if !ran.ok() {
+            log.warn(&format!(
+                "beeond stop (cleanup) {}",
+                failure(&ran, b.stop_timeout)
+            ));
+            log_output(log, "beeond stop", &ran);
+        }
+        unmount_local(ops, log, &b.mount).map_err(|e| {
+            fault(
+                format!(
+                    "an earlier BeeOND of job {} cannot be removed: {e}",
+                    job.job_id
+                ),
+                "carme: stale BeeOND mount",
+            )
+        })?;
+    }
+    let ran = ops.run(&start_argv(s), b.start_timeout);
+    let failed = |why: String| {
+        log_output(log, "beeond start", &ran);
+        stop_after_failed_start(ops, log, b);
+        fault(
+            format!(
+                "BeeOND could not be started on {}: {why}. The node is drained; check \
+                 beeond on these nodes (logs in {}), then resume it",
+                s.nodes.join(","),
+                s.log_dir.display()
+            ),
+            format!(
+                "carme: BeeOND start {}",
+                if matches!(ran.exit, crate::bounded::Exit::TimedOut) {
+                    format!("timed out after {}", secs(b.start_timeout))
+                } else {
+                    "failed".to_string()
+                }
+            ),
+        )
+    };
+    if !ran.ok() {
+        return Err(failed(format!(
+            "beeond start {}",
+            failure(&ran, b.start_timeout)
+        )));
+    }
+    match ops.mounted(&b.mount) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(failed(format!(
+                "beeond start succeeded, but nothing is mounted at {}",
+                b.mount.display()
+            )));
+        }
+        Err(e) => return Err(failed(format!("cannot read the mount table: {e}"))),
+    }
+    own_mount_root(ops, job, b).map_err(failed)?;
+    log.info(&format!(
+        "BeeOND started on {} in {}",
+        s.nodes.join(","),
+        secs(ran.elapsed)
+    ));
+    Ok(())
+}
+
+/// After a failed start: stop what it started, on every node, and make
+/// sure nothing stays mounted here.
+fn stop_after_failed_start(ops: &dyn NodeOps, log: &dyn Log, b: &BeeondNode) {
+    let ran = ops.run(&stop_argv(&b.setup), b.stop_timeout);
+    if ran.ok() {
+        log.info("stopped what the failed beeond start had started");
+    } else {
+        log.warn(&format!(
+            "beeond stop after the failed start {}",
+            failure(&ran, b.stop_timeout)
+        ));
+        log_output(log, "beeond stop", &ran);
+    }
+    if let Err(e) = unmount_local(ops, log, &b.mount) {
+        log.error(&format!("after the failed start: {e}"));
+    }
+}
+
+/// Wait for the first node's BeeOND; Ok(false) when the job was given up
+/// meanwhile.
+fn wait_beeond(
+    ops: &dyn NodeOps,
+    log: &dyn Log,
+    job: &NodeJob,
+    b: &BeeondNode,
+) -> Result<bool, Fault> {
+    check_beeond_dirs(ops, b)?;
+    let deadline = ops.elapsed() + b.wait_timeout;
+    let mut nap = Duration::from_millis(20);
+    loop {
+        match ops.mounted(&b.mount) {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => {
+                return Err(fault(
+                    format!("cannot read the mount table: {e}"),
+                    "carme: cannot read the mount table",
+                ));
+            }
+        }
+        let now = ops.elapsed();
+        if now >= deadline {
+            return mount_never_came(ops, log, job, b);
+        }
+        ops.sleep(nap.min(deadline - now));
+        nap = (nap * 2).min(Duration::from_millis(500));
+    }
+    own_mount_root(ops, job, b).map_err(|e| {
+        fault(
+            format!("BeeOND of job {}: {e}", job.job_id),
+            "carme: cannot give the BeeOND mount to the job",
+        )
+    })?;
+    Ok(true)
+}
+
+fn mount_never_came(
+    ops: &dyn NodeOps,
+    log: &dyn Log,
+    job: &NodeJob,
+    b: &BeeondNode,
+) -> Result<bool, Fault> {
+    let what = format!(
+        "BeeOND of job {} did not appear at {} within {} ([beeond] wait_timeout); the first \
+         node {} starts it",
+        job.job_id,
+        b.mount.display(),
+        secs(b.wait_timeout),
+        b.first_node()
+    );
+    match ops.job_state(job.job_id) {
+        Ok(st) if !st.is_attempt(job.restart) => {
+            log.info(&format!(
+                "{what}, and the job is {} now (requeued {} times): the first node gave up; \
+                 nothing to do here",
+                st.state, st.restarts
+            ));
+            Ok(false)
+        }
+        Ok(st) => Err(fault(
+            format!(
+                "{what}, and the job is still {}: see the first node's log; check that the \
+                 BeeGFS client can mount here",
+                st.state
+            ),
+            format!(
+                "carme: BeeOND did not appear within {}",
+                secs(b.wait_timeout)
+            ),
+        )),
+        Err(e) => Err(fault(
+            format!("{what}, and slurmctld could not tell whether the job still runs: {e}"),
+            format!(
+                "carme: BeeOND did not appear within {}",
+                secs(b.wait_timeout)
+            ),
+        )),
+    }
+}

@@ -1,0 +1,678 @@
+//! What carme-prolog sets up for a Carme job on one node, decided from the
+//! config and the job's facts ([`plan`], pure), and recorded on the node
+//! (`<state_dir>/job-<id>.node`, root, 0600) before anything is set up, so
+//! that carme-epilog removes exactly that, whatever the config or the
+//! job's environment say by then, and even after a crash half-way.
+//!
+//! Paths given to beeond are the same on every node (beeond runs its
+//! commands on all of them with the first node's arguments), so templates
+//! in `[beeond]` and `log_dir` are expanded with the first node's name.
+//! What a node looks at locally (its mount point, its `mount_base`) is
+//! expanded with its own name: on a real cluster both are the same (use
+//! `%n` there only where several slurmd share a host, as in the test
+//! harness, whose `beeond` wrapper maps each node to its own directory).
+//!
+//! Per job: data `<data_dir>/<jobid>`, mount point `<mount_base>/<jobid>`,
+//! status file `<status_dir>/beeond-<jobid>.tmp`, beeond's logs
+//! `<log_dir>/beeond-<jobid>/`, node file `<state_dir>/job-<jobid>.beeond-nodes`.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use carme_core::beeond::{BeeondError, BeeondSetup};
+use carme_core::config::Config;
+use carme_core::gate::names_feature;
+use carme_core::hostlist::{self, HostlistError};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open, openat, renameat};
+use nix::sys::stat::{Mode, SFlag, fstat};
+use nix::unistd::{UnlinkatFlags, unlinkat};
+
+/// The job as slurmd describes it to the prolog and epilog (their
+/// environment; only `SPANK_*` there comes from the user's client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFacts {
+    pub job_id: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// `SLURMD_NODENAME`.
+    pub node: String,
+    /// `SLURM_JOB_NODELIST` (Slurm >= 23.02), else `SLURM_NODELIST`.
+    pub nodelist: Option<String>,
+    /// `SLURM_JOB_CONSTRAINTS`.
+    pub constraint: String,
+    /// `SLURM_JOB_RESTART_COUNT`: 0, or how often the job was requeued.
+    pub restart: u32,
+    /// `SPANK_CARME_BEEOND=1`: the plugin passed the job's wish for BeeOND
+    /// (spank_job_control_setenv). The user's choice, like the constraint;
+    /// it decides whether, never where or how.
+    pub beeond_option: bool,
+}
+
+/// Environment variable through which the plugin asks for BeeOND.
+pub const BEEOND_OPTION_VAR: &str = "SPANK_CARME_BEEOND";
+
+impl JobFacts {
+    /// Gather the facts from `get` (the environment). Err names what is
+    /// missing.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<JobFacts, String> {
+        let num = |name: &str| get(name).and_then(|v| v.trim().parse::<u32>().ok());
+        let (Some(job_id), Some(uid), Some(gid), Some(node)) = (
+            num("SLURM_JOB_ID"),
+            num("SLURM_JOB_UID"),
+            num("SLURM_JOB_GID"),
+            get("SLURMD_NODENAME").filter(|n| !n.is_empty()),
+        ) else {
+            return Err(
+                "SLURM_JOB_ID, SLURM_JOB_UID, SLURM_JOB_GID or SLURMD_NODENAME missing: \
+                 not run by slurmd?"
+                    .into(),
+            );
+        };
+        Ok(JobFacts {
+            job_id,
+            uid,
+            gid,
+            node,
+            nodelist: get("SLURM_JOB_NODELIST")
+                .or_else(|| get("SLURM_NODELIST"))
+                .filter(|l| !l.is_empty()),
+            constraint: get("SLURM_JOB_CONSTRAINTS").unwrap_or_default(),
+            restart: num("SLURM_JOB_RESTART_COUNT").unwrap_or(0),
+            beeond_option: matches!(
+                get(BEEOND_OPTION_VAR).as_deref().map(str::trim),
+                Some("1" | "yes" | "true")
+            ),
+        })
+    }
+}
+
+/// One job on one node: what the prolog prepares and the epilog removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeJob {
+    pub job_id: u32,
+    pub restart: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub node: String,
+    /// `<tmp_base>/<jobid>` is the job's.
+    pub tmp_base: PathBuf,
+    /// `<scratch_base>/<jobid>` is the job's, if scratch is configured.
+    pub scratch_base: Option<PathBuf>,
+    pub beeond: Option<BeeondNode>,
+}
+
+/// This node's part in the job's BeeOND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeeondNode {
+    /// What beeond is given (the same on every node).
+    pub setup: BeeondSetup,
+    /// This node is the job's first: it starts and stops the instance.
+    pub first: bool,
+    /// This node's `mount_base` (a root-owned directory).
+    pub mount_base: PathBuf,
+    /// Where this node sees the file system: `<mount_base>/<jobid>`.
+    pub mount: PathBuf,
+    pub start_timeout: Duration,
+    pub stop_timeout: Duration,
+    pub wait_timeout: Duration,
+}
+
+impl BeeondNode {
+    pub fn first_node(&self) -> &str {
+        &self.setup.nodes[0]
+    }
+}
+
+/// Why no plan could be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// The job asks for BeeOND, but the config has no `[beeond]`.
+    BeeondNotConfigured,
+    NoNodelist,
+    Hostlist(HostlistError),
+    NotInNodelist {
+        node: String,
+        nodelist: String,
+    },
+    Beeond(BeeondError),
+    /// A path with a newline (cannot be recorded or passed on).
+    BadPath(PathBuf),
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlanError::BeeondNotConfigured => write!(
+                f,
+                "the job asks for BeeOND, but the config has no [beeond] table; add one \
+                 (etc/carme.toml documents it), or remove the BeeOND feature from the nodes"
+            ),
+            PlanError::NoNodelist => write!(
+                f,
+                "neither SLURM_JOB_NODELIST nor SLURM_NODELIST is set: cannot tell the job's nodes"
+            ),
+            PlanError::Hostlist(e) => write!(f, "cannot expand the job's node list: {e}"),
+            PlanError::NotInNodelist { node, nodelist } => {
+                write!(
+                    f,
+                    "this node ({node}) is not in the job's node list {nodelist}"
+                )
+            }
+            PlanError::Beeond(e) => write!(f, "{e}"),
+            PlanError::BadPath(p) => write!(f, "path {p:?} contains a newline"),
+        }
+    }
+}
+
+/// Whether the job asks for BeeOND: its constraint names the BeeOND
+/// feature, or the plugin passed the option.
+pub fn wants_beeond(cfg: &Config, f: &JobFacts) -> bool {
+    let feature = cfg.beeond.as_ref().map_or("beeond", |b| b.feature.as_str());
+    f.beeond_option || names_feature(&f.constraint, feature)
+}
+
+/// The nodefile's name in the state dir.
+pub fn nodefile_name(job: u32) -> String {
+    format!("job-{job}.beeond-nodes")
+}
+
+/// What to set up on this node for the Carme job `f` (see the module doc).
+/// A job that asks for BeeOND where none is configured gets
+/// `Err(BeeondNotConfigured)`; [`plan_without_beeond`] is then the rest.
+pub fn plan(cfg: &Config, f: &JobFacts) -> Result<NodeJob, PlanError> {
+    let mut job = plan_without_beeond(cfg, f);
+    if !wants_beeond(cfg, f) {
+        return Ok(job);
+    }
+    let b = cfg.beeond.as_ref().ok_or(PlanError::BeeondNotConfigured)?;
+    let list = f.nodelist.as_deref().ok_or(PlanError::NoNodelist)?;
+    let nodes = hostlist::expand(list).map_err(PlanError::Hostlist)?;
+    if !nodes.contains(&f.node) {
+        return Err(PlanError::NotInNodelist {
+            node: f.node.clone(),
+            nodelist: list.to_string(),
+        });
+    }
+    let first = nodes[0].clone();
+    let id = f.job_id;
+    let j = id.to_string();
+    let everywhere = |t: &carme_core::template::PathTemplate| t.expand(&first, Some(id));
+    let setup = BeeondSetup {
+        command: b.command.clone(),
+        job_id: id,
+        nodefile: cfg
+            .paths
+            .state_dir
+            .expand(&f.node, Some(id))
+            .join(nodefile_name(id)),
+        data_dir: everywhere(&b.data_dir).join(&j),
+        mount: everywhere(&b.mount_base).join(&j),
+        status_file: everywhere(&b.status_dir).join(format!("beeond-{id}.tmp")),
+        log_dir: everywhere(&cfg.paths.log_dir).join(format!("beeond-{id}")),
+        extra_start_args: b.extra_start_args.clone(),
+        nodes,
+    };
+    setup.check().map_err(PlanError::Beeond)?;
+    let mount_base = b.mount_base.expand(&f.node, Some(id));
+    let node = BeeondNode {
+        first: first == f.node,
+        mount: mount_base.join(&j),
+        mount_base,
+        setup,
+        start_timeout: b.start_timeout,
+        stop_timeout: b.stop_timeout,
+        wait_timeout: b.wait_timeout,
+    };
+    for p in [
+        &node.setup.nodefile,
+        &node.setup.data_dir,
+        &node.setup.mount,
+        &node.setup.status_file,
+        &node.setup.log_dir,
+        &node.mount,
+    ] {
+        if p.as_os_str().as_encoded_bytes().contains(&b'\n') {
+            return Err(PlanError::BadPath(p.clone()));
+        }
+    }
+    job.beeond = Some(node);
+    Ok(job)
+}
+
+/// The job's directories on this node, no BeeOND.
+pub fn plan_without_beeond(cfg: &Config, f: &JobFacts) -> NodeJob {
+    NodeJob {
+        job_id: f.job_id,
+        restart: f.restart,
+        uid: f.uid,
+        gid: f.gid,
+        node: f.node.clone(),
+        tmp_base: cfg.paths.tmp_base.expand(&f.node, Some(f.job_id)),
+        scratch_base: cfg
+            .paths
+            .scratch_base
+            .as_ref()
+            .map(|s| s.expand(&f.node, Some(f.job_id))),
+        beeond: None,
+    }
+}
+
+// ---- the record ---------------------------------------------------------------
+
+const MAGIC: &str = "carme-node-job 1";
+
+/// Largest record we read.
+const MAX_RECORD: u64 = 1024 * 1024;
+
+/// `job-<id>.node` in the state dir.
+pub fn record_name(job: u32) -> String {
+    format!("job-{job}.node")
+}
+
+fn one_line(s: &str) -> String {
+    s.replace('\n', " ")
+}
+
+impl NodeJob {
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let mut kv = |k: &str, v: &str| {
+            let _ = writeln!(s, "{k}={}", one_line(v));
+        };
+        kv("job_id", &self.job_id.to_string());
+        kv("restart", &self.restart.to_string());
+        kv("uid", &self.uid.to_string());
+        kv("gid", &self.gid.to_string());
+        kv("node", &self.node);
+        kv("tmp_base", &self.tmp_base.to_string_lossy());
+        if let Some(sb) = &self.scratch_base {
+            kv("scratch_base", &sb.to_string_lossy());
+        }
+        if let Some(b) = &self.beeond {
+            let st = &b.setup;
+            kv("beeond_command", &st.command.to_string_lossy());
+            kv("beeond_nodes", &st.nodes.join(","));
+            kv("beeond_nodefile", &st.nodefile.to_string_lossy());
+            kv("beeond_data_dir", &st.data_dir.to_string_lossy());
+            kv("beeond_mount_arg", &st.mount.to_string_lossy());
+            kv("beeond_status_file", &st.status_file.to_string_lossy());
+            kv("beeond_log_dir", &st.log_dir.to_string_lossy());
+            for a in &st.extra_start_args {
+                kv("beeond_extra_start_arg", a);
+            }
+            kv("beeond_first", if b.first { "1" } else { "0" });
+            kv("beeond_mount_base", &b.mount_base.to_string_lossy());
+            kv("beeond_mount", &b.mount.to_string_lossy());
+            kv(
+                "beeond_start_timeout_ms",
+                &b.start_timeout.as_millis().to_string(),
+            );
+            kv(
+                "beeond_stop_timeout_ms",
+                &b.stop_timeout.as_millis().to_string(),
+            );
+            kv(
+                "beeond_wait_timeout_ms",
+                &b.wait_timeout.as_millis().to_string(),
+            );
+        }
+        format!("{MAGIC}\n{s}")
+    }
+
+    pub fn parse(text: &str) -> Result<NodeJob, String> {
+        let mut lines = text.lines();
+        if lines.next() != Some(MAGIC) {
+            return Err("not a carme node-job record".into());
+        }
+        let mut kv: Vec<(&str, &str)> = Vec::new();
+        for line in lines {
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("bad record line `{line}`"))?;
+            kv.push((k, v));
+        }
+        let get = |k: &str| kv.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+        let need = |k: &str| get(k).ok_or_else(|| format!("record lacks {k}"));
+        let num =
+            |k: &str| -> Result<u32, String> { need(k)?.parse().map_err(|e| format!("{k}: {e}")) };
+        let ms = |k: &str| -> Result<Duration, String> {
+            Ok(Duration::from_millis(
+                need(k)?.parse().map_err(|e| format!("{k}: {e}"))?,
+            ))
+        };
+        let path = |k: &str| need(k).map(PathBuf::from);
+        for (k, _) in &kv {
+            let known = [
+                "job_id",
+                "restart",
+                "uid",
+                "gid",
+                "node",
+                "tmp_base",
+                "scratch_base",
+            ]
+            .contains(k)
+                || k.starts_with("beeond_");
+            if !known {
+                return Err(format!("unknown record key `{k}`"));
+            }
+        }
+        let beeond = match get("beeond_command") {
+            None => None,
+            Some(command) => Some(BeeondNode {
+                setup: BeeondSetup {
+                    command: command.into(),
+                    job_id: num("job_id")?,
+                    nodes: need("beeond_nodes")?
+                        .split(',')
+                        .map(str::to_string)
+                        .collect(),
+                    nodefile: path("beeond_nodefile")?,
+                    data_dir: path("beeond_data_dir")?,
+                    mount: path("beeond_mount_arg")?,
+                    status_file: path("beeond_status_file")?,
+                    log_dir: path("beeond_log_dir")?,
+                    extra_start_args: kv
+                        .iter()
+                        .filter(|(k, _)| *k == "beeond_extra_start_arg")
+                        .map(|(_, v)| v.to_string())
+                        .collect(),
+                },
+                first: need("beeond_first")? == "1",
+                mount_base: path("beeond_mount_base")?,
+                mount: path("beeond_mount")?,
+                start_timeout: ms("beeond_start_timeout_ms")?,
+                stop_timeout: ms("beeond_stop_timeout_ms")?,
+                wait_timeout: ms("beeond_wait_timeout_ms")?,
+            }),
+        };
+        let job = NodeJob {
+            job_id: num("job_id")?,
+            restart: num("restart")?,
+            uid: num("uid")?,
+            gid: num("gid")?,
+            node: need("node")?.to_string(),
+            tmp_base: path("tmp_base")?,
+            scratch_base: get("scratch_base").map(PathBuf::from),
+            beeond,
+        };
+        if let Some(b) = &job.beeond {
+            b.setup.check().map_err(|e| e.to_string())?;
+        }
+        Ok(job)
+    }
+}
+
+// ---- root-only files in a trusted directory -----------------------------------
+
+fn open_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, Errno> {
+    open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Write `text` atomically as `path` (root, 0600); its directory is made
+/// a root-owned directory closed to others first.
+pub fn write_root_file(path: &Path, text: &str) -> Result<(), String> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("{}: no directory", path.display()));
+    };
+    crate::state::ensure_root_dir(dir, 0o700)?;
+    let d = open_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let tmp = format!(".{}.tmp", name.to_string_lossy());
+    match unlinkat(&d, tmp.as_str(), UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(format!("{}/{tmp}: {e}", dir.display())),
+    }
+    let fd = openat(
+        &d,
+        tmp.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
+    drop(f);
+    renameat(&d, tmp.as_str(), &d, name).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `path` if it is a root-owned regular file (never following a symlink);
+/// None if there is nothing.
+pub fn read_root_file(path: &Path) -> Result<Option<String>, String> {
+    let fd = match open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let st = fstat(fd.as_fd()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+    if !regular || st.st_uid != 0 || st.st_size as u64 > MAX_RECORD {
+        return Err(format!(
+            "{} was not written by Carme (owner uid {}, mode {:o})",
+            path.display(),
+            st.st_uid,
+            st.st_mode
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(MAX_RECORD)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some(text))
+}
+
+/// The node-job record of `job` in `state_dir`, if there is one.
+pub fn read(state_dir: &Path, job: u32) -> Result<Option<NodeJob>, String> {
+    let path = state_dir.join(record_name(job));
+    let Some(text) = read_root_file(&path)? else {
+        return Ok(None);
+    };
+    let rec = NodeJob::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if rec.job_id != job {
+        return Err(format!("{} is for job {}", path.display(), rec.job_id));
+    }
+    Ok(Some(rec))
+}
+
+/// Record `job` in `state_dir`.
+pub fn write(state_dir: &Path, job: &NodeJob) -> Result<(), String> {
+    write_root_file(&state_dir.join(record_name(job.job_id)), &job.to_text())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = r#"
+[runtime]
+kind = "charliecloud"
+path = "/usr/bin/ch-run"
+[paths]
+state_dir = "/run/carme/%n"
+tmp_base = "/var/tmp/carme/%n"
+scratch_base = "/local/carme"
+log_dir = "/var/log/carme"
+[beeond]
+command = "/usr/bin/beeond"
+data_dir = "/local/beeond/%n"
+mount_base = "/mnt/beeond/%n"
+status_dir = "/var/tmp"
+start_timeout = "90s"
+extra_start_args = ["-m", "2"]
+"#;
+
+    fn cfg(text: &str) -> Config {
+        Config::parse(text, Path::new("/c.toml")).unwrap()
+    }
+
+    fn facts(node: &str, constraint: &str) -> JobFacts {
+        JobFacts {
+            job_id: 42,
+            uid: 1000,
+            gid: 100,
+            node: node.into(),
+            nodelist: Some("n[1-3]".into()),
+            constraint: constraint.into(),
+            restart: 0,
+            beeond_option: false,
+        }
+    }
+
+    #[test]
+    fn facts_from_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let f = JobFacts::from_env(env(&[
+            ("SLURM_JOB_ID", "7"),
+            ("SLURM_JOB_UID", "1002"),
+            ("SLURM_JOB_GID", "1004"),
+            ("SLURMD_NODENAME", "n2"),
+            ("SLURM_NODELIST", "n[1-2]"),
+            ("SLURM_JOB_CONSTRAINTS", "carme&beeond"),
+            ("SLURM_JOB_RESTART_COUNT", "2"),
+            ("SPANK_CARME_BEEOND", "1"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            f,
+            JobFacts {
+                job_id: 7,
+                uid: 1002,
+                gid: 1004,
+                node: "n2".into(),
+                nodelist: Some("n[1-2]".into()),
+                constraint: "carme&beeond".into(),
+                restart: 2,
+                beeond_option: true,
+            }
+        );
+        // Slurm >= 23.02 names it SLURM_JOB_NODELIST; that one wins.
+        let f = JobFacts::from_env(env(&[
+            ("SLURM_JOB_ID", "7"),
+            ("SLURM_JOB_UID", "1"),
+            ("SLURM_JOB_GID", "1"),
+            ("SLURMD_NODENAME", "n2"),
+            ("SLURM_NODELIST", "old"),
+            ("SLURM_JOB_NODELIST", "new"),
+        ]))
+        .unwrap();
+        assert_eq!(f.nodelist.as_deref(), Some("new"));
+        assert!(!f.beeond_option && f.restart == 0 && f.constraint.is_empty());
+        assert!(JobFacts::from_env(env(&[("SLURM_JOB_ID", "7")])).is_err());
+    }
+
+    #[test]
+    fn plain_carme_job_gets_its_directories() {
+        let j = plan(&cfg(CFG), &facts("n2", "carme")).unwrap();
+        assert_eq!(j.tmp_base, Path::new("/var/tmp/carme/n2"));
+        assert_eq!(j.scratch_base.as_deref(), Some(Path::new("/local/carme")));
+        assert_eq!(j.beeond, None);
+    }
+
+    #[test]
+    fn beeond_paths_come_from_the_first_node() {
+        for (node, first) in [("n1", true), ("n3", false)] {
+            let j = plan(&cfg(CFG), &facts(node, "carme&beeond")).unwrap();
+            let b = j.beeond.unwrap();
+            assert_eq!(b.first, first);
+            assert_eq!(b.setup.nodes, ["n1", "n2", "n3"]);
+            assert_eq!(b.setup.data_dir, Path::new("/local/beeond/n1/42"));
+            assert_eq!(b.setup.mount, Path::new("/mnt/beeond/n1/42"));
+            assert_eq!(b.setup.status_file, Path::new("/var/tmp/beeond-42.tmp"));
+            assert_eq!(b.setup.log_dir, Path::new("/var/log/carme/beeond-42"));
+            assert_eq!(
+                b.setup.nodefile,
+                PathBuf::from(format!("/run/carme/{node}/job-42.beeond-nodes"))
+            );
+            assert_eq!(b.setup.extra_start_args, ["-m", "2"]);
+            // What this node looks at is its own.
+            assert_eq!(b.mount, PathBuf::from(format!("/mnt/beeond/{node}/42")));
+            assert_eq!(b.start_timeout, Duration::from_secs(90));
+            assert_eq!(b.wait_timeout, Duration::from_secs(150));
+        }
+    }
+
+    #[test]
+    fn who_asks_for_beeond() {
+        let c = cfg(CFG);
+        assert!(!wants_beeond(&c, &facts("n1", "carme")));
+        assert!(!wants_beeond(&c, &facts("n1", "carme&beeondx")));
+        assert!(wants_beeond(&c, &facts("n1", "[carme&beeond|x]")));
+        let mut f = facts("n1", "carme");
+        f.beeond_option = true;
+        assert!(wants_beeond(&c, &f));
+        // The feature is the config's.
+        let c2 = cfg(&CFG.replace("[beeond]\n", "[beeond]\nfeature = \"bgfs\"\n"));
+        assert!(!wants_beeond(&c2, &facts("n1", "carme&beeond")));
+        assert!(wants_beeond(&c2, &facts("n1", "carme&bgfs")));
+    }
+
+    #[test]
+    fn plan_errors() {
+        let no_beeond = CFG.split("[beeond]").next().unwrap();
+        assert_eq!(
+            plan(&cfg(no_beeond), &facts("n1", "carme&beeond")),
+            Err(PlanError::BeeondNotConfigured)
+        );
+        let mut f = facts("n1", "carme&beeond");
+        f.nodelist = None;
+        assert_eq!(plan(&cfg(CFG), &f), Err(PlanError::NoNodelist));
+        f.nodelist = Some("n[1-".into());
+        assert!(matches!(plan(&cfg(CFG), &f), Err(PlanError::Hostlist(_))));
+        f.nodelist = Some("n[2-3]".into());
+        assert!(matches!(
+            plan(&cfg(CFG), &f),
+            Err(PlanError::NotInNodelist { .. })
+        ));
+        let e = PlanError::BeeondNotConfigured.to_string();
+        assert!(e.contains("[beeond]"), "{e}");
+    }
+
+    #[test]
+    fn record_round_trip() {
+        for (node, constraint) in [
+            ("n1", "carme&beeond"),
+            ("n2", "carme&beeond"),
+            ("n1", "carme"),
+        ] {
+            let j = plan(&cfg(CFG), &facts(node, constraint)).unwrap();
+            assert_eq!(NodeJob::parse(&j.to_text()).unwrap(), j);
+        }
+        let j = plan(
+            &cfg(CFG
+                .replace("scratch_base = \"/local/carme\"\n", "")
+                .as_str()),
+            &facts("n1", "carme"),
+        )
+        .unwrap();
+        assert_eq!(NodeJob::parse(&j.to_text()).unwrap(), j);
+        for bad in [
+            "",
+            "carme-node-job 2\njob_id=1\n",
+            "carme-node-job 1\njob_id=1\nrestart=0\nuid=0\ngid=0\nnode=n\n",
+            "carme-node-job 1\njob_id=1\nrestart=0\nuid=0\ngid=0\nnode=n\ntmp_base=/t\nx=1\n",
+            "carme-node-job 1\njob_id=1\nrestart=0\nuid=0\ngid=0\nnode=n\ntmp_base=/t\nbeeond_command=/b\n",
+        ] {
+            assert!(NodeJob::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

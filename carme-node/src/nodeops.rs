@@ -1,0 +1,139 @@
+//! Everything carme-prolog and carme-epilog do to a node, behind one trait
+//! ([`NodeOps`]) so that their orchestration ([`crate::jobprep`],
+//! [`crate::jobclean`]) is tested against a scripted node (time, mounts,
+//! beeond's behaviour) and run against [`LinuxNode`].
+//!
+//! The privileged syscalls shared with the plugin (mkdir, chown, chmod,
+//! umount, the root-dir checks) go through [`Syscall`]; the rest are the
+//! prolog's and epilog's own: bounded runs of beeond and scontrol, the
+//! mount table, root-only files, the symlink-safe removal of job trees.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::mount::MntFlags;
+
+use crate::bounded::{self, Ran};
+use crate::rmtree::{self, Removal};
+use crate::slurmctl::{self, JobState};
+use crate::syscall::{LinuxSyscall, Stat, Syscall};
+
+pub trait NodeOps {
+    /// The privileged syscalls (job directories, chown of the mount root).
+    fn sys(&self) -> &dyn Syscall;
+    /// Time since this node handle was made (a fake clock in tests).
+    fn elapsed(&self) -> Duration;
+    fn sleep(&self, d: Duration);
+    /// Whether something is mounted on `path`.
+    fn mounted(&self, path: &Path) -> io::Result<bool>;
+    /// `umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW)`.
+    fn lazy_unmount(&self, path: &Path) -> io::Result<()>;
+    /// lstat (never following).
+    fn lstat(&self, path: &Path) -> io::Result<Stat>;
+    /// Remove the entry `path` itself; its directory must be root's
+    /// (sticky ones allowed). Ok(false): nothing there.
+    fn unlink(&self, path: &Path) -> Result<bool, String>;
+    /// Write a root-only file atomically (its directory made safe first).
+    fn write_root_file(&self, path: &Path, text: &str) -> Result<(), String>;
+    /// Make sure `dir` exists as a root-owned directory that only root can
+    /// write, or that is sticky (like /var/tmp).
+    fn prepare_sticky_dir(&self, dir: &Path) -> Result<(), String>;
+    /// Run an admin tool for at most `timeout` (see [`crate::bounded`]).
+    fn run(&self, argv: &[OsString], timeout: Duration) -> Ran;
+    /// Remove `<base>/<jobid>` symlink-safely (see [`crate::rmtree`]).
+    fn remove_job_dir(&self, base: &Path, job: u32, uid: u32) -> Result<Removal, String>;
+    /// Remove the directory `path` if empty. Ok(false): nothing there.
+    fn remove_empty_dir(&self, path: &Path) -> Result<bool, String>;
+    /// slurmctld's view of `job`.
+    fn job_state(&self, job: u32) -> Result<JobState, String>;
+    /// Drain `node` with `reason`.
+    fn drain(&self, node: &str, reason: &str) -> Result<(), String>;
+}
+
+/// Longest time the removal of one job directory may take.
+pub const REMOVE_BOUND: Duration = Duration::from_secs(600);
+
+/// The real node.
+pub struct LinuxNode {
+    sys: LinuxSyscall,
+    started: Instant,
+    /// Root-owned directory for anonymous capture files (the state dir).
+    capture_dir: PathBuf,
+    /// Extra environment for beeond (e.g. SLURMD_NODENAME).
+    tool_env: Vec<(String, String)>,
+}
+
+impl LinuxNode {
+    pub fn new(capture_dir: &Path, tool_env: &[(&str, &str)]) -> LinuxNode {
+        LinuxNode {
+            sys: LinuxSyscall,
+            started: Instant::now(),
+            capture_dir: capture_dir.to_path_buf(),
+            tool_env: bounded::tool_env(tool_env),
+        }
+    }
+}
+
+impl NodeOps for LinuxNode {
+    fn sys(&self) -> &dyn Syscall {
+        &self.sys
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+
+    fn mounted(&self, path: &Path) -> io::Result<bool> {
+        crate::mounts::is_mounted(path)
+    }
+
+    fn lazy_unmount(&self, path: &Path) -> io::Result<()> {
+        self.sys
+            .umount(path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW)
+    }
+
+    fn lstat(&self, path: &Path) -> io::Result<Stat> {
+        self.sys.lstat(path)
+    }
+
+    fn unlink(&self, path: &Path) -> Result<bool, String> {
+        rmtree::unlink_entry(path)
+    }
+
+    fn write_root_file(&self, path: &Path, text: &str) -> Result<(), String> {
+        crate::nodejob::write_root_file(path, text)
+    }
+
+    fn prepare_sticky_dir(&self, dir: &Path) -> Result<(), String> {
+        match rmtree::open_sticky_dir(dir)? {
+            Some(_) => Ok(()),
+            None => self.sys.ensure_root_dir(dir, 0o755),
+        }
+    }
+
+    fn run(&self, argv: &[OsString], timeout: Duration) -> Ran {
+        bounded::run(argv, &self.tool_env, timeout, &self.capture_dir)
+    }
+
+    fn remove_job_dir(&self, base: &Path, job: u32, uid: u32) -> Result<Removal, String> {
+        rmtree::remove_job_dir(base, &job.to_string(), uid, Instant::now() + REMOVE_BOUND)
+    }
+
+    fn remove_empty_dir(&self, path: &Path) -> Result<bool, String> {
+        rmtree::remove_empty_dir(path)
+    }
+
+    fn job_state(&self, job: u32) -> Result<JobState, String> {
+        slurmctl::job_state(job, &self.capture_dir)
+    }
+
+    fn drain(&self, node: &str, reason: &str) -> Result<(), String> {
+        slurmctl::drain(node, reason, &self.capture_dir)
+    }
+}

@@ -1,0 +1,803 @@
+//! A scripted node for the prolog's and epilog's orchestration tests: a
+//! fake clock, a mount table and files that change over time or when
+//! "beeond" runs, and a trace of everything done. The privileged syscalls
+//! go to a [`RecordingSyscall`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use crate::bounded::{Exit, Ran};
+use crate::nodeops::NodeOps;
+use crate::rmtree::Removal;
+use crate::slurmctl::JobState;
+use crate::syscall::{Kind, RecordingSyscall, Stat, Syscall};
+
+/// What a scripted beeond run does to the node and returns.
+pub type Responder = Box<dyn Fn(&FakeNode, &str) -> (Exit, Duration)>;
+
+pub struct FakeNode {
+    pub sys: RecordingSyscall,
+    pub clock: Cell<Duration>,
+    pub mounts: RefCell<BTreeSet<PathBuf>>,
+    pub files: RefCell<BTreeMap<PathBuf, Stat>>,
+    /// (when, path, appears): mounts that come or go at a time.
+    pub timed: RefCell<Vec<(Duration, PathBuf, bool)>>,
+    pub trace: RefCell<Vec<String>>,
+    pub responder: RefCell<Option<Responder>>,
+    pub job_state: RefCell<Result<JobState, String>>,
+    pub unmount_fails: Cell<bool>,
+    pub removal: RefCell<Option<Removal>>,
+}
+
+impl FakeNode {
+    pub fn new() -> FakeNode {
+        FakeNode::with_sys(RecordingSyscall::new())
+    }
+
+    pub fn with_sys(sys: RecordingSyscall) -> FakeNode {
+        FakeNode {
+            sys,
+            clock: Cell::new(Duration::ZERO),
+            mounts: RefCell::new(BTreeSet::new()),
+            files: RefCell::new(BTreeMap::new()),
+            timed: RefCell::new(Vec::new()),
+            trace: RefCell::new(Vec::new()),
+            responder: RefCell::new(None),
+            job_state: RefCell::new(Err("not scripted".into())),
+            unmount_fails: Cell::new(false),
+            removal: RefCell::new(None),
+        }
+    }
+
+    pub fn respond(&self, f: impl Fn(&FakeNode, &str) -> (Exit, Duration) + 'static) {
+        *self.responder.borrow_mut() = Some(Box::new(f));
+    }
+
+    pub fn mount(&self, p: &str) {
+        self.mounts.borrow_mut().insert(p.into());
+    }
+
+    pub fn unmount(&self, p: &str) {
+        self.mounts.borrow_mut().remove(Path::new(p));
+    }
+
+    pub fn root_file(&self, p: &str) {
+        self.files
+            .borrow_mut()
+            .insert(p.into(), Stat::new(Kind::File, 0o600, 0, 0));
+    }
+
+    pub fn remove_file(&self, p: &str) {
+        self.files.borrow_mut().remove(Path::new(p));
+    }
+
+    pub fn is_mounted(&self, p: &str) -> bool {
+        self.mounts.borrow().contains(Path::new(p))
+    }
+
+    pub fn has_file(&self, p: &str) -> bool {
+        self.files.borrow().contains_key(Path::new(p))
+    }
+
+    /// Mount (or unmount) `p` once the clock reaches `at`.
+    pub fn at(&self, at: Duration, p: &str, appears: bool) {
+        self.timed.borrow_mut().push((at, p.into(), appears));
+    }
+
+    pub fn trace(&self) -> Vec<String> {
+        self.trace.borrow().clone()
+    }
+
+    /// The beeond actions run, in order.
+    pub fn runs(&self) -> Vec<String> {
+        self.trace()
+            .into_iter()
+            .filter_map(|t| t.strip_prefix("run ").map(str::to_string))
+            .collect()
+    }
+
+    fn note(&self, s: String) {
+        self.trace.borrow_mut().push(s);
+    }
+
+    fn tick(&self) {
+        let now = self.clock.get();
+        let mut timed = self.timed.borrow_mut();
+        timed.retain(|(at, p, appears)| {
+            if *at > now {
+                return true;
+            }
+            if *appears {
+                self.mounts.borrow_mut().insert(p.clone());
+            } else {
+                self.mounts.borrow_mut().remove(p);
+            }
+            false
+        });
+    }
+}
+
+impl NodeOps for FakeNode {
+    fn sys(&self) -> &dyn Syscall {
+        &self.sys
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.clock.get()
+    }
+
+    fn sleep(&self, d: Duration) {
+        self.clock.set(self.clock.get() + d);
+    }
+
+    fn mounted(&self, path: &Path) -> io::Result<bool> {
+        self.tick();
+        Ok(self.mounts.borrow().contains(path))
+    }
+
+    fn lazy_unmount(&self, path: &Path) -> io::Result<()> {
+        self.note(format!("umount -l {}", path.display()));
+        if self.unmount_fails.get() {
+            return Err(io::Error::from(Errno::EBUSY));
+        }
+        self.mounts.borrow_mut().remove(path);
+        Ok(())
+    }
+
+    fn lstat(&self, path: &Path) -> io::Result<Stat> {
+        self.tick();
+        if self.mounts.borrow().contains(path) {
+            return Ok(Stat::dir(0o1777, 0, 0));
+        }
+        self.files
+            .borrow()
+            .get(path)
+            .cloned()
+            .ok_or_else(|| io::Error::from(Errno::ENOENT))
+    }
+
+    fn unlink(&self, path: &Path) -> Result<bool, String> {
+        self.note(format!("unlink {}", path.display()));
+        Ok(self.files.borrow_mut().remove(path).is_some())
+    }
+
+    fn write_root_file(&self, path: &Path, _text: &str) -> Result<(), String> {
+        self.note(format!("write {}", path.display()));
+        self.root_file(&path.to_string_lossy());
+        Ok(())
+    }
+
+    fn prepare_sticky_dir(&self, dir: &Path) -> Result<(), String> {
+        self.note(format!("sticky dir {}", dir.display()));
+        Ok(())
+    }
+
+    fn run(&self, argv: &[OsString], timeout: Duration) -> Ran {
+        let words: Vec<String> = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let action = words.get(1).cloned().unwrap_or_default();
+        self.note(format!("run {action}"));
+        self.note(format!("argv {}", words.join(" ")));
+        let (exit, took) = match &*self.responder.borrow() {
+            Some(f) => f(self, &action),
+            None => (Exit::Code(0), Duration::from_millis(10)),
+        };
+        let took = if exit == Exit::TimedOut {
+            timeout
+        } else {
+            took.min(timeout)
+        };
+        self.clock.set(self.clock.get() + took);
+        Ran {
+            output: match exit {
+                Exit::Code(0) => String::new(),
+                _ => format!("ERROR: {action} went wrong\n"),
+            },
+            exit,
+            elapsed: took,
+        }
+    }
+
+    fn remove_job_dir(&self, base: &Path, job: u32, uid: u32) -> Result<Removal, String> {
+        self.note(format!("rmtree {}/{job} uid {uid}", base.display()));
+        Ok(self.removal.borrow().clone().unwrap_or(Removal::Absent))
+    }
+
+    fn remove_empty_dir(&self, path: &Path) -> Result<bool, String> {
+        self.note(format!("rmdir {}", path.display()));
+        Ok(true)
+    }
+
+    fn job_state(&self, job: u32) -> Result<JobState, String> {
+        self.note(format!("job_state {job}"));
+        self.job_state.borrow().clone()
+    }
+
+    fn drain(&self, node: &str, reason: &str) -> Result<(), String> {
+        self.note(format!("drain {node}: {reason}"));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobclean::{self, Source, Unclean};
+    use crate::joblog::{Level, MemoryLog};
+    use crate::jobprep;
+    use crate::nodejob::{self, JobFacts, NodeJob};
+    use crate::syscall::Call;
+    use carme_core::config::Config;
+
+    const STATE: &str = "/run/carme/n1";
+    const MOUNT1: &str = "/mnt/beeond/n1/42";
+    const MOUNT2: &str = "/mnt/beeond/n2/42";
+    const STATUS: &str = "/var/tmp/beeond-42.tmp";
+
+    fn config() -> Config {
+        Config::parse(
+            r#"
+[runtime]
+kind = "charliecloud"
+path = "/usr/bin/ch-run"
+[paths]
+state_dir = "/run/carme/%n"
+tmp_base = "/var/tmp/carme/%n"
+scratch_base = "/local/carme/%n"
+log_dir = "/var/log/carme"
+[beeond]
+command = "/usr/bin/beeond"
+data_dir = "/local/beeond"
+mount_base = "/mnt/beeond/%n"
+status_dir = "/var/tmp"
+start_timeout = "90s"
+stop_timeout = "30s"
+wait_timeout = "120s"
+"#,
+            Path::new("/c.toml"),
+        )
+        .unwrap()
+    }
+
+    fn job(node: &str, constraint: &str, restart: u32) -> NodeJob {
+        nodejob::plan(
+            &config(),
+            &JobFacts {
+                job_id: 42,
+                uid: 1000,
+                gid: 100,
+                node: node.into(),
+                nodelist: Some("n[1-2]".into()),
+                constraint: constraint.into(),
+                restart,
+                beeond_option: false,
+            },
+        )
+        .unwrap()
+    }
+
+    fn bee(node: &str) -> NodeJob {
+        job(node, "carme&beeond", 0)
+    }
+
+    fn chowned(sys: &RecordingSyscall, path: &str) -> bool {
+        sys.calls().contains(&Call::Chown {
+            path: path.into(),
+            uid: 1000,
+            gid: 100,
+        }) && sys.calls().contains(&Call::Chmod {
+            path: path.into(),
+            mode: 0o700,
+        })
+    }
+
+    /// The harness's beeond: start mounts every node, stop unmounts every
+    /// node, stoplocal this node; each writes/removes the status file.
+    fn working_beeond(n: &FakeNode, action: &str) -> (Exit, Duration) {
+        match action {
+            "start" => {
+                n.root_file(STATUS);
+                n.mount(MOUNT1);
+                n.mount(MOUNT2);
+            }
+            "stop" => {
+                n.unmount(MOUNT1);
+                n.unmount(MOUNT2);
+                n.remove_file(STATUS);
+            }
+            "stoplocal" => {
+                n.unmount(MOUNT1);
+                n.remove_file(STATUS);
+            }
+            _ => panic!("{action}"),
+        }
+        (Exit::Code(0), Duration::from_millis(300))
+    }
+
+    // ---- prolog ----------------------------------------------------------------
+
+    #[test]
+    fn carme_job_gets_tmp_and_scratch() {
+        let n = FakeNode::new();
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &job("n1", "carme", 0), Path::new(STATE)).unwrap();
+        assert_eq!(n.trace(), [format!("write {STATE}/job-42.node")]);
+        let calls = n.sys.calls();
+        for base in ["/var/tmp/carme/n1", "/local/carme/n1"] {
+            let dir = format!("{base}/42");
+            let at = calls
+                .iter()
+                .position(|c| {
+                    *c == Call::EnsureRootDir {
+                        dir: base.into(),
+                        mode: 0o711,
+                    }
+                })
+                .unwrap();
+            assert_eq!(
+                calls[at + 1],
+                Call::Mkdir {
+                    path: dir.clone().into(),
+                    mode: 0o700
+                }
+            );
+            assert!(chowned(&n.sys, &dir));
+        }
+        assert!(log.has(Level::Info, "ready in "), "{}", log.text());
+        assert!(n.runs().is_empty());
+    }
+
+    #[test]
+    fn unsafe_base_is_a_node_fault() {
+        let sys = RecordingSyscall::new().fail_when(
+            |c| matches!(c, Call::EnsureRootDir { dir, .. } if dir == Path::new("/local/carme/n1")),
+            Errno::EACCES,
+        );
+        let n = FakeNode::with_sys(sys);
+        let log = MemoryLog::default();
+        let f = jobprep::prepare(&n, &log, &job("n1", "carme", 0), Path::new(STATE)).unwrap_err();
+        assert_eq!(f.short, "carme: unsafe scratch_base /local/carme/n1");
+        assert!(
+            f.message.contains("scratch base /local/carme/n1"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("root-owned directory"), "{}", f.message);
+    }
+
+    #[test]
+    fn planted_job_path_is_left_and_reported() {
+        let sys = RecordingSyscall::new().with_stat(
+            "/var/tmp/carme/n1/42",
+            Stat::new(Kind::Symlink, 0o777, 1000, 100),
+        );
+        let n = FakeNode::with_sys(sys);
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &job("n1", "carme", 0), Path::new(STATE)).unwrap();
+        assert!(log.has(Level::Warning, "Left untouched"), "{}", log.text());
+        assert!(
+            !n.sys.calls().iter().any(|c| matches!(c, Call::Chown { path, .. } | Call::Chmod { path, .. } if path.starts_with("/var/tmp/carme/n1/42"))),
+            "touched the planted path"
+        );
+        // Scratch was still made.
+        assert!(chowned(&n.sys, "/local/carme/n1/42"));
+    }
+
+    #[test]
+    fn first_node_starts_beeond() {
+        let n = FakeNode::new();
+        n.respond(working_beeond);
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &bee("n1"), Path::new(STATE)).unwrap();
+        assert_eq!(n.runs(), ["start"]);
+        let t = n.trace();
+        let argv = t.iter().find(|l| l.starts_with("argv ")).unwrap();
+        assert_eq!(
+            argv,
+            "argv /usr/bin/beeond start -n /run/carme/n1/job-42.beeond-nodes -d /local/beeond/42 \
+             -c /mnt/beeond/n1/42 -i /var/tmp/beeond-42.tmp -p 1430 -P -F -L /var/log/carme/beeond-42 -q"
+        );
+        // The node file is written before the start.
+        let nf = t
+            .iter()
+            .position(|l| l.ends_with("job-42.beeond-nodes"))
+            .unwrap();
+        let st = t.iter().position(|l| l == "run start").unwrap();
+        assert!(nf < st);
+        assert!(chowned(&n.sys, MOUNT1));
+        assert!(
+            log.has(Level::Info, "BeeOND at /mnt/beeond/n1/42 (started here)"),
+            "{}",
+            log.text()
+        );
+    }
+
+    #[test]
+    fn start_that_hangs_is_killed_cleaned_up_and_a_fault() {
+        let n = FakeNode::new();
+        n.respond(|n, action| match action {
+            // beeond writes its status file, then hangs waiting for servers.
+            "start" => {
+                n.root_file(STATUS);
+                (Exit::TimedOut, Duration::ZERO)
+            }
+            other => working_beeond(n, other),
+        });
+        let log = MemoryLog::default();
+        let f = jobprep::prepare(&n, &log, &bee("n1"), Path::new(STATE)).unwrap_err();
+        assert_eq!(f.short, "carme: BeeOND start timed out after 90s");
+        assert!(
+            f.message
+                .contains("did not finish within 90s and was killed"),
+            "{}",
+            f.message
+        );
+        assert_eq!(
+            n.runs(),
+            ["start", "stop"],
+            "what it started is stopped again"
+        );
+        assert!(!n.has_file(STATUS));
+        // Bounded: start_timeout + the cleanup stop.
+        assert!(
+            n.elapsed() <= Duration::from_secs(90 + 30),
+            "{:?}",
+            n.elapsed()
+        );
+        assert!(!chowned(&n.sys, MOUNT1));
+    }
+
+    #[test]
+    fn failed_start_leaves_nothing_mounted() {
+        let n = FakeNode::new();
+        n.respond(|n, action| match action {
+            "start" => {
+                n.mount(MOUNT1);
+                (Exit::Code(1), Duration::from_secs(2))
+            }
+            // The cleanup stop fails too.
+            _ => (Exit::Code(1), Duration::from_secs(1)),
+        });
+        let log = MemoryLog::default();
+        let f = jobprep::prepare(&n, &log, &bee("n1"), Path::new(STATE)).unwrap_err();
+        assert_eq!(f.short, "carme: BeeOND start failed");
+        assert!(
+            f.message.contains("exit status 1: ERROR: start went wrong"),
+            "{}",
+            f.message
+        );
+        assert!(n.trace().contains(&format!("umount -l {MOUNT1}")));
+        assert!(!n.is_mounted(MOUNT1));
+    }
+
+    #[test]
+    fn start_without_a_mount_is_a_fault() {
+        let n = FakeNode::new();
+        n.respond(|_, _| (Exit::Code(0), Duration::from_millis(5)));
+        let log = MemoryLog::default();
+        let f = jobprep::prepare(&n, &log, &bee("n1"), Path::new(STATE)).unwrap_err();
+        assert!(
+            f.message
+                .contains("nothing is mounted at /mnt/beeond/n1/42"),
+            "{}",
+            f.message
+        );
+        assert_eq!(n.runs(), ["start", "stop"]);
+    }
+
+    #[test]
+    fn stale_status_file_or_requeue_cleans_up_first() {
+        for (stale, restart) in [(true, 0), (false, 2)] {
+            let n = FakeNode::new();
+            if stale {
+                n.root_file(STATUS);
+            }
+            n.respond(|n, action| {
+                if action == "start" && n.has_file(STATUS) {
+                    // Like beeond: refuse to start over an existing status file.
+                    return (Exit::Code(1), Duration::from_millis(5));
+                }
+                working_beeond(n, action)
+            });
+            let log = MemoryLog::default();
+            jobprep::prepare(
+                &n,
+                &log,
+                &job("n1", "carme&beeond", restart),
+                Path::new(STATE),
+            )
+            .unwrap();
+            assert_eq!(n.runs(), ["stop", "start"]);
+            assert!(
+                log.has(Level::Warning, "cleaning up an earlier BeeOND"),
+                "{}",
+                log.text()
+            );
+            assert!(n.is_mounted(MOUNT1));
+        }
+    }
+
+    #[test]
+    fn planted_status_file_is_removed_not_trusted() {
+        let n = FakeNode::new();
+        n.files
+            .borrow_mut()
+            .insert(STATUS.into(), Stat::new(Kind::Symlink, 0o777, 1000, 100));
+        n.respond(working_beeond);
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &bee("n1"), Path::new(STATE)).unwrap();
+        assert!(n.trace().contains(&format!("unlink {STATUS}")));
+        assert_eq!(n.runs(), ["start"], "no cleanup stop for a planted file");
+        assert!(
+            log.has(Level::Warning, "not beeond's status file"),
+            "{}",
+            log.text()
+        );
+    }
+
+    #[test]
+    fn other_nodes_wait_for_the_mount() {
+        let n = FakeNode::new();
+        n.at(Duration::from_secs(3), MOUNT2, true);
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &bee("n2"), Path::new("/run/carme/n2")).unwrap();
+        assert!(n.runs().is_empty(), "only the first node runs beeond");
+        assert!(chowned(&n.sys, MOUNT2));
+        let t = n.elapsed();
+        assert!(
+            t >= Duration::from_secs(3) && t < Duration::from_secs(4),
+            "{t:?}"
+        );
+        assert!(log.has(Level::Info, "(started by n1)"), "{}", log.text());
+    }
+
+    #[test]
+    fn mount_that_never_comes() {
+        // The first node gave up and Slurm requeued the job: not our fault.
+        let n = FakeNode::new();
+        *n.job_state.borrow_mut() = Ok(JobState {
+            state: "PENDING".into(),
+            restarts: 1,
+        });
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &bee("n2"), Path::new("/run/carme/n2")).unwrap();
+        assert_eq!(
+            n.elapsed(),
+            Duration::from_secs(120),
+            "waits exactly wait_timeout"
+        );
+        assert!(n.trace().contains(&"job_state 42".to_string()));
+        assert!(
+            log.has(Level::Info, "the first node gave up"),
+            "{}",
+            log.text()
+        );
+        assert!(!chowned(&n.sys, MOUNT2));
+
+        // Still starting: this node cannot see the file system.
+        let n = FakeNode::new();
+        *n.job_state.borrow_mut() = Ok(JobState {
+            state: "RUNNING".into(),
+            restarts: 0,
+        });
+        let f = jobprep::prepare(&n, &log, &bee("n2"), Path::new("/run/carme/n2")).unwrap_err();
+        assert_eq!(f.short, "carme: BeeOND did not appear within 120s");
+        assert!(
+            f.message.contains("the first node n1 starts it"),
+            "{}",
+            f.message
+        );
+
+        // slurmctld cannot be asked: a fault, saying so.
+        let n = FakeNode::new();
+        let f = jobprep::prepare(&n, &log, &bee("n2"), Path::new("/run/carme/n2")).unwrap_err();
+        assert!(
+            f.message.contains("slurmctld could not tell"),
+            "{}",
+            f.message
+        );
+    }
+
+    // ---- epilog ----------------------------------------------------------------
+
+    fn clean(n: &FakeNode, j: &NodeJob, source: Source) -> (Result<(), Unclean>, MemoryLog) {
+        let log = MemoryLog::default();
+        let r = jobclean::clean(n, &log, j, source, Path::new(STATE));
+        (r, log)
+    }
+
+    #[test]
+    fn first_node_stops_beeond_then_removes_directories() {
+        let n = FakeNode::new();
+        n.mount(MOUNT1);
+        n.mount(MOUNT2);
+        n.root_file(STATUS);
+        n.respond(working_beeond);
+        let (r, log) = clean(&n, &bee("n1"), Source::Record);
+        r.unwrap();
+        assert_eq!(n.runs(), ["stop"]);
+        let t = n.trace();
+        let stop = t.iter().position(|l| l == "run stop").unwrap();
+        let rm = t
+            .iter()
+            .position(|l| l.starts_with("rmtree /var/tmp/carme/n1/42"))
+            .unwrap();
+        assert!(stop < rm, "{t:?}");
+        assert!(t.contains(&"rmtree /local/carme/n1/42 uid 1000".to_string()));
+        assert!(t.contains(&format!("rmdir {MOUNT1}")));
+        assert!(t.contains(&format!("unlink {STATE}/job-42.node")));
+        assert!(t.contains(&"unlink /run/carme/n1/job-42.beeond-nodes".to_string()));
+        assert!(
+            log.has(Level::Info, "BeeOND stopped on n1,n2"),
+            "{}",
+            log.text()
+        );
+    }
+
+    #[test]
+    fn failed_stop_falls_back_to_stoplocal_then_lazy_unmount() {
+        // stop fails; stoplocal works.
+        let n = FakeNode::new();
+        n.mount(MOUNT1);
+        n.root_file(STATUS);
+        n.respond(|n, a| match a {
+            "stop" => (Exit::Code(1), Duration::from_secs(1)),
+            other => working_beeond(n, other),
+        });
+        let (r, log) = clean(&n, &bee("n1"), Source::Record);
+        r.unwrap();
+        assert_eq!(n.runs(), ["stop", "stoplocal"]);
+        assert!(
+            log.has(Level::Warning, "falls back to beeond stoplocal"),
+            "{}",
+            log.text()
+        );
+
+        // stop times out, stoplocal fails: the mount is lazily unmounted.
+        let n = FakeNode::new();
+        n.mount(MOUNT1);
+        n.root_file(STATUS);
+        n.respond(|_, a| match a {
+            "stop" => (Exit::TimedOut, Duration::ZERO),
+            _ => (Exit::Code(1), Duration::from_secs(1)),
+        });
+        let (r, log) = clean(&n, &bee("n1"), Source::Record);
+        r.unwrap();
+        assert_eq!(n.runs(), ["stop", "stoplocal"]);
+        assert!(n.trace().contains(&format!("umount -l {MOUNT1}")));
+        assert!(
+            log.has(Level::Warning, "lazily unmounted"),
+            "{}",
+            log.text()
+        );
+        assert!(n.elapsed() <= Duration::from_secs(2 * 30));
+    }
+
+    #[test]
+    fn a_mount_that_stays_is_unclean_and_keeps_the_record() {
+        let n = FakeNode::new();
+        n.mount(MOUNT1);
+        n.unmount_fails.set(true);
+        n.respond(|_, _| (Exit::Code(1), Duration::from_secs(1)));
+        let (r, log) = clean(&n, &bee("n1"), Source::Record);
+        let u = r.unwrap_err();
+        assert_eq!(u.short, "carme: BeeOND mount of job 42 left");
+        assert!(
+            u.message.contains("fuser -vm /mnt/beeond/n1/42"),
+            "{}",
+            u.message
+        );
+        assert!(!n.trace().contains(&format!("unlink {STATE}/job-42.node")));
+        assert!(log.has(Level::Error, "left unclean"), "{}", log.text());
+    }
+
+    #[test]
+    fn other_nodes_wait_for_the_first_nodes_stop() {
+        let n = FakeNode::new();
+        n.mount(MOUNT2);
+        n.at(Duration::from_secs(2), MOUNT2, false);
+        let (r, log) = clean(&n, &bee("n2"), Source::Record);
+        r.unwrap();
+        assert!(n.runs().is_empty());
+        let t = n.trace();
+        // Directories first on the other nodes.
+        assert!(t[0].starts_with("rmtree /var/tmp/carme/n2/42"), "{t:?}");
+        assert!(
+            log.has(Level::Info, "BeeOND stopped by n1"),
+            "{}",
+            log.text()
+        );
+    }
+
+    #[test]
+    fn other_nodes_fall_back_when_the_stop_never_comes() {
+        let n = FakeNode::new();
+        n.mount(MOUNT2);
+        n.respond(|n, a| {
+            assert_eq!(a, "stoplocal");
+            n.unmount(MOUNT2);
+            (Exit::Code(0), Duration::from_millis(100))
+        });
+        let (r, log) = clean(&n, &bee("n2"), Source::Record);
+        r.unwrap();
+        assert_eq!(n.runs(), ["stoplocal"]);
+        let waited = n.elapsed() - Duration::from_millis(100);
+        assert_eq!(waited, Duration::from_secs(30) + jobclean::STOP_GRACE);
+        assert!(
+            log.has(Level::Warning, "still here after 32s"),
+            "{}",
+            log.text()
+        );
+    }
+
+    #[test]
+    fn epilog_twice_does_nothing_the_second_time() {
+        let n = FakeNode::new();
+        n.mount(MOUNT1);
+        n.mount(MOUNT2);
+        n.root_file(STATUS);
+        n.respond(working_beeond);
+        clean(&n, &bee("n1"), Source::Record).0.unwrap();
+        n.trace.borrow_mut().clear();
+        // The record is gone: the second run derives, finds nothing.
+        for node in ["n1", "n2"] {
+            let (r, _) = clean(&n, &bee(node), Source::Derived);
+            r.unwrap();
+        }
+        assert!(n.runs().is_empty(), "{:?}", n.trace());
+        assert_eq!(n.elapsed(), Duration::from_millis(300), "no waiting");
+    }
+
+    #[test]
+    fn job_directory_results() {
+        use crate::rmtree::TreeReport;
+        let n = FakeNode::new();
+        *n.removal.borrow_mut() = Some(Removal::Tree(TreeReport {
+            removed: 3,
+            mounts_left: 1,
+            problem_count: 1,
+            problems: vec![
+                "/var/tmp/carme/n1/42/m is a mount point that cannot be detached".into(),
+            ],
+            ..TreeReport::default()
+        }));
+        let (r, log) = clean(&n, &job("n1", "carme", 0), Source::Record);
+        let u = r.unwrap_err();
+        assert_eq!(u.short, "carme: mount left in tmp of job 42");
+        assert!(
+            log.has(Level::Error, "could not remove all of /var/tmp/carme/n1/42"),
+            "{}",
+            log.text()
+        );
+
+        let n = FakeNode::new();
+        *n.removal.borrow_mut() = Some(Removal::OddEntryRemoved {
+            kind: "symlink".into(),
+        });
+        let (r, log) = clean(&n, &job("n1", "carme", 0), Source::Record);
+        r.unwrap();
+        assert!(
+            log.has(Level::Warning, "was a symlink, not the job's tmp directory"),
+            "{}",
+            log.text()
+        );
+
+        let n = FakeNode::new();
+        *n.removal.borrow_mut() = Some(Removal::Foreign { uid: 7 });
+        let (r, log) = clean(&n, &job("n1", "carme", 0), Source::Record);
+        r.unwrap();
+        assert!(
+            log.has(Level::Warning, "belongs to uid 7"),
+            "{}",
+            log.text()
+        );
+    }
+}

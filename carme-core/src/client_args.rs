@@ -132,11 +132,18 @@ impl Knowledge {
 /// `parse_sbatch` know them, so `--carme-image NAME` (argument as the next
 /// word) does not make the rest of the command line unknown. The plugin must
 /// register exactly these names and argument kinds.
-pub const CARME_SPANK_OPTIONS: &[OptSpec] = &[OptSpec {
-    long: "carme-image",
-    short: None,
-    arg: ArgKind::Required,
-}];
+pub const CARME_SPANK_OPTIONS: &[OptSpec] = &[
+    OptSpec {
+        long: "carme-image",
+        short: None,
+        arg: ArgKind::Required,
+    },
+    OptSpec {
+        long: "carme-beeond",
+        short: None,
+        arg: ArgKind::None,
+    },
+];
 
 /// The builtin getopt table of `client` (Slurm 22.05), without SPANK options.
 pub fn option_table(client: Client) -> &'static [OptSpec] {
@@ -1477,6 +1484,8 @@ mod tests {
             // Our own SPANK option, and others' with an attached value.
             ("srun --carme-image img -C x cmd", g("x")),
             ("srun --carme-im img -C x cmd", g("x")),
+            ("srun --carme-beeond -C x cmd", g("x")),
+            ("srun --carme-be -C x cmd", g("x")),
             ("srun --container-image=foo -C x cmd", g("x")),
             // Unknown or ambiguous words: what follows could be anything.
             ("srun --con=x cmd", Unknown),

@@ -144,6 +144,27 @@ pub fn plan_step(
     }
 }
 
+/// `--carme-beeond`, as a client sees it: only for a new job (`in_job`:
+/// the job an srun step belongs to) that is, or may yet be, a Carme job
+/// (`class`: the early decision, None for a plain non-Carme job), on a
+/// cluster with `[beeond]`. A broken config is refused by `classify`.
+pub fn check_beeond_option(
+    loaded: &Loaded,
+    class: Option<&Classification>,
+    in_job: Option<&str>,
+) -> Result<(), Refusal> {
+    if let Some(job) = in_job {
+        return Err(Refusal::beeond_in_step(job));
+    }
+    if matches!(class, None | Some(Classification::NotCarme)) {
+        return Err(Refusal::beeond_without_feature(&loaded.basics().feature));
+    }
+    match loaded {
+        Loaded::Ready(cfg) if cfg.beeond.is_none() => Err(Refusal::beeond_not_configured(cfg)),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,5 +391,39 @@ mod tests {
             plan_step(&broken(), Tasks, Some("gpu"), None),
             StepPlan::Untouched
         );
+    }
+
+    #[test]
+    fn beeond_option_needs_a_new_carme_job_and_a_beeond_config() {
+        let carme = Classification::Carme {
+            image: "base".into(),
+        };
+        let no_beeond = cfg(None);
+        let text = "[runtime]\nkind = \"charliecloud\"\npath = \"/c\"\n[beeond]\n\
+                    [images.base]\npath = \"/i\"\n";
+        let with_beeond =
+            Loaded::Ready(Box::new(Config::parse(text, Path::new("/c.toml")).unwrap()));
+        let msg = |r: Result<(), Refusal>| r.unwrap_err().message().to_string();
+
+        assert_eq!(
+            check_beeond_option(&with_beeond, Some(&carme), None),
+            Ok(())
+        );
+        assert_eq!(
+            check_beeond_option(&with_beeond, Some(&Classification::Undetermined), None),
+            Ok(())
+        );
+        let m = msg(check_beeond_option(&with_beeond, Some(&carme), Some("17")));
+        assert!(m.starts_with("carme: --carme-beeond was refused"), "{m}");
+        assert!(
+            m.contains("job 17") && m.contains("sbatch --carme-beeond"),
+            "{m}"
+        );
+        for class in [None, Some(&Classification::NotCarme)] {
+            let m = msg(check_beeond_option(&with_beeond, class, None));
+            assert!(m.contains("--constraint=carme"), "{m}");
+        }
+        let m = msg(check_beeond_option(&no_beeond, Some(&carme), None));
+        assert!(m.contains("no [beeond] table in /c.toml"), "{m}");
     }
 }

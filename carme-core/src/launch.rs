@@ -432,12 +432,20 @@ fn plan_mounts(cfg: &Config, image: &Image, facts: &TaskFacts) -> Vec<PlannedMou
 }
 
 /// Paths of the step's namespace the container must see at the same
-/// place: the scratch target and a GPU device dir other than /dev (the
-/// runtimes bring /dev, /tmp along themselves).
+/// place: the scratch target, a GPU device dir other than /dev (the
+/// runtimes bring /dev, /tmp along themselves) and, for a BeeOND job, the
+/// node's `[beeond] mount_base` (not the job's own mount point: Charliecloud
+/// can bind only onto a directory the image has, and images cannot have
+/// one per job id; other jobs' mount roots there are closed, 0700).
 fn step_binds(cfg: &Config, facts: &TaskFacts) -> Vec<PathBuf> {
     let mut binds = Vec::new();
     if cfg.paths.scratch_base.is_some() {
         binds.push(cfg.paths.scratch_target.clone());
+    }
+    if let Some(b) = &cfg.beeond
+        && facts.var("CARME_BEEOND_PATH").is_some()
+    {
+        binds.push(b.mount_base.expand(facts.node, facts.job));
     }
     let dev = cfg.gpu.device_dir.expand(facts.node, facts.job);
     if dev != Path::new("/dev") {
@@ -1010,6 +1018,22 @@ mod tests {
         let c = Config::parse(plain, Path::new("/c.toml")).unwrap();
         let p = plan_for(&c, "base", &[], None, &exists_all, Mode::Exec);
         assert_eq!(p.mounts, []);
+    }
+
+    #[test]
+    fn beeond_jobs_get_the_nodes_mount_base() {
+        let text = "[runtime]\nkind = \"charliecloud\"\npath = \"/c\"\n\
+                    [beeond]\nmount_base = \"/mnt/beeond/%n\"\n[images.base]\npath = \"/i\"\n";
+        let c = Config::parse(text, Path::new("/c.toml")).unwrap();
+        let env = [("CARME_BEEOND_PATH".into(), "/mnt/beeond/n1/42".into())];
+        let p = plan_for(&c, "base", &env, None, &|_| false, Mode::Exec);
+        assert_eq!(
+            strings(&p.argv)[..3],
+            ["/c", "-b", "/mnt/beeond/n1:/mnt/beeond/n1"]
+        );
+        // A job without BeeOND: no bind.
+        let p = plan_for(&c, "base", &[], None, &|_| false, Mode::Exec);
+        assert!(!strings(&p.argv).iter().any(|a| a.contains("beeond")));
     }
 
     #[test]

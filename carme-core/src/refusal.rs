@@ -106,6 +106,33 @@ impl Refusal {
         ))
     }
 
+    /// `--carme-beeond` on a step of an existing job.
+    pub fn beeond_in_step(job: &str) -> Refusal {
+        Refusal::new(format!(
+            "--carme-beeond was refused: BeeOND is started for a whole job when the job \
+             starts, and this srun is a step of job {job}. Ask for it when you submit the \
+             job (sbatch --carme-beeond or salloc --carme-beeond), or drop it here."
+        ))
+    }
+
+    /// `--carme-beeond` on a job that is not a Carme job.
+    pub fn beeond_without_feature(feature: &str) -> Refusal {
+        Refusal::new(format!(
+            "--carme-beeond was refused: BeeOND is for Carme jobs, and this job's constraint \
+             does not name the feature '{feature}'. Add --constraint={feature}, or drop \
+             --carme-beeond."
+        ))
+    }
+
+    /// `--carme-beeond` where the config has no `[beeond]`.
+    pub fn beeond_not_configured(cfg: &Config) -> Refusal {
+        Refusal::new(format!(
+            "--carme-beeond was refused: this cluster has no BeeOND (no [beeond] table in \
+             {}). Drop --carme-beeond; ask your cluster admins if your jobs need it.",
+            cfg.source.display()
+        ))
+    }
+
     pub fn node_not_ready(detail: &str) -> Refusal {
         Refusal::new(format!(
             "this node cannot start Carme jobs right now ({detail}). Please tell your cluster \

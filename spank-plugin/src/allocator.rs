@@ -7,14 +7,14 @@ use std::io::Read;
 use carme_core::client_args::{self, Client};
 use carme_core::decide::Classification;
 
-use crate::client::{constraint_of, decide_early, env, own_argv};
+use crate::client::{constraint_of, decide_early, env, own_argv, pass_beeond};
 use crate::ffi::{Level, Spank, log, set_process_env};
 use crate::plugin::{IMAGE_ENV_FOR_SRUN, with_state};
 
 /// sbatch reads scripts of any size; we only need the #SBATCH block at the top.
 const SCRIPT_READ_LIMIT: u64 = 1 << 20;
 
-pub fn post_opt(_sp: &Spank) -> Result<(), ()> {
+pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     let image = with_state(|s| s.image.clone());
     let argv = own_argv();
     let salloc = argv
@@ -32,6 +32,7 @@ pub fn post_opt(_sp: &Spank) -> Result<(), ()> {
         client_args::parse_sbatch(&argv, &env, script.as_deref())
     };
     let class = decide_early(constraint_of(&req), image.as_deref(), Some(&req))?;
+    pass_beeond(sp, class.as_ref(), None)?;
     if let (Some(image), Some(Classification::Carme { .. } | Classification::Undetermined)) =
         (&image, class)
     {

@@ -3,13 +3,13 @@
 
 use carme_core::Refusal;
 use carme_core::client_args::{ClientRequest, Knowledge};
-use carme_core::config::{Config, Loaded};
-use carme_core::decide::{Classification, Constraint, JobRequest, classify};
+use carme_core::config::{Config, Loaded, Scope};
+use carme_core::decide::{Classification, Constraint, JobRequest, check_beeond_option, classify};
 use carme_core::limits::{Account, Resolved, Who, ask_of_request, check, effective};
 use carme_core::slurmjob::running_now;
 
-use crate::ffi::{self, Level, log};
-use crate::plugin::load_config;
+use crate::ffi::{self, Level, Spank, log};
+use crate::plugin::{load_config, with_state};
 use crate::who::JobUser;
 
 /// This process's argv, as the kernel has it (SPANK does not hand the
@@ -95,4 +95,29 @@ fn check_limits_early(
         }
     }
     check(cfg, &eff, &ask)
+}
+
+/// `--carme-beeond`, if given: refused (with the message) unless the job
+/// is a new Carme job on a cluster with `[beeond]`; else passed to the
+/// job's prolog and epilog as `SPANK_CARME_BEEOND=1`. `in_job`: the job an
+/// srun step belongs to.
+pub fn pass_beeond(
+    sp: &Spank,
+    class: Option<&Classification>,
+    in_job: Option<&str>,
+) -> Result<(), ()> {
+    if !with_state(|s| s.beeond) {
+        return Ok(());
+    }
+    let loaded = load_config(Some(&Scope::NOBODY));
+    if let Err(r) = check_beeond_option(&loaded, class, in_job) {
+        log(Level::Error, r.message());
+        return Err(());
+    }
+    sp.job_control_setenv("CARME_BEEOND", "1").map_err(|e| {
+        log(
+            Level::Error,
+            &format!("carme: --carme-beeond could not be passed to the job: {e}"),
+        )
+    })
 }

@@ -99,6 +99,11 @@ extern "C" fn image_option_cb(_val: c_int, optarg: *const c_char, _remote: c_int
     })
 }
 
+/// Called by Slurm when `--carme-beeond` is given (command line or env).
+extern "C" fn beeond_option_cb(_val: c_int, _optarg: *const c_char, _remote: c_int) -> c_int {
+    guard("option", plugin::beeond_option)
+}
+
 /// Run a callback body; a panic is logged and becomes an error return.
 fn guard(callback: &str, body: impl FnOnce() -> Result<(), ()>) -> c_int {
     match catch_unwind(AssertUnwindSafe(body)) {
@@ -227,6 +232,35 @@ impl Spank {
         check(
             unsafe { sys::spank_option_register(self.0, opt) },
             "spank_option_register(carme-image)",
+        )
+    }
+
+    /// Register `--carme-beeond` (srun, sbatch, salloc; no argument).
+    pub fn register_beeond_option(&self) -> Result<(), String> {
+        let opt: &'static mut sys::spank_option = Box::leak(Box::new(sys::spank_option {
+            name: c"carme-beeond".as_ptr() as *mut c_char,
+            arginfo: std::ptr::null_mut(),
+            usage: c"Give the Carme job a BeeOND file system across its nodes (CARME_BEEOND_PATH); for new jobs (sbatch, salloc, srun outside a job).".as_ptr() as *mut c_char,
+            has_arg: 0,
+            val: 0,
+            cb: Some(beeond_option_cb),
+        }));
+        // SAFETY: valid handle and a 'static option struct.
+        check(
+            unsafe { sys::spank_option_register(self.0, opt) },
+            "spank_option_register(carme-beeond)",
+        )
+    }
+
+    /// Put `name=value` into the job's control environment: slurmd gives
+    /// it to the job's prolog and epilog as `SPANK_<name>` (local and
+    /// allocator contexts, before the job is submitted).
+    pub fn job_control_setenv(&self, name: &str, value: &str) -> Result<(), String> {
+        let (n, v) = (cstring(name)?, cstring(value)?);
+        // SAFETY: valid handle and C strings.
+        check(
+            unsafe { sys::spank_job_control_setenv(self.0, n.as_ptr(), v.as_ptr(), 1) },
+            &format!("spank_job_control_setenv({name})"),
         )
     }
 

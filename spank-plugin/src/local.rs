@@ -5,14 +5,24 @@ use carme_core::Refusal;
 use carme_core::client_args::{self, Client, Knowledge};
 use carme_core::decide::{Classification, Constraint};
 
-use crate::client::{constraint_of, decide_early, env, own_argv};
+use crate::client::{constraint_of, decide_early, env, own_argv, pass_beeond};
 use crate::ffi::{self, Level, Spank, log};
-use crate::plugin::with_state;
+use crate::plugin::{BEEOND_ENV_FOR_SRUN, with_state};
 
-pub fn post_opt(_sp: &Spank) -> Result<(), ()> {
+pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     let image = with_state(|s| s.image.clone());
     let argv = own_argv();
     let req = client_args::parse(Client::Srun, &argv, &env);
+    // Slurm hands a job's SPANK options to its sruns through the
+    // environment: an inherited --carme-beeond is the job's own (already
+    // passed on when it was submitted), not a step asking for BeeOND.
+    let inherited = std::env::var_os(BEEOND_ENV_FOR_SRUN).is_some();
+    match &req.jobid {
+        Knowledge::Absent => {}
+        _ if inherited => {}
+        Knowledge::Given(id) => pass_beeond(sp, None, Some(id))?,
+        Knowledge::Unknown => pass_beeond(sp, None, Some("an existing job"))?,
+    }
 
     // Inside an allocation its constraint decides; ask slurmctld only when
     // the step asks for an image (otherwise slurmstepd decides and nothing
@@ -50,6 +60,9 @@ pub fn post_opt(_sp: &Spank) -> Result<(), ()> {
     {
         log(Level::Error, Refusal::multi_prog_unsupported().message());
         return Err(());
+    }
+    if req.jobid == Knowledge::Absent {
+        pass_beeond(sp, class.as_ref(), None)?;
     }
     Ok(())
 }

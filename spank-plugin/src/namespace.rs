@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 use carme_core::Refusal;
 use carme_core::config::Config;
-use carme_core::gate::names_feature;
 use carme_node::devview::DeviceView;
 use carme_node::gpus::plan_gpus;
 use carme_node::namespace::{self, JobDir, Shm, StepNamespace};
@@ -24,8 +23,6 @@ pub struct StepPlace<'a> {
     pub node: &'a str,
     /// Task steps get `SLURM_STEP_GPUS`; batch/interactive `SLURM_JOB_GPUS`.
     pub batch_like: bool,
-    /// The job's constraint expression (for BeeOND).
-    pub constraint: Option<&'a str>,
 }
 
 /// Build the step's namespace and set the matching environment; a refusal
@@ -68,7 +65,7 @@ pub fn enter(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<(), Refusal>
         carme_node::state::ensure_root_dir(&state_dir, 0o700).map_err(fail)?;
         Some(DeviceView {
             device_dir,
-            staging: state_dir,
+            staging: state_dir.clone(),
             hide: gpus.hide.clone(),
         })
     } else {
@@ -105,19 +102,26 @@ pub fn enter(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<(), Refusal>
             Some(cfg.paths.scratch_target.display().to_string()),
         ));
     }
-    if let Some(b) = &cfg.beeond
-        && place
-            .constraint
-            .is_some_and(|c| names_feature(c, &b.feature))
-    {
-        let mount = b
-            .mount_base
-            .expand(node, job)
-            .join(place.job_id.to_string());
-        env.push((
-            "CARME_BEEOND_PATH".into(),
-            Some(mount.display().to_string()),
-        ));
+    // BeeOND exists only where carme-prolog set it up: its record for this
+    // job on this node (root's, in the state dir) is the truth, whether the
+    // job asked by constraint or with --carme-beeond.
+    match carme_node::nodejob::read(&state_dir, place.job_id) {
+        Ok(Some(rec)) => {
+            if let Some(b) = rec.beeond {
+                env.push((
+                    "CARME_BEEOND_PATH".into(),
+                    Some(b.mount.display().to_string()),
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => log(
+            Level::Error,
+            &format!(
+                "carme: job {}: cannot read the prolog's record: {e}; CARME_BEEOND_PATH not set",
+                place.job_id
+            ),
+        ),
     }
     env.extend(gpus.env);
     for (k, v) in env {

@@ -22,6 +22,8 @@ pub struct State {
     pub arg_error: Option<String>,
     /// `--carme-image` as given (command line or environment).
     pub image: Option<String>,
+    /// `--carme-beeond` was given (clients only act on it).
+    pub beeond: bool,
     /// slurmstepd: the decision for this step.
     pub plan: Option<StepPlan>,
 }
@@ -30,6 +32,7 @@ pub static STATE: Mutex<State> = Mutex::new(State {
     config_path: PathBuf::new(),
     arg_error: None,
     image: None,
+    beeond: false,
     plan: None,
 });
 
@@ -88,6 +91,14 @@ pub fn init(sp: &Spank, args: &[String]) -> Result<(), ()> {
     if let Err(e) = sp.register_image_option() {
         log(Level::Error, &format!("carme: {e}"));
     }
+    if let Err(e) = sp.register_beeond_option() {
+        log(Level::Error, &format!("carme: {e}"));
+    }
+    Ok(())
+}
+
+pub fn beeond_option() -> Result<(), ()> {
+    with_state(|s| s.beeond = true);
     Ok(())
 }
 
@@ -122,3 +133,7 @@ pub fn task_init(sp: &Spank) -> Result<(), ()> {
 /// The environment variable through which srun picks up `--carme-image`
 /// (Slurm reads `SLURM_SPANK_` + the option's job-environment name).
 pub const IMAGE_ENV_FOR_SRUN: &str = "SLURM_SPANK__SLURM_SPANK_OPTION_carme_carme_image";
+
+/// The same for `--carme-beeond`, which Slurm puts into a job's
+/// environment itself (so the job's sruns see it).
+pub const BEEOND_ENV_FOR_SRUN: &str = "SLURM_SPANK__SLURM_SPANK_OPTION_carme_carme_beeond";

@@ -64,9 +64,7 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
             match plan_step(&loaded, kind, constraint.as_deref(), image.as_deref()) {
                 StepPlan::Container { image } | StepPlan::HostForCarme { image } => {
                     let refusal = limits::refusal(&loaded, who.as_ref(), job_id, &image, job)
-                        .or_else(|| {
-                            enter_namespace(sp, &loaded, job_id, kind, constraint.as_deref())
-                        });
+                        .or_else(|| enter_namespace(sp, &loaded, job_id, kind));
                     match refusal {
                         Some(r) => refused(r),
                         None if kind == StepKind::Tasks => StepPlan::Container { image },
@@ -196,13 +194,7 @@ fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
 }
 
 /// Put this step (and so its tasks) into its own mount namespace.
-fn enter_namespace(
-    sp: &Spank,
-    loaded: &Loaded,
-    job_id: u32,
-    kind: StepKind,
-    constraint: Option<&str>,
-) -> Option<Refusal> {
+fn enter_namespace(sp: &Spank, loaded: &Loaded, job_id: u32, kind: StepKind) -> Option<Refusal> {
     let Loaded::Ready(cfg) = loaded else {
         return None;
     };
@@ -216,7 +208,6 @@ fn enter_namespace(
         gid,
         node: &node,
         batch_like: kind != StepKind::Tasks,
-        constraint,
     };
     namespace::enter(sp, cfg, &place).err()
 }

@@ -731,3 +731,115 @@ fn symlink_planted_at_the_scratch_path_is_never_followed() {
     not_drained(&c);
     std::fs::remove_dir_all(&canary).unwrap();
 }
+
+#[test]
+fn carme_beeond_option_gives_a_carme_job_beeond_inside_its_image() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let name = unique_name("beeondopt");
+    let out = home_of(STAFF).join(format!("{name}.out"));
+    // The option, not the constraint, asks for BeeOND; the job's sruns
+    // (which must not be refused for the job's option) see the mount from
+    // inside the image on both nodes.
+    let script = "#!/bin/sh\nsrun -N2 -n2 --carme-image=base sh -c \
+                  'echo hi > $CARME_BEEOND_PATH/f-$SLURMD_NODENAME && \
+                  echo $SLURMD_NODENAME $CARME_BEEOND_PATH $(cat /CARME_IMAGE) \
+                  $(stat -c %U $CARME_BEEOND_PATH)' | sort\n";
+    let job = sbatch(
+        &c,
+        STAFF,
+        &[
+            "-N2",
+            "-C",
+            "carme",
+            "--carme-beeond",
+            "-J",
+            &name,
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        script,
+    );
+    wait_job_done(&c, job, Duration::from_secs(60));
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    assert_eq!(job_field(&c, job, "JobState"), "COMPLETED", "{text}");
+    let want: Vec<String> = ["n1", "n2"]
+        .iter()
+        .map(|n| format!("{n} {} base {STAFF}", mount_point(&c, n, job).display()))
+        .collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), want, "{text}");
+    let calls = standin_calls(&c, job);
+    assert_eq!(
+        calls_summary(&calls),
+        [
+            ("start".into(), "n1".into(), "ok".into(), 0),
+            ("stop".into(), "n1".into(), "ok".into(), 0)
+        ],
+        "{calls:#?}"
+    );
+    for n in ["n1", "n2"] {
+        assert!(!mount_point(&c, n, job).exists());
+    }
+
+    // A job without BeeOND gets no CARME_BEEOND_PATH.
+    let r = c.run_as(
+        STAFF,
+        &[
+            "srun",
+            "-C",
+            "carme",
+            "--carme-image=base",
+            "sh",
+            "-c",
+            "echo beeond=${CARME_BEEOND_PATH:-none}",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.stdout.trim(), "beeond=none");
+}
+
+#[test]
+fn carme_beeond_option_is_refused_where_it_cannot_work() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let name = unique_name("beeondno");
+    // Not a Carme job: refused before anything is queued.
+    for argv in [
+        vec!["sbatch", "-J", &name, "--carme-beeond", "--wrap", "true"],
+        vec!["srun", "-J", &name, "--carme-beeond", "true"],
+        vec!["salloc", "-J", &name, "-C", "gpu", "--carme-beeond", "true"],
+    ] {
+        let r = c.run_as(STAFF, &argv);
+        assert_ne!(r.code, 0, "{argv:?}: {}", r.all());
+        assert!(
+            r.stderr
+                .contains("carme: --carme-beeond was refused: BeeOND is for Carme jobs")
+                && r.stderr.contains("--constraint=carme"),
+            "{argv:?}: {}",
+            r.all()
+        );
+    }
+    assert!(c.jobs_named(&name).is_empty(), "{:?}", c.jobs_named(&name));
+    // A step of an existing job cannot ask for it.
+    let r = c.run_as(
+        STAFF,
+        &[
+            "salloc",
+            "-C",
+            "carme",
+            "-J",
+            &name,
+            "srun",
+            "--carme-beeond",
+            "--carme-image=base",
+            "true",
+        ],
+    );
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("carme: --carme-beeond was refused: BeeOND is started for a whole job"),
+        "{}",
+        r.all()
+    );
+}

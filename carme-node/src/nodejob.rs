@@ -17,8 +17,6 @@
 //! `<log_dir>/beeond-<jobid>/`, node file `<state_dir>/job-<jobid>.beeond-nodes`.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,10 +24,6 @@ use carme_core::beeond::{BeeondError, BeeondSetup};
 use carme_core::config::Config;
 use carme_core::gate::names_feature;
 use carme_core::hostlist::{self, HostlistError};
-use nix::errno::Errno;
-use nix::fcntl::{OFlag, open, openat, renameat};
-use nix::sys::stat::{Mode, SFlag, fstat};
-use nix::unistd::{UnlinkatFlags, unlinkat};
 
 /// The job as slurmd describes it to the prolog and epilog (their
 /// environment; only `SPANK_*` there comes from the user's client).
@@ -407,77 +401,12 @@ impl NodeJob {
     }
 }
 
-// ---- root-only files in a trusted directory -----------------------------------
-
-fn open_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, Errno> {
-    open(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-}
-
-/// Write `text` atomically as `path` (root, 0600); its directory is made
-/// a root-owned directory closed to others first.
-pub fn write_root_file(path: &Path, text: &str) -> Result<(), String> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(format!("{}: no directory", path.display()));
-    };
-    crate::state::ensure_root_dir(dir, 0o700)?;
-    let d = open_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp = format!(".{}.tmp", name.to_string_lossy());
-    match unlinkat(&d, tmp.as_str(), UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => return Err(format!("{}/{tmp}: {e}", dir.display())),
-    }
-    let fd = openat(
-        &d,
-        tmp.as_str(),
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o600),
-    )
-    .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
-    let mut f = std::fs::File::from(fd);
-    f.write_all(text.as_bytes())
-        .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
-    drop(f);
-    renameat(&d, tmp.as_str(), &d, name).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// `path` if it is a root-owned regular file (never following a symlink);
-/// None if there is nothing.
-pub fn read_root_file(path: &Path) -> Result<Option<String>, String> {
-    let fd = match open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let st = fstat(fd.as_fd()).map_err(|e| format!("{}: {e}", path.display()))?;
-    let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
-    if !regular || st.st_uid != 0 || st.st_size as u64 > MAX_RECORD {
-        return Err(format!(
-            "{} was not written by Carme (owner uid {}, mode {:o})",
-            path.display(),
-            st.st_uid,
-            st.st_mode
-        ));
-    }
-    let mut text = String::new();
-    std::fs::File::from(fd)
-        .take(MAX_RECORD)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Some(text))
-}
+// ---- the record: a root-only file in the state directory ---------------------------
 
 /// The node-job record of `job` in `state_dir`, if there is one.
 pub fn read(state_dir: &Path, job: u32) -> Result<Option<NodeJob>, String> {
     let path = state_dir.join(record_name(job));
-    let Some(text) = read_root_file(&path)? else {
+    let Some(text) = crate::state::read_root_file(&path, MAX_RECORD)? else {
         return Ok(None);
     };
     let rec = NodeJob::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -489,7 +418,7 @@ pub fn read(state_dir: &Path, job: u32) -> Result<Option<NodeJob>, String> {
 
 /// Record `job` in `state_dir`.
 pub fn write(state_dir: &Path, job: &NodeJob) -> Result<(), String> {
-    write_root_file(&state_dir.join(record_name(job.job_id)), &job.to_text())
+    crate::state::write_root_file(&state_dir.join(record_name(job.job_id)), &job.to_text())
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ impl NodeOps for LinuxNode {
     }
 
     fn write_root_file(&self, path: &Path, text: &str) -> Result<(), String> {
-        crate::nodejob::write_root_file(path, text)
+        crate::state::write_root_file(path, text)
     }
 
     fn prepare_sticky_dir(&self, dir: &Path) -> Result<(), String> {

@@ -90,8 +90,12 @@ fn verdict_name(job: u32) -> String {
     format!("job-{job}.limits")
 }
 
-/// Write `text` atomically as `<dir>/<name>` (root, 0600).
-fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), String> {
+/// Write `text` atomically as `path` (root, 0600); its directory is made
+/// a root-owned directory closed to others first.
+pub fn write_root_file(path: &Path, text: &str) -> Result<(), String> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("{}: no directory", path.display()));
+    };
     ensure_root_dir(dir, 0o700)?;
     let d = open(
         dir,
@@ -99,7 +103,7 @@ fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), String> {
         Mode::empty(),
     )
     .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp = format!(".{name}.tmp");
+    let tmp = format!(".{}.tmp", name.to_string_lossy());
     // A crashed earlier writer may have left the temp file.
     match unlinkat(&d, tmp.as_str(), UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
@@ -116,15 +120,15 @@ fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), String> {
     f.write_all(text.as_bytes())
         .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
     drop(f);
-    renameat(&d, tmp.as_str(), &d, name).map_err(|e| format!("{}/{name}: {e}", dir.display()))
+    renameat(&d, tmp.as_str(), &d, name).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// `<dir>/<name>` if it exists as a root-owned regular file (never
-/// following a symlink). One failed open() when it does not exist.
-fn read_file(dir: &Path, name: &str) -> Result<Option<String>, String> {
-    let path = dir.join(name);
+/// `path` if it exists as a root-owned regular file of at most `max`
+/// bytes (never following a symlink). One failed open() when it does not
+/// exist.
+pub fn read_root_file(path: &Path, max: u64) -> Result<Option<String>, String> {
     let fd = match open(
-        &path,
+        path,
         OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     ) {
@@ -133,7 +137,7 @@ fn read_file(dir: &Path, name: &str) -> Result<Option<String>, String> {
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     let st = fstat(fd.as_fd()).map_err(|e| format!("{}: {e}", path.display()))?;
-    if !is_file(&st) || st.st_uid != 0 || st.st_size as u64 > MAX_RECORD {
+    if !is_file(&st) || st.st_uid != 0 || st.st_size as u64 > max {
         return Err(format!(
             "{} was not written by Carme (owner uid {}, mode {:o})",
             path.display(),
@@ -143,10 +147,18 @@ fn read_file(dir: &Path, name: &str) -> Result<Option<String>, String> {
     }
     let mut text = String::new();
     std::fs::File::from(fd)
-        .take(MAX_RECORD)
+        .take(max)
         .read_to_string(&mut text)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Some(text))
+}
+
+fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), String> {
+    write_root_file(&dir.join(name), text)
+}
+
+fn read_file(dir: &Path, name: &str) -> Result<Option<String>, String> {
+    read_root_file(&dir.join(name), MAX_RECORD)
 }
 
 /// Write `rec` atomically as `<dir>/job-<id>`.

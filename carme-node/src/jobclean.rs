@@ -32,14 +32,13 @@
 //! to be killed; the removal of each directory at most
 //! [`crate::nodeops::REMOVE_BOUND`].
 
-use std::io;
 use std::path::Path;
 use std::time::Duration;
 
 use carme_core::beeond::{nodefile_text, stop_argv, stoplocal_argv};
 
 use crate::joblog::Log;
-use crate::jobprep::{failure, log_output, secs, unmount_local};
+use crate::jobprep::{failure, log_output, secs, status_file_present, unmount_local};
 use crate::nodejob::{BeeondNode, NodeJob};
 use crate::nodeops::NodeOps;
 use crate::rmtree::Removal;
@@ -178,14 +177,12 @@ fn remove_dirs(
     }
 }
 
-/// What of the job's BeeOND is still on this node: (mounted, status file).
-fn leftovers(ops: &dyn NodeOps, b: &BeeondNode) -> (bool, bool) {
+/// What of the job's BeeOND is still on this node: (mounted, status
+/// file). A status file that is not beeond's is removed, never handed to
+/// beeond.
+fn leftovers(ops: &dyn NodeOps, log: &dyn Log, b: &BeeondNode) -> (bool, bool) {
     let mounted = ops.mounted(&b.mount).unwrap_or(true);
-    let status = match ops.lstat(&b.setup.status_file) {
-        Ok(_) => true,
-        Err(e) => e.kind() != io::ErrorKind::NotFound,
-    };
-    (mounted, status)
+    (mounted, status_file_present(ops, log, &b.setup.status_file))
 }
 
 fn stop_beeond(
@@ -196,7 +193,7 @@ fn stop_beeond(
     source: Source,
 ) -> Result<Option<String>, Unclean> {
     let s = &b.setup;
-    let (mounted, status) = leftovers(ops, b);
+    let (mounted, status) = leftovers(ops, log, b);
     let mut local = false;
     let mut stopped = None;
     if b.first {
@@ -220,7 +217,7 @@ fn stop_beeond(
                 ));
                 log_output(log, "beeond stop", &ran);
             }
-            let (m, st) = leftovers(ops, b);
+            let (m, st) = leftovers(ops, log, b);
             local = !ran.ok() || m || st;
         }
     } else if mounted || status {
@@ -228,7 +225,7 @@ fn stop_beeond(
         let deadline = ops.elapsed() + bound;
         let mut nap = Duration::from_millis(20);
         loop {
-            let (m, st) = leftovers(ops, b);
+            let (m, st) = leftovers(ops, log, b);
             if !m && !st {
                 stopped = Some(format!("BeeOND stopped by {}", b.first_node()));
                 break;

@@ -256,7 +256,46 @@ fn check_beeond_dirs(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), Fault> {
         ops.prepare_sticky_dir(parent)
             .map_err(|why| unsafe_dir("status directory", "status_dir", why))?;
     }
+    // beeond writes its services' logs below <log_dir>/beeond-<jobid> as
+    // root: log_dir must be root's and closed to others like the others.
+    if let Some(parent) = b.setup.log_dir.parent() {
+        ops.sys()
+            .ensure_root_dir(parent, 0o700)
+            .map_err(|why| unsafe_dir("log directory", "paths.log_dir", why))?;
+    }
     Ok(())
+}
+
+/// Whether the job's BeeOND status file is there. Only a root-owned
+/// regular file with one link is beeond's: anything else in its place
+/// (with a status_dir like /var/tmp, a user can plant a file that
+/// `beeond stop`/`stoplocal` would act on as root) is removed and logged.
+/// An lstat error counts as "there" (cleanup is then retried).
+pub fn status_file_present(ops: &dyn NodeOps, log: &dyn Log, status: &Path) -> bool {
+    match ops.lstat(status) {
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        Ok(st) if st.kind == Kind::File && st.uid == 0 && st.nlink == 1 => true,
+        Ok(st) => {
+            match ops.unlink(status) {
+                Ok(_) => log.warn(&format!(
+                    "removed {}: a {:?} owned by uid {}, not beeond's status file; BeeOND \
+                     status files belong in a directory only root can write ([beeond] \
+                     status_dir)",
+                    status.display(),
+                    st.kind,
+                    st.uid
+                )),
+                Err(e) => log.error(&format!(
+                    "{} is not beeond's status file (a {:?} owned by uid {}) and cannot be \
+                     removed: {e}",
+                    status.display(),
+                    st.kind,
+                    st.uid
+                )),
+            }
+            false
+        }
+    }
 }
 
 fn start_beeond(
@@ -270,9 +309,9 @@ fn start_beeond(
     let status = &s.status_file;
     let stale = match ops.lstat(status) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Ok(st) if st.kind == Kind::File && st.uid == 0 => true,
+        Ok(st) if st.kind == Kind::File && st.uid == 0 && st.nlink == 1 => true,
         Ok(st) => {
-            // Not beeond's: someone else's file or link in its place.
+            // Not beeond's: someone else's file, link or hard link in its place.
             ops.unlink(status).map_err(|e| {
                 fault(
                     format!("cannot remove {} (not beeond's): {e}", status.display()),
@@ -394,8 +433,24 @@ fn stop_after_failed_start(ops: &dyn NodeOps, log: &dyn Log, b: &BeeondNode) {
     }
 }
 
+/// How often a node waiting past `wait_timeout` asks slurmctld whether
+/// the job was given up.
+const ASK_EVERY: Duration = Duration::from_secs(5);
+
+/// The longest the first node's prolog can take over BeeOND: a stop of an
+/// earlier instance, the start, a stop after a failed start (each killed
+/// at its bound, then up to GRACE + REAP_WAIT more), then setting the
+/// drain reason.
+pub fn first_node_bound(b: &BeeondNode) -> Duration {
+    let kill = crate::bounded::GRACE + crate::bounded::REAP_WAIT;
+    b.stop_timeout + b.start_timeout + b.stop_timeout + kill * 3 + crate::slurmctl::TIMEOUT
+}
+
 /// Wait for the first node's BeeOND; Ok(false) when the job was given up
-/// meanwhile.
+/// meanwhile. At `wait_timeout` ask slurmctld once: a job given up means
+/// nothing to do here; a job still starting gets until the first node's
+/// own bound (so a slow or failing start drains the first node, not
+/// every node), then this node gives up too.
 fn wait_beeond(
     ops: &dyn NodeOps,
     log: &dyn Log,
@@ -403,7 +458,12 @@ fn wait_beeond(
     b: &BeeondNode,
 ) -> Result<bool, Fault> {
     check_beeond_dirs(ops, b)?;
-    let deadline = ops.elapsed() + b.wait_timeout;
+    // A file planted here would make beeond's start on this node fail.
+    status_file_present(ops, log, &b.setup.status_file);
+    let t0 = ops.elapsed();
+    let hard = t0 + b.wait_timeout.max(first_node_bound(b));
+    let mut next_ask = t0 + b.wait_timeout;
+    let mut extended = false;
     let mut nap = Duration::from_millis(20);
     loop {
         match ops.mounted(&b.mount) {
@@ -417,10 +477,43 @@ fn wait_beeond(
             }
         }
         let now = ops.elapsed();
-        if now >= deadline {
-            return mount_never_came(ops, log, job, b);
+        if now >= hard {
+            return mount_never_came(ops, log, job, b, now - t0);
         }
-        ops.sleep(nap.min(deadline - now));
+        if now >= next_ask {
+            match ops.job_state(job.job_id) {
+                Ok(st) if !st.is_attempt(job.restart) => {
+                    log.info(&format!(
+                        "BeeOND of job {} did not appear within {}, and the job is {} now \
+                         (requeued {} times): the first node gave up ({}); nothing to do here",
+                        job.job_id,
+                        secs(now - t0),
+                        st.state,
+                        st.restarts,
+                        b.first_node()
+                    ));
+                    return Ok(false);
+                }
+                Ok(_) => {
+                    if !extended {
+                        log.info(&format!(
+                            "BeeOND not here after {} ([beeond] wait_timeout) and the job is \
+                             still starting: waiting up to {} in all (the first node {}'s \
+                             bound), asking slurmctld every {}",
+                            secs(b.wait_timeout),
+                            secs(hard - t0),
+                            b.first_node(),
+                            secs(ASK_EVERY)
+                        ));
+                        extended = true;
+                    }
+                    next_ask = ops.elapsed() + ASK_EVERY;
+                }
+                Err(_) => return mount_never_came(ops, log, job, b, now - t0),
+            }
+            continue;
+        }
+        ops.sleep(nap.min(next_ask.min(hard) - now));
         nap = (nap * 2).min(Duration::from_millis(500));
     }
     own_mount_root(ops, job, b).map_err(|e| {
@@ -437,15 +530,18 @@ fn mount_never_came(
     log: &dyn Log,
     job: &NodeJob,
     b: &BeeondNode,
+    waited: Duration,
 ) -> Result<bool, Fault> {
     let what = format!(
-        "BeeOND of job {} did not appear at {} within {} ([beeond] wait_timeout); the first \
-         node {} starts it",
+        "BeeOND of job {} did not appear at {} within {} ([beeond] wait_timeout {}); the \
+         first node {} starts it",
         job.job_id,
         b.mount.display(),
+        secs(waited),
         secs(b.wait_timeout),
         b.first_node()
     );
+    let short = format!("carme: BeeOND did not appear within {}", secs(waited));
     match ops.job_state(job.job_id) {
         Ok(st) if !st.is_attempt(job.restart) => {
             log.info(&format!(
@@ -461,17 +557,11 @@ fn mount_never_came(
                  BeeGFS client can mount here",
                 st.state
             ),
-            format!(
-                "carme: BeeOND did not appear within {}",
-                secs(b.wait_timeout)
-            ),
+            short,
         )),
         Err(e) => Err(fault(
             format!("{what}, and slurmctld could not tell whether the job still runs: {e}"),
-            format!(
-                "carme: BeeOND did not appear within {}",
-                secs(b.wait_timeout)
-            ),
+            short,
         )),
     }
 }

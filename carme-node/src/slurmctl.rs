@@ -107,9 +107,61 @@ pub fn drain(node: &str, reason: &str, capture_dir: &Path) -> Result<(), String>
     scontrol(&["update", &node, "State=DRAIN", &reason], capture_dir).map(|_| ())
 }
 
+/// Of `nodes`, those whose available features lack `feature` (one
+/// `scontrol show node` call for all of them).
+pub fn nodes_without_feature(
+    nodes: &[String],
+    feature: &str,
+    capture_dir: &Path,
+) -> Result<Vec<String>, String> {
+    let text = scontrol(&["show", "node", "-o", &nodes.join(",")], capture_dir)?;
+    let known = parse_node_features(&text);
+    Ok(nodes
+        .iter()
+        .filter(|n| {
+            !known
+                .iter()
+                .any(|(name, feats)| name == *n && feats.iter().any(|f| f == feature))
+        })
+        .cloned()
+        .collect())
+}
+
+/// `scontrol show node -o` lines as (NodeName, AvailableFeatures).
+pub fn parse_node_features(text: &str) -> Vec<(String, Vec<String>)> {
+    text.lines()
+        .filter_map(|line| {
+            let field = |key: &str| line.split_whitespace().find_map(|w| w.strip_prefix(key));
+            let name = field("NodeName=")?.to_string();
+            let feats = field("AvailableFeatures=")
+                .filter(|f| *f != "(null)")
+                .map(|f| f.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            Some((name, feats))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_node_features() {
+        let text = "NodeName=n1 Arch=x86_64 CoresPerSocket=1 AvailableFeatures=carme,beeond \
+                    ActiveFeatures=carme,beeond Gres=gpu:4\n\
+                    NodeName=n3 Arch=x86_64 AvailableFeatures=(null) ActiveFeatures=(null)\n";
+        assert_eq!(
+            parse_node_features(text),
+            [
+                (
+                    "n1".to_string(),
+                    vec!["carme".to_string(), "beeond".to_string()]
+                ),
+                ("n3".to_string(), vec![])
+            ]
+        );
+    }
 
     #[test]
     fn reads_scontrol_show_job() {

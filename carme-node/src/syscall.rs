@@ -47,6 +47,8 @@ pub struct Stat {
     /// Device numbers of char and block nodes; 0 otherwise.
     pub major: u32,
     pub minor: u32,
+    /// Hard links (a file with more than one may be someone else's).
+    pub nlink: u64,
 }
 
 impl Stat {
@@ -62,6 +64,7 @@ impl Stat {
             gid,
             major: 0,
             minor: 0,
+            nlink: 1,
         }
     }
 
@@ -176,6 +179,7 @@ fn stat_of(md: &std::fs::Metadata) -> Stat {
         gid: md.gid(),
         major,
         minor,
+        nlink: md.nlink(),
     }
 }
 

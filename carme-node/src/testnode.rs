@@ -589,12 +589,29 @@ wait_timeout = "120s"
             restarts: 0,
         });
         let f = jobprep::prepare(&n, &log, &bee("n2"), Path::new("/run/carme/n2")).unwrap_err();
-        assert_eq!(f.short, "carme: BeeOND did not appear within 120s");
+        // Past wait_timeout it waits, asking slurmctld every 5s, until the
+        // first node's own bound: 30s + 90s + 30s + 3 x 5s + 10s.
+        assert_eq!(n.elapsed(), Duration::from_secs(175));
+        assert_eq!(f.short, "carme: BeeOND did not appear within 175s");
         assert!(
             f.message.contains("the first node n1 starts it"),
             "{}",
             f.message
         );
+        let asks = n.trace().iter().filter(|t| *t == "job_state 42").count();
+        assert!((11..=13).contains(&asks), "{asks} asks");
+
+        // Still starting at wait_timeout, there a little later: fine.
+        let n = FakeNode::new();
+        *n.job_state.borrow_mut() = Ok(JobState {
+            state: "CONFIGURING".into(),
+            restarts: 0,
+        });
+        n.at(Duration::from_secs(150), MOUNT2, true);
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &bee("n2"), Path::new("/run/carme/n2")).unwrap();
+        assert!(chowned(&n.sys, MOUNT2));
+        assert!(log.has(Level::Info, "still starting"), "{}", log.text());
 
         // slurmctld cannot be asked: a fault, saying so.
         let n = FakeNode::new();
@@ -736,6 +753,33 @@ wait_timeout = "120s"
             "{}",
             log.text()
         );
+    }
+
+    #[test]
+    fn a_planted_status_file_never_reaches_beeond_in_the_epilog() {
+        // A user's file, or a hard link to root's, where the status file
+        // goes: removed, and nothing left means nothing to stop.
+        for planted in [
+            Stat::new(Kind::File, 0o644, 1000, 100),
+            Stat {
+                nlink: 2,
+                ..Stat::new(Kind::File, 0o600, 0, 0)
+            },
+        ] {
+            for node in ["n1", "n2"] {
+                let n = FakeNode::new();
+                n.files.borrow_mut().insert(STATUS.into(), planted.clone());
+                let (r, log) = clean(&n, &bee(node), Source::Derived);
+                r.unwrap();
+                assert!(n.runs().is_empty(), "{node}: {:?}", n.trace());
+                assert!(!n.has_file(STATUS), "{node}");
+                assert!(
+                    log.has(Level::Warning, "not beeond's status file"),
+                    "{}",
+                    log.text()
+                );
+            }
+        }
     }
 
     #[test]

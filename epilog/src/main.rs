@@ -83,13 +83,16 @@ fn main() -> ExitCode {
         Some(p) => jobclean::clean(&ops, &log, p, source, &state_dir),
         None => Ok(()),
     };
-    // A record left behind is harmless (job ids are not reused), so it is
-    // logged, never a reason to drain the node.
-    if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
-        log.warn(&format!("cannot remove the job's record: {e}"));
-    }
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            // Records go last, only once the node is clean (a rerun then
+            // retries). One left behind is harmless (job ids are not
+            // reused), so it is logged, never a reason to drain the node.
+            if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
+                log.warn(&format!("cannot remove the job's record: {e}"));
+            }
+            ExitCode::SUCCESS
+        }
         Err(u) => {
             if let Err(e) = ops.drain(&node, &format!("{} (job {job})", u.short)) {
                 log.warn(&format!("could not set the node's drain reason: {e}"));

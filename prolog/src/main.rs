@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     };
-    let plan = match nodejob::plan(cfg, &facts) {
+    let mut plan = match nodejob::plan(cfg, &facts) {
         Ok(p) => p,
         Err(PlanError::BeeondNotConfigured) => {
             log.error(&PlanError::BeeondNotConfigured.to_string());
@@ -109,6 +109,33 @@ fn main() -> ExitCode {
             });
         }
     };
+    if let (Some(b), Some(conf)) = (&plan.beeond, &cfg.beeond)
+        && !names_feature(&facts.constraint, &conf.feature)
+    {
+        // Asked for with --carme-beeond, not the constraint: Slurm did not
+        // pick BeeOND nodes. Where one lacks the feature, BeeOND could not
+        // start there, through no fault of the node: run without it. Every
+        // node asks the same question, so all decide alike.
+        let lacking =
+            carme_node::slurmctl::nodes_without_feature(&b.setup.nodes, &conf.feature, &state_dir);
+        let why = match lacking {
+            Ok(l) if l.is_empty() => None,
+            Ok(l) => Some(format!(
+                "node(s) {} lack the feature '{}'",
+                l.join(","),
+                conf.feature
+            )),
+            Err(e) => Some(format!("the job's nodes could not be checked: {e}")),
+        };
+        if let Some(why) = why {
+            log.error(&format!(
+                "the job asked for BeeOND with --carme-beeond, but {why}: it runs without \
+                 BeeOND (ask with --constraint='{}&{}' so Slurm picks BeeOND nodes)",
+                basics.feature, conf.feature
+            ));
+            plan.beeond = None;
+        }
+    }
     match jobprep::prepare(&ops, &log, &plan, &state_dir) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => fail(f),

@@ -22,8 +22,9 @@
 //!
 //! Speed: one `getdents` pass per batch of names and one `unlinkat` per
 //! entry, no `stat` for entries whose type the directory already tells (as
-//! `rm -rf` does), and the job directory's subdirectories removed by
-//! [`WORKERS`] threads at once (unlinks in different directories overlap,
+//! `rm -rf` does), and the job directory's subdirectories (or, where it
+//! holds a single directory, those of the first directory below that fans
+//! out) removed by [`WORKERS`] threads at once (unlinks in different directories overlap,
 //! which makes it faster than `rm -rf` on slow disks). Deep trees do not
 //! need one descriptor per level: below
 //! [`MAX_DEPTH`] levels a subtree is renamed up into the job directory and
@@ -421,22 +422,30 @@ fn clear(top: OwnedFd, w: &Walk, r: &mut TreeReport) {
 /// here; whatever a worker leaves (mounts, errors, entries of other
 /// kinds) is met again, and reported, by the serial pass that follows.
 fn remove_subdirs_in_parallel(w: &Walk, r: &mut TreeReport) {
-    let Ok(fd) = w.top.try_clone() else { return };
-    let Ok(mut dir) = Dir::from_fd(fd) else {
+    // Where the job directory holds a single directory (scratch/data/...),
+    // fan out below it: follow such chains down a few levels to the first
+    // directory with several subdirectories.
+    let Ok(mut parent) = w.top.try_clone() else {
         return;
     };
-    let mut names: Vec<CString> = Vec::new();
-    for e in dir.iter() {
-        let Ok(e) = e else { break };
-        let n = e.file_name();
-        if e.file_type() == Some(Type::Directory) && n != c"." && n != c".." {
-            names.push(n.to_owned());
+    let mut names = Vec::new();
+    for _ in 0..4 {
+        names = subdir_names(&parent);
+        if names.len() != 1 {
+            break;
         }
+        let Ok(fd) = openat(&parent, names[0].as_c_str(), dir_flags(), Mode::empty()) else {
+            return;
+        };
+        if fstat(&fd).map(|st| st.st_dev) != Ok(w.dev) {
+            return;
+        }
+        parent = fd;
     }
-    drop(dir);
     if names.len() < 2 {
         return;
     }
+    let parent = &parent;
     let queue = Mutex::new(names);
     let reports: Vec<TreeReport> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..WORKERS)
@@ -450,7 +459,7 @@ fn remove_subdirs_in_parallel(w: &Walk, r: &mut TreeReport) {
                             mine.out_of_time = true;
                             break;
                         }
-                        let Ok(fd) = openat(w.top, name.as_c_str(), dir_flags(), Mode::empty())
+                        let Ok(fd) = openat(parent, name.as_c_str(), dir_flags(), Mode::empty())
                         else {
                             continue;
                         };
@@ -458,7 +467,7 @@ fn remove_subdirs_in_parallel(w: &Walk, r: &mut TreeReport) {
                             continue;
                         }
                         clear(fd, w, &mut mine);
-                        if unlinkat(w.top, name.as_c_str(), UnlinkatFlags::RemoveDir).is_ok() {
+                        if unlinkat(parent, name.as_c_str(), UnlinkatFlags::RemoveDir).is_ok() {
                             mine.removed += 1;
                         }
                     }
@@ -476,6 +485,26 @@ fn remove_subdirs_in_parallel(w: &Walk, r: &mut TreeReport) {
         r.detached += m.detached;
         r.out_of_time |= m.out_of_time;
     }
+}
+
+/// The names of the subdirectories of `dir` (as the directory tells their
+/// type; others are left to the serial pass).
+fn subdir_names(dir: &OwnedFd) -> Vec<CString> {
+    let mut names = Vec::new();
+    let Ok(fd) = dir.try_clone() else {
+        return names;
+    };
+    let Ok(mut d) = Dir::from_fd(fd) else {
+        return names;
+    };
+    for e in d.iter() {
+        let Ok(e) = e else { break };
+        let n = e.file_name();
+        if e.file_type() == Some(Type::Directory) && n != c"." && n != c".." {
+            names.push(n.to_owned());
+        }
+    }
+    names
 }
 
 /// Remove `<base>/<name>`, the job directory of uid `uid` (see the module

@@ -19,6 +19,7 @@ mod control;
 mod csv;
 mod environment;
 mod flags;
+mod jsonl;
 mod plan;
 mod record;
 mod report;

@@ -9,9 +9,6 @@
 //! `pwd`, `command` (as given) and `program` (as resolved).
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::Path;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -48,26 +45,4 @@ pub struct PlanRecord {
     pub program: String,
 }
 
-/// Append `record` to `path` as one line, with a single `write` on a file
-/// opened with `O_APPEND`, so concurrent invocations (one per task of a
-/// job step) never interleave their lines.
-pub fn append(path: &Path, record: &Record) -> Result<(), String> {
-    let mut line = serde_json::to_vec(record).map_err(|e| e.to_string())?;
-    line.push(b'\n');
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let written = file
-        .write(&line)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    if written != line.len() {
-        return Err(format!(
-            "short write to {} ({written} of {} bytes)",
-            path.display(),
-            line.len()
-        ));
-    }
-    Ok(())
-}
+pub use crate::jsonl::append;

@@ -14,53 +14,12 @@
 
 use nvml_wrapper_sys::bindings::*;
 use std::ffi::{CStr, c_char, c_int, c_uint};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// The cdylib cargo built for this package's tests: next to the test
-/// binary in `target/<profile>/deps`, or in `target/<profile>`.
-fn built_standin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let deps = exe.parent().expect("test binary dir");
-    let candidates = [
-        deps.to_path_buf(),
-        deps.parent().expect("target dir").into(),
-    ];
-    for dir in &candidates {
-        let so = dir.join("libnvidia_ml_standin.so");
-        if so.is_file() {
-            return so;
-        }
-    }
-    panic!("cargo did not build libnvidia_ml_standin.so in {candidates:?}");
-}
-
-/// A copy of the stand-in installed as `libnvidia-ml.so.1` in a fresh
-/// directory, removed again when dropped.
-struct Installed {
-    dir: PathBuf,
-    lib: PathBuf,
-}
-
-impl Drop for Installed {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Install with the given files beside the library (`(suffix, text)`:
-/// `".json"`, `".n2.json"`, …).
-fn install(test: &str, files: &[(&str, &str)]) -> Installed {
-    let dir = std::env::temp_dir().join(format!("carme-nvml-abi-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let lib = dir.join("libnvidia-ml.so.1");
-    std::fs::copy(built_standin(), &lib).unwrap();
-    for (suffix, text) in files {
-        std::fs::write(format!("{}{suffix}", lib.display()), text).unwrap();
-    }
-    Installed { dir, lib }
-}
+#[path = "support/standin.rs"]
+mod standin;
+use standin::{CHILD_LIB, child, install};
 
 fn load(lib: &Path) -> NvmlLib {
     // SAFETY: the stand-in has no load-time side effects.
@@ -381,31 +340,6 @@ fn init_fails_without_a_valid_node_file() {
 }
 
 // ---- the ones that need their own environment: run in a child process ----
-
-/// In the child: the library to use and the calls to make.
-const CHILD_LIB: &str = "CARME_NVML_ABI_CHILD_LIB";
-
-/// Run this test binary again for test `test` only, with `env`, and return
-/// what the child printed after `CHILD-RESULT `.
-fn child(test: &str, lib: &Path, env: &[(&str, &str)]) -> String {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_LIB, lib)
-        .env_remove("SLURMD_NODENAME")
-        .env_remove("CARME_NVML_STANDIN_FAIL");
-    cmd.envs(env.iter().copied());
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let results: Vec<&str> = stdout
-        .lines()
-        .filter_map(|l| l.split_once("CHILD-RESULT ").map(|(_, r)| r))
-        .collect();
-    assert!(
-        out.status.success() && results.len() == 1,
-        "child {test} {env:?}: {out:?}"
-    );
-    results[0].to_string()
-}
 
 /// In a child: init, and the first GPU's UUID if that worked.
 fn child_report(lib: &Path) {

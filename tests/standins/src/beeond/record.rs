@@ -6,10 +6,6 @@
 //! (`CARME_BEEOND_STANDIN_FAIL`) or `hang` (written just before hanging).
 //! All but `refused` carry `action` and `options`, the parsed command line.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::Path;
-
 use serde::Serialize;
 
 use super::cli::Command;
@@ -33,21 +29,4 @@ pub struct Record<'a> {
     pub exit_code: Option<i32>,
 }
 
-/// Append `record` as one line with a single `write` on an `O_APPEND` file,
-/// so the nodes' concurrent invocations never interleave their lines.
-pub fn append(path: &Path, record: &Record) -> Result<(), String> {
-    let mut line = serde_json::to_vec(record).map_err(|e| e.to_string())?;
-    line.push(b'\n');
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let written = file
-        .write(&line)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    if written != line.len() {
-        return Err(format!("short write to {}", path.display()));
-    }
-    Ok(())
-}
+pub use crate::jsonl::append;

@@ -6,6 +6,8 @@
 
 #[path = "../beeond/mod.rs"]
 mod beeond;
+#[path = "../jsonl.rs"]
+mod jsonl;
 
 use std::process::exit;
 

@@ -48,7 +48,7 @@ use crate::joblog::Log;
 use crate::namespace::{NamespaceError, ensure_job_dir};
 use crate::nodejob::{BeeondNode, NodeJob};
 use crate::nodeops::NodeOps;
-use crate::syscall::Kind;
+use crate::syscall::{Kind, Stat};
 
 /// A node fault: what happened (for the logs) and a short form (for the
 /// node's drain reason).
@@ -266,33 +266,57 @@ fn check_beeond_dirs(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Whether the job's BeeOND status file is there. Only a root-owned
-/// regular file with one link is beeond's: anything else in its place
-/// (with a status_dir like /var/tmp, a user can plant a file that
-/// `beeond stop`/`stoplocal` would act on as root) is removed and logged.
-/// An lstat error counts as "there" (cleanup is then retried).
-pub fn status_file_present(ops: &dyn NodeOps, log: &dyn Log, status: &Path) -> bool {
+/// What is at the path of the job's BeeOND status file.
+enum StatusFile {
+    Absent,
+    /// A root-owned regular file with one link: beeond's.
+    Beeonds,
+    /// Something else was there (with a status_dir like /var/tmp, a user
+    /// can plant a file that `beeond stop`/`stoplocal` would act on as
+    /// root): removed, and logged.
+    Removed,
+    /// Something else is there and cannot be removed.
+    Unremovable(Stat, String),
+    Unreadable(std::io::Error),
+}
+
+fn status_file(ops: &dyn NodeOps, log: &dyn Log, status: &Path) -> StatusFile {
     match ops.lstat(status) {
-        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
-        Ok(st) if st.kind == Kind::File && st.uid == 0 && st.nlink == 1 => true,
-        Ok(st) => {
-            match ops.unlink(status) {
-                Ok(_) => log.warn(&format!(
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatusFile::Absent,
+        Err(e) => StatusFile::Unreadable(e),
+        Ok(st) if st.kind == Kind::File && st.uid == 0 && st.nlink == 1 => StatusFile::Beeonds,
+        Ok(st) => match ops.unlink(status) {
+            Ok(_) => {
+                log.warn(&format!(
                     "removed {}: a {:?} owned by uid {}, not beeond's status file; BeeOND \
                      status files belong in a directory only root can write ([beeond] \
                      status_dir)",
                     status.display(),
                     st.kind,
                     st.uid
-                )),
-                Err(e) => log.error(&format!(
-                    "{} is not beeond's status file (a {:?} owned by uid {}) and cannot be \
-                     removed: {e}",
-                    status.display(),
-                    st.kind,
-                    st.uid
-                )),
+                ));
+                StatusFile::Removed
             }
+            Err(e) => StatusFile::Unremovable(st, e),
+        },
+    }
+}
+
+/// Whether the job's BeeOND status file is there; anything in its place
+/// that is not beeond's is removed, never handed to beeond. An lstat error
+/// counts as "there" (cleanup is then retried).
+pub fn status_file_present(ops: &dyn NodeOps, log: &dyn Log, status: &Path) -> bool {
+    match status_file(ops, log, status) {
+        StatusFile::Absent | StatusFile::Removed => false,
+        StatusFile::Beeonds | StatusFile::Unreadable(_) => true,
+        StatusFile::Unremovable(st, e) => {
+            log.error(&format!(
+                "{} is not beeond's status file (a {:?} owned by uid {}) and cannot be \
+                 removed: {e}",
+                status.display(),
+                st.kind,
+                st.uid
+            ));
             false
         }
     }
@@ -307,27 +331,16 @@ fn start_beeond(
     check_beeond_dirs(ops, b)?;
     let s = &b.setup;
     let status = &s.status_file;
-    let stale = match ops.lstat(status) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Ok(st) if st.kind == Kind::File && st.uid == 0 && st.nlink == 1 => true,
-        Ok(st) => {
-            // Not beeond's: someone else's file, link or hard link in its place.
-            ops.unlink(status).map_err(|e| {
-                fault(
-                    format!("cannot remove {} (not beeond's): {e}", status.display()),
-                    "carme: BeeOND status file blocked",
-                )
-            })?;
-            log.warn(&format!(
-                "removed {}: a {:?} owned by uid {}, not beeond's status file; BeeOND status \
-                 files belong in a directory only root can write ([beeond] status_dir)",
-                status.display(),
-                st.kind,
-                st.uid
+    let stale = match status_file(ops, log, status) {
+        StatusFile::Absent | StatusFile::Removed => false,
+        StatusFile::Beeonds => true,
+        StatusFile::Unremovable(_, e) => {
+            return Err(fault(
+                format!("cannot remove {} (not beeond's): {e}", status.display()),
+                "carme: BeeOND status file blocked",
             ));
-            false
         }
-        Err(e) => {
+        StatusFile::Unreadable(e) => {
             return Err(fault(
                 format!("{}: {e}", status.display()),
                 "carme: BeeOND status file unreadable",

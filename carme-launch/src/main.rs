@@ -53,41 +53,36 @@ enum Command {
     Explain {
         #[arg(long)]
         image: String,
-        /// Whose limits (default: yours).
-        #[arg(long)]
-        user: Option<String>,
-        /// The job's Slurm account, for account rules.
-        #[arg(long)]
-        account: Option<String>,
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-        config: PathBuf,
-        /// Machine-readable output (format in docs/images.md).
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        view: View,
         /// The command to show in the command line (default: <command>).
         #[arg(last = true)]
         cmd: Vec<OsString>,
     },
     /// List the images you may use, with their descriptions.
-    Images {
-        /// Whose images (default: yours).
-        #[arg(long)]
-        user: Option<String>,
-        /// The job's Slurm account, for account rules.
-        #[arg(long)]
-        account: Option<String>,
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-        config: PathBuf,
-        /// Machine-readable output (format in docs/images.md).
-        #[arg(long)]
-        json: bool,
-    },
+    Images(View),
     /// Validate the whole config, every user's and group's rule included
     /// (jobs only read the rules that can apply to them).
     CheckConfig {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+}
+
+/// Whose view, from which config, in which form (explain, images).
+#[derive(Args)]
+struct View {
+    /// Whose limits and images (default: yours).
+    #[arg(long)]
+    user: Option<String>,
+    /// The job's Slurm account, for account rules.
+    #[arg(long)]
+    account: Option<String>,
+    #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    /// Machine-readable output (format in docs/images.md).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -114,27 +109,17 @@ fn main() -> ExitCode {
             }
             Err(e) => e.report(),
         },
-        Command::Explain {
-            image,
-            user,
-            account,
-            config,
-            json,
-            cmd,
-        } => explain::explain(&explain::ExplainArgs {
-            config: &config,
+        Command::Explain { image, view, cmd } => explain::explain(&explain::ExplainArgs {
+            config: &view.config,
             image: &image,
-            user: user.as_deref(),
-            account: account.as_deref(),
+            user: view.user.as_deref(),
+            account: view.account.as_deref(),
             cmd: &cmd,
-            json,
+            json: view.json,
         }),
-        Command::Images {
-            user,
-            account,
-            config,
-            json,
-        } => explain::images(&config, user.as_deref(), account.as_deref(), json),
+        Command::Images(v) => {
+            explain::images(&v.config, v.user.as_deref(), v.account.as_deref(), v.json)
+        }
         Command::CheckConfig { config } => match carme_core::Config::load(&config) {
             Ok(cfg) => {
                 let l = &cfg.limits;

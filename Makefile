@@ -14,8 +14,14 @@ all: build
 deps:
 	bash tests/cluster/install-deps.sh
 
+# carme-exec is its own workspace (no std, panic = "abort"); its binary
+# goes to the same target/release/ as the rest.
+EXEC_MANIFEST := --manifest-path carme-exec/Cargo.toml
+EXEC := $(EXEC_MANIFEST) --target-dir $(or $(CARGO_TARGET_DIR),target)
+
 build: deps
 	cargo build --release --workspace
+	cargo build --release $(EXEC)
 
 demo: build
 	bash tests/demo.sh $(CLUSTER_DIR)
@@ -25,7 +31,9 @@ demo-stop:
 
 lint: deps
 	cargo fmt --all -- --check
+	cargo fmt $(EXEC_MANIFEST) -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --release $(EXEC) -- -D warnings
 
 test-unit: deps
 	cargo test --workspace --exclude carme-e2e

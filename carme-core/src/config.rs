@@ -24,8 +24,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/carme/carme.toml";
 /// `[gate] feature` is not set (or the config cannot be read at all).
 pub const DEFAULT_FEATURE: &str = "carme";
 
-/// Where carme-launch is installed on the nodes when `[runtime] launcher` is not set.
-pub const DEFAULT_LAUNCHER: &str = "/usr/libexec/carme/carme-launch";
+/// Where carme-exec (the tasks' hop on Slurm < 23.11) is installed on the
+/// nodes when `[runtime] exec_helper` is not set.
+pub const DEFAULT_EXEC_HELPER: &str = "/usr/libexec/carme/carme-exec";
 
 /// Where carme-prolog records Carme jobs for slurmstepd, per node.
 pub const DEFAULT_STATE_DIR: &str = "/run/carme/%n";
@@ -216,8 +217,8 @@ pub struct Runtime {
     pub kind: RuntimeKind,
     /// The runtime binary (ch-run, apptainer, singularity).
     pub path: PathBuf,
-    /// carme-launch on the compute nodes.
-    pub launcher: PathBuf,
+    /// carme-exec on the compute nodes (used with Slurm < 23.11 only).
+    pub exec_helper: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -492,7 +493,7 @@ struct RawBeeond {
 struct RawRuntime {
     kind: RuntimeKind,
     path: PathBuf,
-    launcher: Option<PathBuf>,
+    exec_helper: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -577,11 +578,11 @@ fn validate(
     let runtime = Runtime {
         kind: raw.runtime.kind,
         path: absolute(raw.runtime.path, "runtime.path", locate)?,
-        launcher: absolute(
+        exec_helper: absolute(
             raw.runtime
-                .launcher
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_LAUNCHER)),
-            "runtime.launcher",
+                .exec_helper
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_HELPER)),
+            "runtime.exec_helper",
             locate,
         )?,
     };
@@ -1132,7 +1133,7 @@ default_image = "base"
 [runtime]
 kind = "charliecloud"
 path = "/usr/bin/ch-run"
-launcher = "/usr/libexec/carme/carme-launch"
+exec_helper = "/usr/libexec/carme/carme-exec"
 
 [[mounts]]
 source = "/home"
@@ -1163,8 +1164,8 @@ state_dir = "/run/carme/%n"
         assert_eq!(c.runtime.kind, RuntimeKind::Charliecloud);
         assert_eq!(c.runtime.path, Path::new("/usr/bin/ch-run"));
         assert_eq!(
-            c.runtime.launcher,
-            Path::new("/usr/libexec/carme/carme-launch")
+            c.runtime.exec_helper,
+            Path::new("/usr/libexec/carme/carme-exec")
         );
         assert_eq!(c.mounts.len(), 1);
         assert_eq!(c.mounts[0].mode, MountMode::Rw);
@@ -1190,7 +1191,7 @@ state_dir = "/run/carme/%n"
         let c = parse("[runtime]\nkind = \"apptainer\"\npath = \"/usr/bin/apptainer\"\n").unwrap();
         assert_eq!(c.gate.feature, DEFAULT_FEATURE);
         assert_eq!(c.gate.default_image, None);
-        assert_eq!(c.runtime.launcher, Path::new(DEFAULT_LAUNCHER));
+        assert_eq!(c.runtime.exec_helper, Path::new(DEFAULT_EXEC_HELPER));
         assert!(c.images.is_empty() && c.mounts.is_empty());
         let c = parse(&GOOD.replace("mode = \"rw\"\n", "")).unwrap();
         assert_eq!(c.mounts[0].mode, MountMode::Rw, "mode defaults to rw");
@@ -1250,10 +1251,10 @@ state_dir = "/run/carme/%n"
                 "must not contain `..`",
             ),
             (
-                "launcher = \"/usr/libexec/carme/carme-launch\"",
-                "launcher = 5",
+                "exec_helper = \"/usr/libexec/carme/carme-exec\"",
+                "exec_helper = 5",
                 9,
-                "runtime.launcher",
+                "runtime.exec_helper",
                 "invalid type",
             ),
             (

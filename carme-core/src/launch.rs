@@ -277,6 +277,18 @@ pub fn is_forwarded(name: &[u8]) -> bool {
         || FORWARD_NAMES.iter().any(|n| name == n.as_bytes())
 }
 
+/// Arguments as carme-exec reads them from `CARME_LAUNCH_EXEC`: each as
+/// `<length>:<bytes>`, the length in decimal bytes.
+pub fn exec_spec<'a>(args: impl IntoIterator<Item = &'a OsString>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in args {
+        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(a.as_bytes());
+    }
+    out
+}
+
 /// Plan the launch of `cmd` in `image` (the image that runs: a variant
 /// when driver matching chose one).
 pub fn plan(
@@ -740,6 +752,19 @@ mod tests {
         v.iter()
             .map(|(a, b)| (a.to_str().unwrap().into(), b.to_str().unwrap().into()))
             .collect()
+    }
+
+    #[test]
+    fn exec_spec_is_length_prefixed_and_exact() {
+        let args: Vec<OsString> = ["/usr/bin/ch-run", "-b", "a:b", "", "x\ny 9:", "\u{e9}"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            exec_spec(&args),
+            b"15:/usr/bin/ch-run2:-b3:a:b0:6:x\ny 9:2:\xc3\xa9".to_vec()
+        );
+        assert!(exec_spec(&[]).is_empty());
     }
 
     #[test]

@@ -1,10 +1,8 @@
-//! carme-launch's debug log. It has no Slurm log of its own (it runs as
-//! the job's user, after slurmstepd handed the task over), so with
-//! `CARME_LAUNCH_DEBUG=1` in the task's environment
-//! (`CARME_LAUNCH_DEBUG=1 srun ...`, or `export` it in a batch script) it
-//! writes `carme: debug: ...` lines to the task's stderr, where srun and
-//! batch output files show them. Any other value, or none, is silent.
-//! The variable never reaches the payload (no `CARME_LAUNCH_*` does).
+//! carme-launch's debug log: with `CARME_LAUNCH_DEBUG=1` in its
+//! environment it writes `carme: debug: ...` lines to stderr, the same
+//! lines the SPANK plugin writes to a Carme task's stderr when the task's
+//! environment has it. Any other value, or none, is silent. The variable
+//! never reaches the payload (no `CARME_LAUNCH_*` does).
 
 use std::sync::OnceLock;
 

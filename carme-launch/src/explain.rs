@@ -20,7 +20,10 @@ use carme_core::launch::{
 use carme_core::limits::{self, Account, Effective, Resolved, Who};
 use carme_core::slurmtime;
 
-use crate::facts::{self, NvmlStatus, Person, Task};
+use carme_node::taskplan::{self, NvmlStatus};
+
+use crate::debug::debug;
+use crate::facts::{Person, Task};
 
 /// The JSON format's version: bumped only for changes that break readers.
 pub const JSON_VERSION: u32 = 1;
@@ -234,7 +237,7 @@ pub fn explain(a: &ExplainArgs) -> ExitCode {
     ) {
         refusals.push(r.message().to_string());
     }
-    let (driver_facts, nvml) = facts::driver_for(&cfg, requested);
+    let (driver_facts, nvml) = taskplan::driver_for(&cfg, requested, &mut |m| debug(m));
     let choice = driver::choose(&cfg, requested, &driver_facts, &task.node);
     let (runs, check) = match choice {
         Ok(c) => (c.image, Ok(c.check)),
@@ -254,7 +257,7 @@ pub fn explain(a: &ExplainArgs) -> ExitCode {
         job: task.job,
         env: &task.env,
         cwd: task.cwd.as_deref(),
-        source_exists: &facts::source_exists,
+        source_exists: &taskplan::source_exists,
     };
     let plan = launch::plan(&cfg, runs, &facts, cmd, Mode::Explain);
     if let Some(r) = plan.refusal(&task.node) {

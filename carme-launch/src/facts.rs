@@ -1,16 +1,11 @@
 //! The facts carme-launch gathers before asking carme-core what to do: the
-//! node, the job, the task's environment and working directory, the NVIDIA
-//! driver's CUDA version (NVML), and a user's groups (NSS, for `explain`
-//! and `images`). All of it as the calling user: nothing here needs root.
+//! node, the job, the environment and working directory, and a user's
+//! groups (NSS, for `explain` and `images`). All of it as the calling
+//! user: nothing here needs root. (The driver's CUDA version comes from
+//! `carme_node::taskplan::driver_for`.)
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-
-use carme_core::config::{Config, CudaVersion, Image};
-use carme_core::driver::{DriverFacts, needs_driver};
-use carme_node::nvml::{self, NvmlError};
-
-use crate::debug::debug;
+use std::path::PathBuf;
 
 /// Where and as what the task runs.
 pub struct Task {
@@ -40,64 +35,6 @@ pub fn node_name() -> String {
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default()
     })
-}
-
-/// Whether a mount source exists, as this user sees it.
-pub fn source_exists(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok()
-}
-
-/// What NVML said, for `explain`.
-#[derive(Debug, Clone)]
-pub enum NvmlStatus {
-    /// Not asked: the image states no CUDA version.
-    NotProbed,
-    Loaded {
-        cuda: CudaVersion,
-        gpus: usize,
-    },
-    /// No library: the node has no NVIDIA driver.
-    NotLoaded(String),
-    /// The library is there but failed.
-    Failed(String),
-}
-
-/// The driver's CUDA version, when the choice of image depends on it.
-pub fn driver_for(cfg: &Config, image: &Image) -> (DriverFacts, NvmlStatus) {
-    if !needs_driver(image) {
-        return (DriverFacts::NotProbed, NvmlStatus::NotProbed);
-    }
-    match nvml::probe(&cfg.gpu.nvml) {
-        Ok(f) => {
-            let cuda = CudaVersion(f.cuda_driver_version);
-            debug(format!(
-                "NVML {}: driver supports CUDA {cuda}, {} GPU(s)",
-                cfg.gpu.nvml.display(),
-                f.gpus.len()
-            ));
-            (
-                DriverFacts::Cuda(cuda),
-                NvmlStatus::Loaded {
-                    cuda,
-                    gpus: f.gpus.len(),
-                },
-            )
-        }
-        Err(NvmlError::NotLoaded(why)) => {
-            debug(format!("no NVML, CUDA driver check skipped: {why}"));
-            (
-                DriverFacts::Unknown(format!("no NVML library ({why})")),
-                NvmlStatus::NotLoaded(why),
-            )
-        }
-        Err(NvmlError::Failed(why)) => {
-            debug(format!("NVML failed, CUDA driver check skipped: {why}"));
-            (
-                DriverFacts::Unknown(format!("NVML failed ({why})")),
-                NvmlStatus::Failed(why),
-            )
-        }
-    }
 }
 
 /// A user and the names of their groups, as NSS (passwd, group) knows

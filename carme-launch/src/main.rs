@@ -2,12 +2,13 @@
 //! configured container runtime (it never stays around as a parent, so exit
 //! codes and signals reach the payload as if Slurm had started it).
 //!
+//! Tasks of Carme steps do not pass through it: the SPANK plugin decides
+//! their launch with the same code (`carme_node::taskplan`) and hands
+//! them to the runtime itself (through carme-exec on Slurm < 23.11).
+//!
 //! Ways in:
-//! - as a Slurm task of a Carme step (the SPANK plugin sets
-//!   `CARME_LAUNCH_IMAGE`/`CARME_LAUNCH_CONFIG`, and on Slurm 22.05
-//!   `CARME_LAUNCH_ARGV0`; the task's command follows in argv);
-//! - by hand: `carme-launch run --image NAME -- CMD...`, and
-//!   `carme-launch argv --image NAME -- CMD...` to print what would run;
+//! - by hand: `carme-launch run --image NAME -- CMD...` runs what a task
+//!   would, and `carme-launch argv --image NAME -- CMD...` prints it;
 //! - `carme-launch explain --image NAME` (what a job in the image gets),
 //!   `carme-launch images` (the images one may use), both with `--json`;
 //! - `carme-launch check-config` validates the whole config for admins.
@@ -96,10 +97,6 @@ struct Launch {
 }
 
 fn main() -> ExitCode {
-    // A task of a Carme step: argv is the user's command, not our CLI.
-    if std::env::var_os(task::ENV_IMAGE).is_some() {
-        return task::run_as_task();
-    }
     match Cli::parse().command {
         Command::Run(l) => task::run(&l.config, &l.image, l.cmd),
         Command::Argv(l) => match task::plan(&l.config, &l.image, &l.cmd) {

@@ -21,5 +21,6 @@ pub mod rmtree;
 pub mod slurmctl;
 pub mod state;
 pub mod syscall;
+pub mod taskplan;
 #[cfg(test)]
 mod testnode;

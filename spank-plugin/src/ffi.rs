@@ -424,25 +424,66 @@ impl Spank {
         }
     }
 
-    pub fn setenv(&self, name: &str, value: impl AsRef<OsStr>) -> Result<(), String> {
+    pub fn setenv(&self, name: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Result<(), String> {
+        let name = name.as_ref();
         let (n, v) = (cstring(name)?, cstring(value)?);
         // SAFETY: valid C strings; overwrite = 1.
         check(
             unsafe { sys::spank_setenv(self.0, n.as_ptr(), v.as_ptr(), 1) },
-            &format!("spank_setenv({name})"),
+            &format!("spank_setenv({})", name.to_string_lossy()),
         )
     }
-}
 
-impl Spank {
-    pub fn unsetenv(&self, name: &str) -> Result<(), String> {
+    pub fn unsetenv(&self, name: impl AsRef<OsStr>) -> Result<(), String> {
+        let name = name.as_ref();
         let n = cstring(name)?;
         // SAFETY: valid C string.
         check(
             unsafe { sys::spank_unsetenv(self.0, n.as_ptr()) },
-            &format!("spank_unsetenv({name})"),
+            &format!("spank_unsetenv({})", name.to_string_lossy()),
         )
     }
+
+    /// The task's environment as Slurm will exec it (remote context, in
+    /// task_init: the job's variables plus what Slurm set for this task).
+    pub fn job_env(&self) -> Result<Vec<(OsString, OsString)>, String> {
+        let mut env: *mut *mut c_char = std::ptr::null_mut();
+        // SAFETY: S_JOB_ENV takes a char***.
+        let rc = unsafe {
+            sys::spank_get_item(self.0, sys::S_JOB_ENV, &mut env as *mut *mut *mut c_char)
+        };
+        check(rc, "spank_get_item(S_JOB_ENV)")?;
+        let mut out = Vec::new();
+        if env.is_null() {
+            return Ok(out);
+        }
+        for i in 0.. {
+            // SAFETY: Slurm's environment array: NULL-terminated, of
+            // NUL-terminated strings, unchanged while we read it.
+            let p = unsafe { *env.add(i) };
+            if p.is_null() {
+                break;
+            }
+            // SAFETY: as above.
+            let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+            if let Some(eq) = bytes.iter().position(|&b| b == b'=') {
+                out.push((
+                    OsString::from_vec(bytes[..eq].to_vec()),
+                    OsString::from_vec(bytes[eq + 1..].to_vec()),
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// End this task process now with `code`. Only for task_init, in the
+/// forked task: slurmstepd itself `_exit(1)`s there after a failed
+/// callback, and this keeps Carme's own exit codes (125: the task cannot
+/// start in its image).
+pub fn exit_task(code: u8) -> ! {
+    // SAFETY: _exit ends the process without returning or unwinding.
+    unsafe { libc::_exit(c_int::from(code)) }
 }
 
 /// Set a variable in this process's own environment (sbatch/salloc), so

@@ -13,6 +13,7 @@ use carme_core::config::{DEFAULT_CONFIG_PATH, Loaded, Scope};
 use carme_core::decide::StepPlan;
 
 use crate::ffi::{Context, Level, Spank, log};
+use crate::remote::StepLaunch;
 use crate::{allocator, local, remote};
 
 pub struct State {
@@ -26,6 +27,8 @@ pub struct State {
     pub beeond: bool,
     /// slurmstepd: the decision for this step.
     pub plan: Option<StepPlan>,
+    /// slurmstepd, Carme steps: what their tasks start from.
+    pub launch: Option<StepLaunch>,
 }
 
 pub static STATE: Mutex<State> = Mutex::new(State {
@@ -34,6 +37,7 @@ pub static STATE: Mutex<State> = Mutex::new(State {
     image: None,
     beeond: false,
     plan: None,
+    launch: None,
 });
 
 /// Run `f` with the state; a poisoned lock only means an earlier callback

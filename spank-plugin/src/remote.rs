@@ -3,18 +3,30 @@
 //! carme-launch.
 //!
 //! Timeline in slurmstepd: init_post_opt (root, before the step's I/O is
-//! connected) decides; user_init (after I/O, so messages reach the user's
-//! terminal) reports a refusal and fails the step; task_init (in each
-//! forked task, as the user, just before Slurm's own execve) redirects the
-//! task to carme-launch.
+//! connected) decides, once per step; user_init (after I/O, so messages
+//! reach the user's terminal) reports a refusal; task_init (in each forked
+//! task, as the user, with the task's stdio and working directory, just
+//! before Slurm's own execve) decides the task's runtime command line and
+//! environment from the config already in memory and hands the task to the
+//! runtime: by prepending that command line (Slurm >= 23.11), or through
+//! the tiny carme-exec (22.05, which can only replace argv[0]). No extra
+//! program runs per task besides the runtime (and carme-exec on 22.05).
 
+#[cfg(not(carme_prepend_argv))]
+use std::ffi::OsStr;
+use std::ffi::OsString;
+#[cfg(not(carme_prepend_argv))]
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::Path;
 
 use carme_core::Refusal;
-use carme_core::config::{JobFacts as JobFactSource, Loaded, Scope};
+use carme_core::config::{Config, JobFacts as JobFactSource, Loaded, Scope};
 use carme_core::decide::{StepKind, StepPlan, plan_step};
+use carme_core::driver::DriverFacts;
+use carme_core::launch::{self, TaskFacts};
 use carme_core::slurmjob::JobInfo;
+use carme_node::taskplan;
 
 use crate::ffi::{self, Level, Spank, StepId, log};
 use crate::limits;
@@ -22,13 +34,21 @@ use crate::namespace;
 use crate::plugin::{IMAGE_ENV_FOR_SRUN, load_config, with_state};
 use crate::who::JobUser;
 
-/// Environment carme-launch reads in a task (and removes before the
-/// runtime starts).
-pub const ENV_CONFIG: &str = "CARME_LAUNCH_CONFIG";
-pub const ENV_IMAGE: &str = "CARME_LAUNCH_IMAGE";
-pub const ENV_ARGV0: &str = "CARME_LAUNCH_ARGV0";
+/// What a Carme step's tasks need from the step's decision.
+pub struct StepLaunch {
+    /// The config as loaded once for the step.
+    pub cfg: Box<Config>,
+    pub image: String,
+    /// The node's driver, asked once per step (as root) when the image
+    /// states a CUDA version.
+    pub driver: DriverFacts,
+    /// What asking it found, for tasks run with `CARME_LAUNCH_DEBUG=1`.
+    pub driver_debug: Vec<String>,
+}
 
-static LAUNCHER: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+/// `CARME_LAUNCH_DEBUG=1` in a task's environment: `carme: debug: ...`
+/// lines on the task's stderr.
+const ENV_DEBUG: &str = "CARME_LAUNCH_DEBUG";
 
 pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     let (Some(job_id), Some(step)) = (sp.job_id(), sp.step_id()) else {
@@ -79,20 +99,28 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     if let (Loaded::Broken { error, .. }, false) = (&loaded, plan == StepPlan::Untouched) {
         log(Level::Error, &format!("carme: config error: {error}"));
     }
-    let plan = match (plan, &loaded) {
-        (StepPlan::Container { image }, Loaded::Ready(cfg)) => {
-            match launcher_problem(&cfg.runtime.launcher) {
-                Some(problem) => {
-                    log(Level::Error, &format!("carme: job {job_id}: {problem}"));
-                    StepPlan::Refused(Refusal::node_not_ready(&problem))
-                }
-                None => {
-                    *LAUNCHER.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(cfg.runtime.launcher.clone());
-                    StepPlan::Container { image }
-                }
+    let plan = match (plan, loaded) {
+        (StepPlan::Container { image }, Loaded::Ready(cfg)) => match runtime_problem(&cfg) {
+            Some(problem) => {
+                log(Level::Error, &format!("carme: job {job_id}: {problem}"));
+                StepPlan::Refused(Refusal::node_not_ready(&problem))
             }
-        }
+            None => {
+                let mut driver_debug = Vec::new();
+                let driver = cfg.images.get(&image).map_or(DriverFacts::NotProbed, |i| {
+                    taskplan::driver_for(&cfg, i, &mut |m| driver_debug.push(m)).0
+                });
+                with_state(|s| {
+                    s.launch = Some(StepLaunch {
+                        cfg,
+                        image: image.clone(),
+                        driver,
+                        driver_debug,
+                    })
+                });
+                StepPlan::Container { image }
+            }
+        },
         (plan, _) => plan,
     };
     if let (StepPlan::HostForCarme { image }, true) = (&plan, image.is_some()) {
@@ -212,16 +240,23 @@ fn enter_namespace(sp: &Spank, loaded: &Loaded, job_id: u32, kind: StepKind) -> 
     namespace::enter(sp, cfg, &place).err()
 }
 
-/// Why the launcher cannot run here, if it cannot.
-fn launcher_problem(launcher: &std::path::Path) -> Option<String> {
-    match std::fs::metadata(launcher) {
-        Err(e) => Some(format!("launcher {}: {e}", launcher.display())),
-        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => Some(format!(
-            "launcher {} is not an executable file",
-            launcher.display()
-        )),
+/// Why this node cannot start a Carme task, if it cannot: the runtime
+/// (and on Slurm < 23.11 carme-exec) must be executable files.
+fn runtime_problem(cfg: &Config) -> Option<String> {
+    let not_executable = |what: &str, p: &Path| match std::fs::metadata(p) {
+        Err(e) => Some(format!("{what} {}: {e}", p.display())),
+        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => {
+            Some(format!("{what} {} is not an executable file", p.display()))
+        }
         Ok(_) => None,
-    }
+    };
+    not_executable("container runtime", &cfg.runtime.path).or_else(|| {
+        if cfg!(carme_prepend_argv) {
+            None
+        } else {
+            not_executable("exec helper", &cfg.runtime.exec_helper)
+        }
+    })
 }
 
 /// Report a refusal once per node, now that it reaches the user's terminal.
@@ -237,46 +272,142 @@ pub fn user_init(_sp: &Spank) -> Result<(), ()> {
 }
 
 pub fn task_init(sp: &Spank) -> Result<(), ()> {
-    let image = match with_state(|s| s.plan.clone()) {
-        Some(StepPlan::Container { image }) => image,
+    match with_state(|s| s.plan.clone()) {
+        Some(StepPlan::Container { .. }) => {}
         // Slurm ends the task with exit code 1 before its execve: the
         // payload never runs and srun reports the failure.
         Some(StepPlan::Refused(_)) => return Err(()),
         _ => return Ok(()),
+    }
+    let outcome = with_state(|s| match &s.launch {
+        Some(step) => start_task(sp, step),
+        None => Err(TaskError::Plumbing(
+            "the step's launch was not decided".into(),
+        )),
+    });
+    match outcome {
+        Ok(()) => Ok(()),
+        // The user's message, on the task's stderr; the task ends as a
+        // task that cannot start in its image does (125), never running
+        // the payload.
+        Err(TaskError::Refused(message)) => {
+            eprintln!("{message}");
+            ffi::exit_task(125)
+        }
+        Err(TaskError::Plumbing(e)) => {
+            log(
+                Level::Error,
+                &format!("carme: cannot hand the task to the container runtime: {e}"),
+            );
+            Err(())
+        }
+    }
+}
+
+enum TaskError {
+    /// Refused for the user (`carme: ...`): image, driver or mount.
+    Refused(String),
+    /// Slurm's API failed us: for the admins' log.
+    Plumbing(String),
+}
+
+impl From<String> for TaskError {
+    fn from(e: String) -> TaskError {
+        TaskError::Plumbing(e)
+    }
+}
+
+/// Decide this task's launch and hand it over (in the task, as the user).
+fn start_task(sp: &Spank, step: &StepLaunch) -> Result<(), TaskError> {
+    let env = sp.job_env()?;
+    let var = |name: &str| {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_os_str())
     };
-    let launcher = LAUNCHER
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .ok_or(())?;
-    let config = with_state(|s| s.config_path.clone());
-    let result = (|| {
-        sp.setenv(ENV_CONFIG, &config)?;
-        sp.setenv(ENV_IMAGE, &image)?;
-        hand_off(sp, &launcher)
-    })();
-    result.map_err(|e| {
-        log(
-            Level::Error,
-            &format!("carme: cannot hand the task to carme-launch: {e}"),
-        );
-    })
+    let debugging = var(ENV_DEBUG).is_some_and(|v| v == "1");
+    let mut debug = |m: String| {
+        if debugging {
+            eprintln!("carme: debug: {m}");
+        }
+    };
+    for line in &step.driver_debug {
+        debug(line.clone());
+    }
+    // slurmstepd's own environment has SLURMD_NODENAME from slurmd's config
+    // (the task's copy could come from the user).
+    let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
+    // Slurm has already changed to the task's working directory.
+    let cwd = std::env::current_dir().ok();
+    let facts = TaskFacts {
+        node: &node,
+        job: sp.job_id(),
+        env: &env,
+        cwd: cwd.as_deref(),
+        source_exists: &taskplan::source_exists,
+    };
+    // The command itself stays in the task's argv: only the runtime's part
+    // of the command line is decided here.
+    let decided = taskplan::plan_task(
+        &step.cfg,
+        &step.image,
+        &step.driver,
+        &facts,
+        &[],
+        &mut debug,
+    )
+    .map_err(TaskError::Refused)?;
+    if let Some(note) = &decided.note
+        && var("SLURM_LOCALID").is_none_or(|l| l == "0")
+    {
+        eprintln!("{note}");
+    }
+    let plan = decided.plan;
+    debug(format!("exec {} <command>", launch::render(&plan.argv)));
+    for name in &plan.env_unset {
+        sp.unsetenv(name)?;
+    }
+    for (name, value) in &plan.env_set {
+        sp.setenv(name, value)?;
+    }
+    // Charliecloud refuses to start without $USER (e.g. `env -i srun ...`).
+    if var("USER").is_none()
+        && let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid())
+    {
+        sp.setenv("USER", &user.name)?;
+    }
+    if let Some(t) = var("TMPDIR") {
+        taskplan::ensure_tmpdir(Path::new(t));
+    }
+    hand_off(sp, &step.cfg, &plan.argv)
 }
 
+/// Slurm >= 23.11: the task execs the runtime with its command line put in
+/// front of the task's own.
 #[cfg(carme_prepend_argv)]
-fn hand_off(sp: &Spank, launcher: &std::path::Path) -> Result<(), String> {
-    // A value from the user's environment would make carme-launch misread argv.
-    sp.unsetenv(ENV_ARGV0)?;
-    sp.prepend_task_argv(&[launcher.as_os_str().to_owned()])
+fn hand_off(sp: &Spank, _cfg: &Config, runtime_argv: &[OsString]) -> Result<(), TaskError> {
+    Ok(sp.prepend_task_argv(runtime_argv)?)
 }
 
-/// Slurm 22.05 has no way to prepend to a task's argv, so the task's
-/// argv[0] becomes carme-launch and the original argv[0] travels in the
-/// environment; Slurm then runs its remaining task setup and execs.
+/// The variable carme-exec reads (see carme-exec/src/main.rs). Every
+/// `CARME_LAUNCH_*` variable the task had was unset above (the plan lists
+/// them), so none of the user's can mix in.
 #[cfg(not(carme_prepend_argv))]
-fn hand_off(sp: &Spank, launcher: &std::path::Path) -> Result<(), String> {
-    // Record argv[0] first: a task must never reach carme-launch without it.
+const EXEC: &str = "CARME_LAUNCH_EXEC";
+
+/// Slurm 22.05 can only replace the task's argv[0]: it becomes carme-exec,
+/// and the runtime's command line with the original argv[0] travels in one
+/// variable of the task's environment (each `spank_setenv` costs
+/// slurmstepd a 256 KiB zeroed buffer). Slurm then runs its remaining task
+/// setup (TaskProlog, TMPDIR, rlimits) and execs carme-exec, which execs
+/// the runtime.
+#[cfg(not(carme_prepend_argv))]
+fn hand_off(sp: &Spank, cfg: &Config, runtime_argv: &[OsString]) -> Result<(), TaskError> {
     let argv0 = sp.job_argv()?.into_iter().next().unwrap_or_default();
-    sp.setenv(ENV_ARGV0, &argv0)?;
-    sp.replace_argv0(launcher.as_os_str()).map(|_| ())
+    let spec = launch::exec_spec(runtime_argv.iter().chain([&argv0]));
+    sp.setenv(EXEC, OsStr::from_bytes(&spec))?;
+    // Last: a task must never reach carme-exec without its variable.
+    sp.replace_argv0(cfg.runtime.exec_helper.as_os_str())?;
+    Ok(())
 }

@@ -81,7 +81,7 @@ start() {
     local dir=$1
     [ "$(id -u)" = 0 ] || die "start needs root (slurmd and munged run as root)"
     [ -e "$dir/etc/slurm.conf" ] && die "$dir already holds a cluster; stop it first"
-    for f in libcarme_spank.so carme-launch carme-prolog carme-epilog carme-runtime-standin libnvidia_ml_standin.so carme-beeond-standin; do
+    for f in libcarme_spank.so carme-launch carme-exec carme-prolog carme-epilog carme-runtime-standin libnvidia_ml_standin.so carme-beeond-standin; do
         [ -e "$TARGET/$f" ] || die "$TARGET/$f missing: run cargo build --release first"
     done
     for b in slurmctld slurmd munged ch-run; do
@@ -105,6 +105,7 @@ start() {
     # Artifacts, copied so a rebuild cannot change a running cluster.
     install -m 755 "$TARGET/libcarme_spank.so" "$dir/lib/libcarme_spank.so"
     install -m 755 "$TARGET/carme-launch" "$dir/libexec/carme-launch"
+    install -m 755 "$TARGET/carme-exec" "$dir/libexec/carme-exec"
     install -m 755 "$TARGET/carme-prolog" "$dir/libexec/carme-prolog"
     install -m 755 "$TARGET/carme-epilog" "$dir/libexec/carme-epilog"
     # Slurm runs Prolog=/Epilog= without arguments: one-line wrappers pass
@@ -296,7 +297,7 @@ nvml = "$dir/lib/nvml/libnvidia-ml.so.1"
 [runtime]
 kind = "charliecloud"
 path = "$(command -v ch-run)"
-launcher = "$dir/libexec/carme-launch"
+exec_helper = "$dir/libexec/carme-exec"
 
 [[mounts]]
 source = "/home"

@@ -91,7 +91,7 @@ fn runtime_table(c: &Cluster, kind: &str) -> String {
     };
     format!(
         "[runtime]\nkind = \"{kind}\"\npath = \"{path}\"\n\
-         launcher = \"{d}/libexec/carme-launch\"\n"
+         exec_helper = \"{d}/libexec/carme-exec\"\n"
     )
 }
 

@@ -16,7 +16,7 @@ fn config_for(c: &Cluster, kind: &str) -> String {
     format!(
         "[gate]\nfeature = \"carme\"\ndefault_image = \"base\"\n\
          [runtime]\nkind = \"{kind}\"\npath = \"{d}/libexec/standins/{kind}\"\n\
-         launcher = \"{d}/libexec/carme-launch\"\n\
+         exec_helper = \"{d}/libexec/carme-exec\"\n\
          [[mounts]]\nsource = \"/home\"\ntarget = \"/home\"\n\
          [[mounts]]\nsource = \"{d}/shared\"\ntarget = \"/data\"\nmode = \"ro\"\n\
          [images.base]\npath = \"{d}/images/base\"\ndescription = \"busybox base image\"\n"

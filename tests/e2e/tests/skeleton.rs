@@ -112,6 +112,36 @@ fn payload_does_not_see_launcher_plumbing() {
     assert!(out.stdout.contains("SLURM_PROCID=0"), "{}", out.all());
 }
 
+/// The plumbing comes only from the plugin: a user's own `CARME_LAUNCH_*`
+/// variables (here a whole hand-off to run `/bin/sh` on the host) are
+/// dropped, and the task still runs in its image.
+#[test]
+fn users_own_plumbing_variables_cannot_redirect_the_task() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let out = c.run_full(
+        STUDENT,
+        &[
+            "srun",
+            "-n",
+            "2",
+            "--constraint=carme",
+            "--carme-image=base",
+            "sh",
+            "-c",
+            "cat /CARME_IMAGE; env | grep -c '^CARME_LAUNCH_' || true",
+        ],
+        &[
+            ("CARME_LAUNCH_EXEC", "7:/bin/sh2:-c16:echo on-the-host"),
+            ("CARME_LAUNCH_EXEC_N", "1"),
+            ("CARME_LAUNCH_ARGV0", "/bin/false"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout, "base\n0\nbase\n0\n", "{}", out.all());
+}
+
 #[test]
 fn non_carme_job_on_carme_node_is_untouched() {
     let _g = shared_config();

@@ -1,0 +1,176 @@
+//! carme-exec, the hop a Carme task takes on Slurm < 23.11 (the harness's
+//! Slurm 22.05 runs every Carme task through it; skeleton.rs and
+//! namespaces.rs check those jobs). Here its contract directly: exactly
+//! the command line in `CARME_LAUNCH_EXEC` plus its own argv[1..], the
+//! environment without `CARME_LAUNCH_*`, clear refusals, and no dynamic
+//! loader (its whole point is a cheap exec).
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use carme_e2e::{Cluster, unique_name};
+
+fn helper() -> PathBuf {
+    Cluster::get().dir.join("libexec/carme-exec")
+}
+
+/// The encoding the plugin writes (carme_core::launch::exec_spec).
+fn spec(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in args {
+        out.extend_from_slice(format!("{}:", a.len()).as_bytes());
+        out.extend_from_slice(a);
+    }
+    out
+}
+
+fn run(exec: Option<&[u8]>, own_args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(helper());
+    cmd.args(own_args).env_clear().env("KEEP", "kept");
+    if let Some(e) = exec {
+        cmd.env("CARME_LAUNCH_EXEC", std::ffi::OsStr::from_bytes(e));
+    }
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("carme-exec runs")
+}
+
+/// A script printing its argv (one per line, `[...]` around each) and env.
+fn show_script() -> PathBuf {
+    let dir = std::env::temp_dir().join(unique_name("exec-helper"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("show");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nfor a in \"$0\" \"$@\"; do printf '[%s]\\n' \"$a\"; done\necho --\nenv | sort\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn execs_the_spec_then_its_own_arguments_without_plumbing_variables() {
+    let show = show_script();
+    let exec = spec(&[
+        show.as_os_str().as_bytes(),
+        b"-b",
+        b"/a b:/c",
+        b"",
+        b"line1\nline2",
+        b"9:x",
+        b"task-argv0",
+    ]);
+    let out = run(
+        Some(&exec),
+        &["own 1", "own2"],
+        &[("CARME_LAUNCH_DEBUG", "1"), ("CARME_LAUNCH_OTHER", "x")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (argv, env) = stdout.split_once("--\n").expect("separator");
+    assert_eq!(
+        argv,
+        format!(
+            "[{}]\n[-b]\n[/a b:/c]\n[]\n[line1\nline2]\n[9:x]\n[task-argv0]\n[own 1]\n[own2]\n",
+            show.display()
+        )
+    );
+    let names: Vec<&str> = env
+        .lines()
+        .map(|l| l.split('=').next().unwrap())
+        .filter(|n| !["PWD", "SHLVL", "_"].contains(n))
+        .collect();
+    assert_eq!(names, ["KEEP"], "{env}");
+}
+
+#[test]
+fn refuses_without_or_with_a_malformed_spec() {
+    let show = show_script();
+    let path = show.as_os_str().as_bytes();
+    let mut bad: Vec<(Option<Vec<u8>>, &str)> = vec![
+        (None, "found no CARME_LAUNCH_EXEC"),
+        (Some(Vec::new()), "CARME_LAUNCH_EXEC is empty"),
+        (Some(b"abc".to_vec()), "is malformed"),
+        (Some(b"5:ab".to_vec()), "is malformed"),
+        (Some(b"02:ab".to_vec()), "is malformed"),
+        (Some(b"-1:a".to_vec()), "is malformed"),
+        (Some(b"99999999999999999999999:a".to_vec()), "is malformed"),
+    ];
+    // A good record followed by garbage is refused as a whole.
+    let mut tail = spec(&[path]);
+    tail.extend_from_slice(b"x");
+    bad.push((Some(tail), "is malformed"));
+    for (exec, want) in bad {
+        let out = run(exec.as_deref(), &[], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{exec:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{exec:?}: the script ran");
+        assert!(
+            stderr.starts_with("carme: cannot start the task: ") && stderr.contains(want),
+            "{exec:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("not by hand (use `carme-launch run`)"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_or_unrunnable_runtime_is_127_or_126() {
+    let show = show_script();
+    let dir = show.parent().unwrap();
+    let missing = dir.join("no-such-runtime");
+    let out = run(
+        Some(&spec(&[missing.as_os_str().as_bytes(), b"x"])),
+        &[],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "carme: cannot run the container runtime {}: No such file or directory. \
+             Please tell your cluster admins.\n",
+            missing.display()
+        )
+    );
+    let plain = dir.join("not-executable");
+    std::fs::write(&plain, "data").unwrap();
+    let out = run(Some(&spec(&[plain.as_os_str().as_bytes(), b"x"])), &[], &[]);
+    assert_eq!(out.status.code(), Some(126));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(": Permission denied. Please tell"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn is_a_static_executable_without_an_interpreter() {
+    // ELF64 program headers: no PT_INTERP (3), so no dynamic loader runs.
+    let elf = std::fs::read(helper()).unwrap();
+    assert_eq!(&elf[..5], b"\x7fELF\x02", "a 64-bit ELF file");
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+    let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    assert!(phnum > 0);
+    let types: Vec<u32> = (0..phnum)
+        .map(|i| {
+            let o = phoff + i * phentsize;
+            u32::from_le_bytes(elf[o..o + 4].try_into().unwrap())
+        })
+        .collect();
+    assert!(types.contains(&1), "has a PT_LOAD: {types:?}");
+    assert!(!types.contains(&3), "has a PT_INTERP: {types:?}");
+    assert!(!types.contains(&2), "has a PT_DYNAMIC: {types:?}");
+    assert!(elf.len() < 64 * 1024, "{} bytes", elf.len());
+}

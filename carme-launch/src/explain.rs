@@ -14,8 +14,7 @@ use carme_core::Refusal;
 use carme_core::config::{Config, Image, MountMode, RuntimeKind, Scope};
 use carme_core::driver::{self, Check};
 use carme_core::launch::{
-    self, EnvSource, FORWARD_NAMES, FORWARD_PREFIXES, LaunchPlan, Mode, MountOrigin, TaskFacts,
-    WorkdirSource,
+    self, EnvSource, FORWARD_NAMES, FORWARD_PREFIXES, LaunchPlan, Mode, MountOrigin, WorkdirSource,
 };
 use carme_core::limits::{self, Account, Effective, Resolved, Who};
 use carme_core::slurmtime;
@@ -252,13 +251,7 @@ pub fn explain(a: &ExplainArgs) -> ExitCode {
     } else {
         a.cmd
     };
-    let facts = TaskFacts {
-        node: &task.node,
-        job: task.job,
-        env: &task.env,
-        cwd: task.cwd.as_deref(),
-        source_exists: &taskplan::source_exists,
-    };
+    let facts = task.facts();
     let plan = launch::plan(&cfg, runs, &facts, cmd, Mode::Explain);
     if let Some(r) = plan.refusal(&task.node) {
         refusals.push(r.message().to_string());

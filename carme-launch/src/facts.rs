@@ -7,6 +7,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use carme_core::launch::TaskFacts;
+
 /// Where and as what the task runs.
 pub struct Task {
     pub node: String,
@@ -24,6 +26,19 @@ impl Task {
                 .and_then(|j| j.parse().ok()),
             env: std::env::vars_os().collect(),
             cwd: std::env::current_dir().ok(),
+        }
+    }
+}
+
+impl Task {
+    /// The facts the launch plan reads, as this user sees the mounts.
+    pub fn facts(&self) -> TaskFacts<'_> {
+        TaskFacts {
+            node: &self.node,
+            job: self.job,
+            env: &self.env,
+            cwd: self.cwd.as_deref(),
+            source_exists: &carme_node::taskplan::source_exists,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use carme_core::config::{Config, Scope};
 use carme_core::driver::DriverFacts;
-use carme_core::launch::{self, LaunchPlan, TaskFacts};
+use carme_core::launch::{self, LaunchPlan};
 use carme_node::taskplan;
 
 use crate::debug::debug;
@@ -54,13 +54,7 @@ pub fn plan(config: &Path, image: &str, cmd: &[OsString]) -> Result<LaunchPlan, 
         .map_or(DriverFacts::NotProbed, |requested| {
             taskplan::driver_for(&cfg, requested, &mut |m| debug(m)).0
         });
-    let facts = TaskFacts {
-        node: &task.node,
-        job: task.job,
-        env: &task.env,
-        cwd: task.cwd.as_deref(),
-        source_exists: &taskplan::source_exists,
-    };
+    let facts = task.facts();
     let decided = taskplan::plan_task(&cfg, image, &driver, &facts, cmd, &mut |m| debug(m))
         .map_err(|message| LaunchError { message })?;
     if let Some(note) = decided.note {

@@ -16,7 +16,8 @@ use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError as WrapperError;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// One GPU as NVML enumerates it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +43,7 @@ pub struct NvmlFacts {
     pub gpus: Vec<NvmlGpu>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum NvmlError {
     /// The library is not there: the normal case on nodes without NVIDIA.
     NotLoaded(String),
@@ -75,6 +76,23 @@ pub fn probe(library: &Path) -> Result<NvmlFacts, NvmlError> {
             library.display()
         )))
     })
+}
+
+/// [`probe`], asked once per process and library: slurmstepd wants the
+/// answer twice per step (the GPUs' UUIDs, the image's driver check), and
+/// NVML's init is slow on nodes with many GPUs.
+pub fn probe_cached(library: &Path) -> Result<NvmlFacts, NvmlError> {
+    type Last = Option<(PathBuf, Result<NvmlFacts, NvmlError>)>;
+    static LAST: Mutex<Last> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((path, result)) = last.as_ref()
+        && path == library
+    {
+        return result.clone();
+    }
+    let result = probe(library);
+    *last = Some((library.to_path_buf(), result.clone()));
+    result
 }
 
 fn probe_unguarded(library: &Path) -> Result<NvmlFacts, NvmlError> {

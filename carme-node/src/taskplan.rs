@@ -91,7 +91,7 @@ pub fn driver_for(
     if !needs_driver(image) {
         return (DriverFacts::NotProbed, NvmlStatus::NotProbed);
     }
-    match nvml::probe(&cfg.gpu.nvml) {
+    match nvml::probe_cached(&cfg.gpu.nvml) {
         Ok(f) => {
             let cuda = CudaVersion(f.cuda_driver_version);
             debug(format!(

@@ -189,7 +189,7 @@ fn gpu_uuids(
 /// NVML's view of this node's GPUs; None without NVML (the usual case on
 /// machines without NVIDIA's driver), logged for admins only.
 fn nvml_facts(cfg: &Config) -> Option<carme_node::nvml::NvmlFacts> {
-    match carme_node::nvml::probe(&cfg.gpu.nvml) {
+    match carme_node::nvml::probe_cached(&cfg.gpu.nvml) {
         Ok(f) => Some(f),
         Err(e) => {
             log(

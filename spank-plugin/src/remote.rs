@@ -38,7 +38,6 @@ use crate::who::JobUser;
 pub struct StepLaunch {
     /// The config as loaded once for the step.
     pub cfg: Box<Config>,
-    pub image: String,
     /// The node's driver, asked once per step (as root) when the image
     /// states a CUDA version.
     pub driver: DriverFacts,
@@ -113,7 +112,6 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
                 with_state(|s| {
                     s.launch = Some(StepLaunch {
                         cfg,
-                        image: image.clone(),
                         driver,
                         driver_debug,
                     })
@@ -272,18 +270,16 @@ pub fn user_init(_sp: &Spank) -> Result<(), ()> {
 }
 
 pub fn task_init(sp: &Spank) -> Result<(), ()> {
-    match with_state(|s| s.plan.clone()) {
-        Some(StepPlan::Container { .. }) => {}
-        // Slurm ends the task with exit code 1 before its execve: the
-        // payload never runs and srun reports the failure.
-        Some(StepPlan::Refused(_)) => return Err(()),
-        _ => return Ok(()),
-    }
-    let outcome = with_state(|s| match &s.launch {
-        Some(step) => start_task(sp, step),
-        None => Err(TaskError::Plumbing(
+    let outcome = with_state(|s| match (&s.plan, &s.launch) {
+        (Some(StepPlan::Container { image }), Some(step)) => start_task(sp, step, image),
+        (Some(StepPlan::Container { .. }), None) => Err(TaskError::Plumbing(
             "the step's launch was not decided".into(),
         )),
+        // Slurm ends the task with exit code 1 before its execve: the
+        // payload never runs and srun reports the failure.
+        (Some(StepPlan::Refused(_)), _) => Err(TaskError::Step),
+        // Not a Carme step: nothing to do per task.
+        _ => Ok(()),
     });
     match outcome {
         Ok(()) => Ok(()),
@@ -294,6 +290,7 @@ pub fn task_init(sp: &Spank) -> Result<(), ()> {
             eprintln!("{message}");
             ffi::exit_task(125)
         }
+        Err(TaskError::Step) => Err(()),
         Err(TaskError::Plumbing(e)) => {
             log(
                 Level::Error,
@@ -305,6 +302,8 @@ pub fn task_init(sp: &Spank) -> Result<(), ()> {
 }
 
 enum TaskError {
+    /// The whole step was refused (user_init told the user why).
+    Step,
     /// Refused for the user (`carme: ...`): image, driver or mount.
     Refused(String),
     /// Slurm's API failed us: for the admins' log.
@@ -318,7 +317,7 @@ impl From<String> for TaskError {
 }
 
 /// Decide this task's launch and hand it over (in the task, as the user).
-fn start_task(sp: &Spank, step: &StepLaunch) -> Result<(), TaskError> {
+fn start_task(sp: &Spank, step: &StepLaunch, image: &str) -> Result<(), TaskError> {
     let env = sp.job_env()?;
     let var = |name: &str| {
         env.iter()
@@ -349,15 +348,8 @@ fn start_task(sp: &Spank, step: &StepLaunch) -> Result<(), TaskError> {
     };
     // The command itself stays in the task's argv: only the runtime's part
     // of the command line is decided here.
-    let decided = taskplan::plan_task(
-        &step.cfg,
-        &step.image,
-        &step.driver,
-        &facts,
-        &[],
-        &mut debug,
-    )
-    .map_err(TaskError::Refused)?;
+    let decided = taskplan::plan_task(&step.cfg, image, &step.driver, &facts, &[], &mut debug)
+        .map_err(TaskError::Refused)?;
     if let Some(note) = &decided.note
         && var("SLURM_LOCALID").is_none_or(|l| l == "0")
     {

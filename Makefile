@@ -4,8 +4,8 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-CLUSTER_DIR ?= /var/tmp/carme-cluster
-E2E_DIR ?= /var/tmp/carme-e2e-cluster
+CLUSTER_DIR ?= /var/lib/carme-test/cluster
+E2E_DIR ?= /var/lib/carme-test/e2e-cluster
 
 .PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-24.11 bench clean
 

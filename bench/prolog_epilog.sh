@@ -16,7 +16,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REL="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-DIR=${BENCH_DIR:-/var/tmp/carme-bench-prolog-cluster}
+DIR=${BENCH_DIR:-/var/lib/carme-test/bench-prolog-cluster}
 ROUNDS=${ROUNDS:-3}
 JOBS=${JOBS:-200}
 FILES=${FILES:-100000}

@@ -4,7 +4,7 @@
 # and a release build. Set ROUNDS to trade time for precision.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIR=${BENCH_DIR:-/var/tmp/carme-bench-cluster}
+DIR=${BENCH_DIR:-/var/lib/carme-test/bench-cluster}
 ROUNDS=${ROUNDS:-40}
 CLUSTER="$ROOT/tests/cluster/cluster.sh"
 BENCH="${CARGO_TARGET_DIR:-$ROOT/target}/release/carme-bench"

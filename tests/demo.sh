@@ -4,7 +4,7 @@
 # afterwards so you can try more; `make demo-stop` ends it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIR=${1:-/var/tmp/carme-cluster}
+DIR=${1:-/var/lib/carme-test/cluster}
 CLUSTER="$ROOT/tests/cluster/cluster.sh"
 
 if [ -f "$DIR/etc/slurm.conf" ]; then

@@ -30,7 +30,30 @@ pub const DEFAULT_EXEC_HELPER: &str = "/usr/libexec/carme/carme-exec";
 
 /// Where carme-prolog records Carme jobs for slurmstepd, per node.
 pub const DEFAULT_STATE_DIR: &str = "/run/carme/%n";
-pub const DEFAULT_TMP_BASE: &str = "/var/tmp/carme/%n";
+/// Not under /var/tmp (or any directory every user can write): a user
+/// could create it there first.
+pub const DEFAULT_TMP_BASE: &str = "/var/lib/carme/tmp/%n";
+/// BeeOND's status files: root's alone (beeond acts as root on what they
+/// name), under /run like the state dir.
+pub const DEFAULT_BEEOND_STATUS_DIR: &str = "/run/carme/beeond";
+/// Directories every user may write to on a usual Linux node. Root-managed
+/// directories of ours must not lie in them: a user can create such a path
+/// first, or put things in it.
+pub const SHARED_WRITABLE_DIRS: [&str; 6] = [
+    "/tmp",
+    "/var/tmp",
+    "/dev/shm",
+    "/run/shm",
+    "/run/lock",
+    "/var/lock",
+];
+
+/// The shared, user-writable directory `path` is in (or is), if any.
+pub fn in_shared_writable_dir(path: &Path) -> Option<&'static str> {
+    SHARED_WRITABLE_DIRS
+        .into_iter()
+        .find(|d| path.starts_with(d))
+}
 pub const DEFAULT_SCRATCH_TARGET: &str = "/scratch";
 pub const DEFAULT_SHM_SIZE: &str = "8G";
 pub const DEFAULT_LOG_DIR: &str = "/var/log/carme";
@@ -799,16 +822,37 @@ fn beeond_section(
             "beeond.mount_base",
             locate,
         )?,
-        status_dir: template_dir(
-            b.status_dir.as_deref().unwrap_or("/var/tmp"),
-            "beeond.status_dir",
-            locate,
-        )?,
+        status_dir: status_dir(b.status_dir.as_deref(), locate)?,
         start_timeout: duration(b.start_timeout, "120s", "start_timeout")?,
         stop_timeout: duration(b.stop_timeout, "60s", "stop_timeout")?,
         wait_timeout: duration(b.wait_timeout, "150s", "wait_timeout")?,
         extra_start_args: b.extra_start_args,
     })
+}
+
+/// `[beeond] status_dir`: beeond trusts its status file as root (stop and
+/// stoplocal delete, kill and unmount what it names), so it must not be in
+/// a directory users can write. What is on the node is checked again at
+/// every use (carme-node's jobprep); here the usual mistakes are refused.
+fn status_dir(
+    s: Option<&str>,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<PathTemplate, ConfigError> {
+    let key = "beeond.status_dir";
+    let t = template_dir(s.unwrap_or(DEFAULT_BEEOND_STATUS_DIR), key, locate)?;
+    if let Some(shared) = in_shared_writable_dir(Path::new(t.as_str())) {
+        return Err(locate(
+            key,
+            format!(
+                "`{}` is in {shared}, where every user can create files: beeond acts as \
+                 root on what its status file names, so a user could make it delete, kill \
+                 or unmount anything. Use a directory only root can write, with no \
+                 sticky or group/other-writable parent (default {DEFAULT_BEEOND_STATUS_DIR})",
+                t.as_str()
+            ),
+        ));
+    }
+    Ok(t)
 }
 
 /// Environment variable names as shells accept them.
@@ -1478,7 +1522,7 @@ command = "/usr/bin/beeond"
 feature = "beeond"
 data_dir = "/local/beeond/%n"
 mount_base = "/mnt/beeond"
-status_dir = "/var/tmp"
+status_dir = "/run/carme/beeond"
 start_timeout = "90s"
 stop_timeout = "1m"
 wait_timeout = "150s"
@@ -1551,6 +1595,66 @@ cuda = "11.8"
             (b.feature.as_str(), b.wait_timeout),
             ("beeond", Duration::from_secs(150))
         );
+    }
+
+    /// Issue 13: with status_dir in /var/tmp (the old default) any user
+    /// could plant the status file beeond stop reads as root.
+    #[test]
+    fn status_dir_in_a_user_writable_dir_is_a_config_error() {
+        for bad in [
+            "/var/tmp",
+            "/var/tmp/carme-beeond",
+            "/tmp",
+            "/dev/shm/b",
+            "/run/lock/%n",
+        ] {
+            let t = ALL.replace(
+                "status_dir = \"/run/carme/beeond\"",
+                &format!("status_dir = \"{bad}\""),
+            );
+            let e = parse(&t).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("beeond.status_dir"), "{bad}");
+            assert!(e.message.contains("every user can create files"), "{e}");
+            assert!(e.line.is_some(), "{e}");
+        }
+        for good in ["/run/carme/beeond", "/var/lib/carme/beeond", "/tmpfs/b"] {
+            let t = ALL.replace(
+                "status_dir = \"/run/carme/beeond\"",
+                &format!("status_dir = \"{good}\""),
+            );
+            assert!(parse(&t).is_ok(), "{good}");
+        }
+        // The default: the job's status file under /run, never /var/tmp.
+        let c = parse("[runtime]\nkind = \"charliecloud\"\npath = \"/x\"\n[beeond]\n").unwrap();
+        assert_eq!(
+            c.beeond.unwrap().status_dir.as_str(),
+            DEFAULT_BEEOND_STATUS_DIR
+        );
+        assert_eq!(DEFAULT_BEEOND_STATUS_DIR, "/run/carme/beeond");
+    }
+
+    /// Issue 13: no default root-managed directory lies where a user could
+    /// create it first.
+    #[test]
+    fn defaults_are_not_in_user_writable_dirs() {
+        for d in [
+            DEFAULT_STATE_DIR,
+            DEFAULT_TMP_BASE,
+            DEFAULT_LOG_DIR,
+            DEFAULT_BEEOND_STATUS_DIR,
+        ] {
+            assert_eq!(in_shared_writable_dir(Path::new(d)), None, "{d}");
+        }
+        let c = parse("[runtime]\nkind = \"charliecloud\"\npath = \"/x\"\n[beeond]\n").unwrap();
+        let b = c.beeond.unwrap();
+        for t in [
+            &b.data_dir,
+            &b.mount_base,
+            &c.paths.tmp_base,
+            &c.paths.state_dir,
+        ] {
+            assert_eq!(in_shared_writable_dir(Path::new(t.as_str())), None, "{t:?}");
+        }
     }
 
     #[test]

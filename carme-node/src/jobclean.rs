@@ -38,7 +38,9 @@ use std::time::Duration;
 use carme_core::beeond::{nodefile_text, stop_argv, stoplocal_argv};
 
 use crate::joblog::Log;
-use crate::jobprep::{failure, log_output, secs, status_file_present, unmount_local};
+use crate::jobprep::{
+    check_status_dir, failure, log_output, secs, status_file_present, unmount_local,
+};
 use crate::nodejob::{BeeondNode, NodeJob};
 use crate::nodeops::NodeOps;
 use crate::rmtree::Removal;
@@ -193,6 +195,29 @@ fn stop_beeond(
     source: Source,
 ) -> Result<Option<String>, Unclean> {
     let s = &b.setup;
+    let unmount_left = |e: String| Unclean {
+        message: format!(
+            "BeeOND mount of job {} could not be removed: {e}; find what holds it \
+             (fuser -vm {}), unmount it, then resume the node",
+            job.job_id,
+            b.mount.display()
+        ),
+        short: format!("carme: BeeOND mount of job {} left", job.job_id),
+    };
+    if let Err(why) = check_status_dir(ops, b) {
+        // Neither stop nor stoplocal may read a status file from there.
+        log.error(&format!(
+            "{why}; beeond stop/stoplocal are not run: only the job's mount here is \
+             removed. Check for BeeGFS services of job {} left on {}",
+            job.job_id,
+            s.nodes.join(",")
+        ));
+        unmount_local(ops, log, &b.mount).map_err(unmount_left)?;
+        if let Err(e) = ops.remove_empty_dir(&b.mount) {
+            log.warn(&format!("BeeOND mount point: {e}"));
+        }
+        return Ok(None);
+    }
     let (mounted, status) = leftovers(ops, log, b);
     let mut local = false;
     let mut stopped = None;
@@ -258,15 +283,7 @@ fn stop_beeond(
             ));
             log_output(log, "beeond stoplocal", &ran);
         }
-        unmount_local(ops, log, &b.mount).map_err(|e| Unclean {
-            message: format!(
-                "BeeOND mount of job {} could not be removed: {e}; find what holds it \
-                 (fuser -vm {}), unmount it, then resume the node",
-                job.job_id,
-                b.mount.display()
-            ),
-            short: format!("carme: BeeOND mount of job {} left", job.job_id),
-        })?;
+        unmount_local(ops, log, &b.mount).map_err(unmount_left)?;
     }
     if let Err(e) = ops.remove_empty_dir(&b.mount) {
         log.warn(&format!("BeeOND mount point: {e}"));

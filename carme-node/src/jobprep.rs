@@ -6,7 +6,9 @@
 //! 2. The job's tmp and scratch directories: `<base>/<jobid>`, the job's
 //!    uid and gid, mode 0700 ([`crate::namespace::ensure_job_dir`], the
 //!    same code the plugin uses, so both agree on what is safe). A base
-//!    that is not a root-owned directory closed to others is a node fault.
+//!    that is not a root-owned directory closed to others (a user may have
+//!    created it first) is logged for the admin, never a node fault: the
+//!    plugin refuses the job's steps on this node.
 //!    A job path someone put there before (a symlink, a directory of
 //!    another uid) is left untouched and reported: the job's steps are
 //!    then refused that directory by the plugin, and the epilog removes a
@@ -167,14 +169,19 @@ fn job_dir(
 ) -> Result<Option<std::path::PathBuf>, Fault> {
     match ensure_job_dir(ops.sys(), base, job.job_id, job.uid, job.gid) {
         Ok(dir) => Ok(Some(dir)),
-        Err(NamespaceError::Refused { path, why }) if path == base => Err(fault(
-            format!(
-                "{what} base {}: {why}; make it a root-owned directory that others cannot \
-                 write to ([paths] {what}_base)",
+        // Not a node fault: where a user could create the base (or a
+        // parent) first, draining would let them take nodes out of service.
+        // The plugin refuses the job's steps on this node with the same
+        // check; the admin learns from this line.
+        Err(NamespaceError::Refused { path, why }) if path == base => {
+            log.error(&format!(
+                "{what} base {}: {why}. Carme jobs are refused on this node until it is a \
+                 root-owned directory that others cannot write to, in no directory users \
+                 can write ([paths] {what}_base); the node stays in service",
                 base.display()
-            ),
-            format!("carme: unsafe {what}_base {}", base.display()),
-        )),
+            ));
+            Ok(None)
+        }
         Err(NamespaceError::Refused { path, why }) => {
             log.warn(&format!(
                 "{}: {why}. Left untouched: the job's steps are refused their {what} \
@@ -252,10 +259,12 @@ fn check_beeond_dirs(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), Fault> {
             .ensure_root_dir(parent, 0o755)
             .map_err(|why| unsafe_dir("data directory", "data_dir", why))?;
     }
-    if let Some(parent) = b.setup.status_file.parent() {
-        ops.prepare_sticky_dir(parent)
-            .map_err(|why| unsafe_dir("status directory", "status_dir", why))?;
-    }
+    check_status_dir(ops, b).map_err(|why| {
+        fault(
+            format!("{why}; BeeOND is not started"),
+            "carme: unsafe BeeOND status_dir",
+        )
+    })?;
     // beeond writes its services' logs below <log_dir>/beeond-<jobid> as
     // root: log_dir must be root's and closed to others like the others.
     if let Some(parent) = b.setup.log_dir.parent() {
@@ -266,14 +275,36 @@ fn check_beeond_dirs(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), Fault> {
     Ok(())
 }
 
+/// BeeOND's status file names what `beeond stop`/`stoplocal` delete, kill
+/// and unmount as root: it may only live where nobody but root can create
+/// or replace anything. Checked before every use (prolog and epilog); Err
+/// is the admin's message (a config error: no run of beeond may use it).
+pub fn check_status_dir(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), String> {
+    let Some(dir) = b.setup.status_file.parent() else {
+        return Err(format!(
+            "[beeond] status_dir: {} has no directory",
+            b.setup.status_file.display()
+        ));
+    };
+    ops.prepare_private_dir(dir).map_err(|why| {
+        format!(
+            "config error: [beeond] status_dir {}: {why}. beeond acts as root on what \
+             its status file names, so the directory and all its parents must be \
+             root's, not writable by group or others, and not sticky (default {})",
+            dir.display(),
+            carme_core::config::DEFAULT_BEEOND_STATUS_DIR
+        )
+    })
+}
+
 /// What is at the path of the job's BeeOND status file.
 enum StatusFile {
     Absent,
     /// A root-owned regular file with one link: beeond's.
     Beeonds,
-    /// Something else was there (with a status_dir like /var/tmp, a user
-    /// can plant a file that `beeond stop`/`stoplocal` would act on as
-    /// root): removed, and logged.
+    /// Something else was there (the status dir is root's alone, so only
+    /// root could have put it there; still never handed to beeond):
+    /// removed, and logged.
     Removed,
     /// Something else is there and cannot be removed.
     Unremovable(Stat, String),

@@ -438,7 +438,7 @@ log_dir = "/var/log/carme"
 command = "/usr/bin/beeond"
 data_dir = "/local/beeond/%n"
 mount_base = "/mnt/beeond/%n"
-status_dir = "/var/tmp"
+status_dir = "/run/carme/beeond"
 start_timeout = "90s"
 extra_start_args = ["-m", "2"]
 "#;
@@ -526,7 +526,10 @@ extra_start_args = ["-m", "2"]
             assert_eq!(b.setup.nodes, ["n1", "n2", "n3"]);
             assert_eq!(b.setup.data_dir, Path::new("/local/beeond/n1/42"));
             assert_eq!(b.setup.mount, Path::new("/mnt/beeond/n1/42"));
-            assert_eq!(b.setup.status_file, Path::new("/var/tmp/beeond-42.tmp"));
+            assert_eq!(
+                b.setup.status_file,
+                Path::new("/run/carme/beeond/beeond-42.tmp")
+            );
             assert_eq!(b.setup.log_dir, Path::new("/var/log/carme/beeond-42"));
             assert_eq!(
                 b.setup.nodefile,

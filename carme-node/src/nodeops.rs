@@ -38,8 +38,10 @@ pub trait NodeOps {
     /// Write a root-only file atomically (its directory made safe first).
     fn write_root_file(&self, path: &Path, text: &str) -> Result<(), String>;
     /// Make sure `dir` exists as a root-owned directory that only root can
-    /// write, or that is sticky (like /var/tmp).
-    fn prepare_sticky_dir(&self, dir: &Path) -> Result<(), String>;
+    /// write, and so can all its parents (none sticky): for BeeOND's status
+    /// file, which beeond trusts as root
+    /// ([`crate::state::ensure_private_root_dir`]).
+    fn prepare_private_dir(&self, dir: &Path) -> Result<(), String>;
     /// Run an admin tool for at most `timeout` (see [`crate::bounded`]).
     fn run(&self, argv: &[OsString], timeout: Duration) -> Ran;
     /// Remove `<base>/<jobid>` symlink-safely (see [`crate::rmtree`]).
@@ -110,11 +112,8 @@ impl NodeOps for LinuxNode {
         crate::state::write_root_file(path, text)
     }
 
-    fn prepare_sticky_dir(&self, dir: &Path) -> Result<(), String> {
-        match rmtree::open_sticky_dir(dir)? {
-            Some(_) => Ok(()),
-            None => self.sys.ensure_root_dir(dir, 0o755),
-        }
+    fn prepare_private_dir(&self, dir: &Path) -> Result<(), String> {
+        crate::state::ensure_private_root_dir(dir, 0o700)
     }
 
     fn run(&self, argv: &[OsString], timeout: Duration) -> Ran {

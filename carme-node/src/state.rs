@@ -38,11 +38,39 @@ fn trusted_dir(st: &FileStat) -> bool {
 }
 
 /// Make sure `dir` exists as a root-owned directory with `mode`, checking
-/// every component on the way (created ones get 0755).
+/// every component on the way (created ones get 0755). Parents may be
+/// sticky and world-writable (like /var/tmp): others cannot replace what
+/// root owns there.
 pub fn ensure_root_dir(dir: &Path, mode: u32) -> Result<(), String> {
+    ensure_dir(dir, mode, Parents::MaySticky)
+}
+
+/// [`ensure_root_dir`], but no component of `dir` may be writable by
+/// group or others, sticky or not: nobody but root can have created any
+/// of them, or create anything in `dir`. For paths that root hands to a
+/// tool that trusts what it finds there (BeeOND's status file).
+pub fn ensure_private_root_dir(dir: &Path, mode: u32) -> Result<(), String> {
+    ensure_dir(dir, mode, Parents::Private)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parents {
+    MaySticky,
+    Private,
+}
+
+fn ensure_dir(dir: &Path, mode: u32, parents: Parents) -> Result<(), String> {
     if !dir.is_absolute() || dir.components().any(|c| c == Component::ParentDir) {
         return Err(format!("{}: not a plain absolute path", dir.display()));
     }
+    let fits = |st: &FileStat, last: bool| {
+        let open = st.st_mode & 0o022 != 0;
+        match parents {
+            // Only the final dir must be closed to others.
+            Parents::MaySticky => trusted_dir(st) && (!last || !open),
+            Parents::Private => is_dir(st) && st.st_uid == 0 && !open && st.st_mode & 0o1000 == 0,
+        }
+    };
     let mut cur = PathBuf::from("/");
     let comps: Vec<_> = dir.components().skip(1).collect();
     for (i, c) in comps.iter().enumerate() {
@@ -50,10 +78,7 @@ pub fn ensure_root_dir(dir: &Path, mode: u32) -> Result<(), String> {
         let last = i + 1 == comps.len();
         match lstat(&cur) {
             Ok(st) => {
-                // Only the final dir must be closed to others; parents
-                // like /tmp may be sticky and world-writable.
-                let ok = trusted_dir(&st) && (!last || st.st_mode & 0o022 == 0);
-                if !ok {
+                if !fits(&st, last) {
                     return Err(format!(
                         "{} is not a root-owned directory closed to other users \
                          (owner uid {}, mode {:o}); refusing to use it",
@@ -71,7 +96,7 @@ pub fn ensure_root_dir(dir: &Path, mode: u32) -> Result<(), String> {
                 }
                 // Re-check what is there now (a racing creator must not win).
                 let st = lstat(&cur).map_err(|e| format!("{}: {e}", cur.display()))?;
-                if !trusted_dir(&st) || (last && st.st_mode & 0o022 != 0) {
+                if !fits(&st, last) {
                     return Err(format!("{} changed under us; refusing it", cur.display()));
                 }
             }
@@ -293,6 +318,51 @@ mod tests {
         assert_eq!(read_verdict(&dir, 7).unwrap(), None);
         assert!(!remove_job(&dir, 7).unwrap(), "second removal is a no-op");
         assert_eq!(read_record(&dir, 7).unwrap(), None);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Issue 13 (critical): BeeOND's status dir must be root's alone all
+    /// the way down: a sticky or open directory anywhere on the path (like
+    /// /var/tmp, the old default) would let a user plant the status file.
+    #[test]
+    fn private_root_dirs_have_no_sticky_or_open_component() {
+        require_root();
+        // /var/lib: root's, 0755, on every Debian and EL node.
+        let base = PathBuf::from(format!(
+            "/var/lib/carme-test-private-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+
+        let good = base.join("run/beeond");
+        ensure_private_root_dir(&good, 0o700).unwrap();
+        assert_eq!(mode(&good), 0o700);
+        ensure_private_root_dir(&good, 0o700).unwrap();
+
+        // Sticky and world-writable, like /var/tmp: fine for a parent of
+        // ensure_root_dir, never for the private dir or its parents.
+        let sticky = base.join("sticky");
+        std::fs::create_dir(&sticky).unwrap();
+        std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        ensure_root_dir(&sticky.join("status"), 0o755).unwrap();
+        let e = ensure_private_root_dir(&sticky.join("status"), 0o700).unwrap_err();
+        assert!(e.contains("mode 1777"), "{e}");
+        assert!(ensure_private_root_dir(&sticky, 0o700).is_err());
+        // Sticky alone, or writable by the group, or owned by a user.
+        for (m, uid) in [(0o1755, 0), (0o775, 0), (0o755, 54321)] {
+            let d = base.join(format!("d{m:o}-{uid}"));
+            std::fs::create_dir(&d).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(m)).unwrap();
+            std::os::unix::fs::chown(&d, Some(uid), None).unwrap();
+            assert!(ensure_private_root_dir(&d, 0o700).is_err(), "{m:o} {uid}");
+            assert!(
+                ensure_private_root_dir(&d.join("x"), 0o700).is_err(),
+                "{m:o} {uid}"
+            );
+        }
         std::fs::remove_dir_all(&base).unwrap();
     }
 

@@ -33,6 +33,8 @@ pub struct FakeNode {
     pub job_state: RefCell<Result<JobState, String>>,
     pub unmount_fails: Cell<bool>,
     pub removal: RefCell<Option<Removal>>,
+    /// Directories [`NodeOps::prepare_private_dir`] refuses, with why.
+    pub unsafe_dirs: RefCell<BTreeMap<PathBuf, String>>,
 }
 
 impl FakeNode {
@@ -52,6 +54,7 @@ impl FakeNode {
             job_state: RefCell::new(Err("not scripted".into())),
             unmount_fails: Cell::new(false),
             removal: RefCell::new(None),
+            unsafe_dirs: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -173,9 +176,12 @@ impl NodeOps for FakeNode {
         Ok(())
     }
 
-    fn prepare_sticky_dir(&self, dir: &Path) -> Result<(), String> {
-        self.note(format!("sticky dir {}", dir.display()));
-        Ok(())
+    fn prepare_private_dir(&self, dir: &Path) -> Result<(), String> {
+        self.note(format!("private dir {}", dir.display()));
+        match self.unsafe_dirs.borrow().get(dir) {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
     }
 
     fn run(&self, argv: &[OsString], timeout: Duration) -> Ran {
@@ -240,7 +246,7 @@ mod tests {
     const STATE: &str = "/run/carme/n1";
     const MOUNT1: &str = "/mnt/beeond/n1/42";
     const MOUNT2: &str = "/mnt/beeond/n2/42";
-    const STATUS: &str = "/var/tmp/beeond-42.tmp";
+    const STATUS: &str = "/run/carme/beeond/beeond-42.tmp";
 
     fn config() -> Config {
         Config::parse(
@@ -257,7 +263,7 @@ log_dir = "/var/log/carme"
 command = "/usr/bin/beeond"
 data_dir = "/local/beeond"
 mount_base = "/mnt/beeond/%n"
-status_dir = "/var/tmp"
+status_dir = "/run/carme/beeond"
 start_timeout = "90s"
 stop_timeout = "30s"
 wait_timeout = "120s"
@@ -355,22 +361,30 @@ wait_timeout = "120s"
         assert!(n.runs().is_empty());
     }
 
+    /// Issue 13: a base a user created first must not let them drain the
+    /// node: the prolog logs it for the admin and succeeds (the plugin
+    /// refuses the job's steps here); the other base is still prepared.
     #[test]
-    fn unsafe_base_is_a_node_fault() {
+    fn unsafe_base_is_logged_never_a_node_fault() {
         let sys = RecordingSyscall::new().fail_when(
             |c| matches!(c, Call::EnsureRootDir { dir, .. } if dir == Path::new("/local/carme/n1")),
             Errno::EACCES,
         );
         let n = FakeNode::with_sys(sys);
         let log = MemoryLog::default();
-        let f = jobprep::prepare(&n, &log, &job("n1", "carme", 0), Path::new(STATE)).unwrap_err();
-        assert_eq!(f.short, "carme: unsafe scratch_base /local/carme/n1");
+        jobprep::prepare(&n, &log, &job("n1", "carme", 0), Path::new(STATE)).unwrap();
         assert!(
-            f.message.contains("scratch base /local/carme/n1"),
+            log.has(Level::Error, "scratch base /local/carme/n1"),
             "{}",
-            f.message
+            log.text()
         );
-        assert!(f.message.contains("root-owned directory"), "{}", f.message);
+        assert!(
+            log.has(Level::Error, "Carme jobs are refused on this node"),
+            "{}",
+            log.text()
+        );
+        assert!(chowned(&n.sys, "/var/tmp/carme/n1/42"));
+        assert!(!chowned(&n.sys, "/local/carme/n1/42"));
     }
 
     #[test]
@@ -403,7 +417,7 @@ wait_timeout = "120s"
         assert_eq!(
             argv,
             "argv /usr/bin/beeond start -n /run/carme/n1/job-42.beeond-nodes -d /local/beeond/42 \
-             -c /mnt/beeond/n1/42 -i /var/tmp/beeond-42.tmp -p 1430 -P -F -L /var/log/carme/beeond-42 -q"
+             -c /mnt/beeond/n1/42 -i /run/carme/beeond/beeond-42.tmp -p 1430 -P -F -L /var/log/carme/beeond-42 -q"
         );
         // The node file is written before the start.
         let nf = t
@@ -779,6 +793,46 @@ wait_timeout = "120s"
                     log.text()
                 );
             }
+        }
+    }
+
+    /// Issue 13 (critical): beeond never runs with a status dir others
+    /// could write, in the prolog (first node and others) or the epilog;
+    /// the epilog still unmounts the job's BeeOND here.
+    #[test]
+    fn an_unsafe_status_dir_is_never_handed_to_beeond() {
+        let unsafe_dir = |n: &FakeNode| {
+            n.unsafe_dirs.borrow_mut().insert(
+                "/run/carme/beeond".into(),
+                "/run/carme/beeond is not a root-owned directory closed to other users \
+                 (owner uid 0, mode 1777)"
+                    .into(),
+            );
+        };
+        for node in ["n1", "n2"] {
+            let n = FakeNode::new();
+            unsafe_dir(&n);
+            n.root_file(STATUS);
+            let log = MemoryLog::default();
+            let f = jobprep::prepare(&n, &log, &bee(node), Path::new(STATE)).unwrap_err();
+            assert!(n.runs().is_empty(), "{node}: {:?}", n.trace());
+            assert_eq!(f.short, "carme: unsafe BeeOND status_dir");
+            assert!(f.message.contains("[beeond] status_dir"), "{}", f.message);
+            assert!(n.has_file(STATUS), "not even read: {:?}", n.trace());
+
+            let n = FakeNode::new();
+            unsafe_dir(&n);
+            n.root_file(STATUS);
+            n.mount(if node == "n1" { MOUNT1 } else { MOUNT2 });
+            let (r, log) = clean(&n, &bee(node), Source::Record);
+            r.unwrap();
+            assert!(n.runs().is_empty(), "{node}: {:?}", n.trace());
+            assert!(!n.is_mounted(MOUNT1) && !n.is_mounted(MOUNT2));
+            assert!(
+                log.has(Level::Error, "beeond stop/stoplocal are not run"),
+                "{}",
+                log.text()
+            );
         }
     }
 

@@ -1,5 +1,6 @@
 //! The prolog's and epilog's node work for real, as root, in temp dirs
-//! under /var/tmp: the symlink-safe removal of job trees (every kind of
+//! under /var/lib (root's: BeeOND's status dir may have no sticky or
+//! user-writable parent): the symlink-safe removal of job trees (every kind of
 //! entry a user can make, mounts inside, unsafe bases), and the BeeOND
 //! orchestration with [`LinuxNode`] against small shell-script beeonds
 //! (mounting a tmpfs, failing, hanging) — the lazy-unmount fallback and
@@ -37,7 +38,7 @@ struct TestRoot(PathBuf);
 impl TestRoot {
     fn new(name: &str) -> TestRoot {
         require_root();
-        let d = PathBuf::from(format!("/var/tmp/carme-pe-{name}-{}", std::process::id()));
+        let d = PathBuf::from(format!("/var/lib/carme-pe-{name}-{}", std::process::id()));
         let t = TestRoot(d);
         t.cleanup();
         fs::create_dir(&t.0).unwrap();
@@ -405,6 +406,58 @@ fn beeond_on_one_node_start_then_fallback_to_lazy_unmount() {
     );
     assert!(!root.0.join("tmp/n1/42").exists());
     assert_eq!(nodejob::read(&state, 42).unwrap(), None);
+}
+
+/// Issue 13 (critical): a status dir a user can write to (here sticky and
+/// world-writable, like /var/tmp) is never used: a status file planted
+/// there (naming a root-only directory as BeeGFS data) never reaches
+/// beeond, neither in the prolog nor in the epilog, and nothing it names
+/// is touched.
+#[test]
+fn a_user_writable_status_dir_never_reaches_beeond() {
+    let root = TestRoot::new("sticky-status");
+    let calls = root.0.join("calls");
+    let b = root.0.join("beeond");
+    fs::write(
+        &b,
+        format!("#!/bin/sh\necho \"$*\" >> {}\nexit 0\n", calls.display()),
+    )
+    .unwrap();
+    chmod(&b, 0o755);
+    let cfg = config(&root.0, &b, "10s");
+    let job = plan(&cfg, "n1");
+    let state = root.0.join("state/n1");
+    let status = root.0.join("status");
+    fs::create_dir(&status).unwrap();
+    chmod(&status, 0o1777);
+    let victim = root.0.join("victim");
+    fs::create_dir(&victim).unwrap();
+    fs::write(victim.join("precious"), "x").unwrap();
+    let planted = &job.beeond.as_ref().unwrap().setup.status_file;
+    fs::write(
+        planted,
+        format!("n1,beegfs-storage,{},-,/nonexistent\n", victim.display()),
+    )
+    .unwrap();
+    chown(planted, UID);
+    let ops = LinuxNode::new(Path::new("/var/tmp"), &[("SLURMD_NODENAME", "n1")]);
+    let log = MemoryLog::default();
+    let f = jobprep::prepare(&ops, &log, &job, &state).unwrap_err();
+    assert_eq!(f.short, "carme: unsafe BeeOND status_dir", "{}", f.message);
+    assert!(f.message.contains("mode 1777"), "{}", f.message);
+    let log = MemoryLog::default();
+    jobclean::clean(&ops, &log, &job, Source::Record, &state).unwrap();
+    assert!(
+        log.has(Level::Error, "beeond stop/stoplocal are not run"),
+        "{}",
+        log.text()
+    );
+    assert!(
+        !calls.exists(),
+        "beeond ran: {:?}",
+        fs::read_to_string(&calls)
+    );
+    assert!(victim.join("precious").exists());
 }
 
 #[test]

@@ -89,12 +89,15 @@ start() {
     done
     ensure_users
 
-    mkdir -p "$dir"
+    (umask 022 && mkdir -p "$dir")
     dir=$(cd "$dir" && pwd)
     # Not under /tmp: a Carme job sees its own directory there (and so does
-    # its container), which would hide the cluster's files from it.
+    # its container), which would hide the cluster's files from it. Not in
+    # any directory users can write either: the cluster's BeeOND status dir
+    # lies in DIR, and Carme refuses one with a sticky or open parent.
     case "$dir/" in
-        /tmp/*) die "$dir is under /tmp, which Carme jobs see replaced; use e.g. /var/tmp/NAME" ;;
+        /tmp/*|/var/tmp/*|/dev/shm/*)
+            die "$dir is in a directory every user can write; use e.g. /var/lib/carme-test/NAME" ;;
     esac
     # Test users run jobs whose cwd and files live here.
     chmod 755 "$dir"

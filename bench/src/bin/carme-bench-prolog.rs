@@ -1,7 +1,8 @@
 //! Prolog/epilog benchmark (issue 5), as root, without a cluster: runs the
 //! real carme-prolog and carme-epilog binaries the way slurmd does (a
 //! clean environment with the job's SLURM_* variables, the config given
-//! with --config) against a config in a temp dir under /var/tmp.
+//! with --config) against a config in a temp dir under /var/lib (root's:
+//! BeeOND's status dir may have no sticky or user-writable parent).
 //!
 //! 1. Process wall time, median and 90th percentile over --rounds runs:
 //!    a non-Carme job (no constraint; another constraint), and a Carme job
@@ -191,7 +192,7 @@ fn main() -> ExitCode {
             .to_path_buf()
     });
     let root = PathBuf::from(format!(
-        "/var/tmp/carme-bench-prolog-{}",
+        "/var/lib/carme-bench-prolog-{}",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&root);

@@ -843,3 +843,73 @@ fn carme_beeond_option_is_refused_where_it_cannot_work() {
         r.all()
     );
 }
+
+/// Issue 13: a tmp base a user created before root did (a new node, or
+/// a cleaned /var/tmp) refuses Carme jobs on that node with a message,
+/// logs the path and its owner for the admin, and never drains the node.
+#[test]
+fn a_base_a_user_created_first_refuses_jobs_never_drains() {
+    let _g = exclusive_config();
+    let c = Cluster::get();
+    let base = c.dir.join("nodes/n2/tmp");
+    let aside = c.dir.join("nodes/n2/tmp.aside");
+    struct Restore<'a>(&'a Cluster, PathBuf, PathBuf);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.1);
+            if self.2.exists() {
+                let _ = std::fs::rename(&self.2, &self.1);
+            }
+            let _ = self
+                .0
+                .root(&["scontrol", "update", "nodename=n2", "state=resume"]);
+        }
+    }
+    if base.exists() {
+        std::fs::rename(&base, &aside).unwrap();
+    }
+    let _restore = Restore(&c, base.clone(), aside.clone());
+    // As the user would have: their own directory where the base goes.
+    std::fs::create_dir(&base).unwrap();
+    std::os::unix::fs::chown(&base, Some(uid_of(STUDENT)), None).unwrap();
+
+    let name = unique_name("userbase");
+    let out = c.run_as(
+        STUDENT,
+        &[
+            "srun",
+            "-w",
+            "n2",
+            "-C",
+            "carme",
+            "-t",
+            "1",
+            "-J",
+            &name,
+            "--carme-image=base",
+            "true",
+        ],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("carme: this node cannot start Carme jobs right now"),
+        "{}",
+        out.all()
+    );
+    let job: u32 = c.jobs_named(&name)[0]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let log = job_log(&c, job);
+    assert!(
+        log.contains(&format!("tmp base {}", base.display()))
+            && log.contains(&format!("owner uid {}", uid_of(STUDENT)))
+            && log.contains("Carme jobs are refused on this node"),
+        "{log}"
+    );
+    let (state, reason) = node_state(&c, "n2");
+    assert!(!state.contains("DRAIN"), "n2 drained: {state} {reason}");
+}

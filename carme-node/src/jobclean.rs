@@ -15,8 +15,10 @@
 //!   that makes the epilog fail ([`Unclean`]): Slurm then drains the node.
 //! - The job's tmp and scratch directories are removed symlink-safely
 //!   ([`crate::rmtree`]); mounts found in them are detached first, and one
-//!   that cannot be is also [`Unclean`]. Anything else that cannot be
-//!   removed is logged as an error, and the node stays in service.
+//!   that cannot be is also [`Unclean`]. Subvolumes a user made there
+//!   (btrfs) are not mounts: they are removed like directories. Anything
+//!   else that cannot be removed is logged as an error, and the node stays
+//!   in service.
 //! - The prolog's record (and node file) go last, and only when the node
 //!   is clean, so a second run can finish what the first could not.
 //!
@@ -146,6 +148,13 @@ fn remove_dirs(
                     log.warn(&format!(
                         "detached {} mount(s) found in {}",
                         r.detached,
+                        path.display()
+                    ));
+                }
+                if r.subvolumes > 0 {
+                    log.info(&format!(
+                        "removed {} subvolume(s) found in {} (not mounts)",
+                        r.subvolumes,
                         path.display()
                     ));
                 }

@@ -11,11 +11,19 @@
 //!   it was planted (also while we work). A hardlink to a file elsewhere
 //!   loses only this name; the file and its other names stay.
 //! - Nothing is followed onto another file system: a directory whose device
-//!   differs from the job directory's is a mount point. Those are
-//!   detached (`umount2(MNT_DETACH)` on the open descriptor, so the mount
-//!   the walk found is the one detached, not whatever a path names by now)
-//!   and only then is the directory below removed; a mount that cannot be
-//!   detached is left and reported (`mounts_left`), its contents untouched.
+//!   differs from its parent's and whose mount differs too (`mnt_id` in
+//!   /proc/self/fdinfo) is a mount point. Those are detached
+//!   (`umount2(MNT_DETACH)` on the open descriptor, so the mount the walk
+//!   found is the one detached, not whatever a path names by now) and only
+//!   then is the directory below removed; a mount that cannot be detached
+//!   is left and reported (`mounts_left`), its contents untouched. Where
+//!   the mount cannot be told, the directory counts as a mount point.
+//! - A directory on another device but in the same mount is a subvolume
+//!   (btrfs; any user may `btrfs subvolume create` in a directory of
+//!   theirs): it is removed like any directory, its contents first, then
+//!   itself with `rmdir` (which removes an empty subvolume, Linux >= 4.18).
+//!   One that cannot be removed (a read-only snapshot) is a problem like
+//!   any entry that cannot be removed, never a mount left.
 //! - A job directory owned by another uid (not the job's, not root) is left
 //!   alone and reported: it is not this job's.
 //! - No chown, no chmod, no following: nothing outside the tree changes.
@@ -33,7 +41,7 @@
 
 use std::collections::HashSet;
 use std::ffi::{CStr, CString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 use std::sync::Mutex;
@@ -81,6 +89,8 @@ pub struct TreeReport {
     pub detached: u32,
     /// Mounts that could not be detached (left, with what is below them).
     pub mounts_left: u32,
+    /// Subvolumes (directories on another device, in the same mount) removed.
+    pub subvolumes: u32,
     /// Entries that could not be removed, counted; the first few named.
     pub problem_count: u64,
     pub problems: Vec<String>,
@@ -176,9 +186,35 @@ fn open_root_dir(path: &Path, sticky_ok: bool) -> Result<Option<OwnedFd>, String
     Ok(Some(fd))
 }
 
+/// The id of the mount `fdinfo` (the text of `/proc/self/fdinfo/N`) says
+/// its descriptor is on; None if it does not say (Linux < 3.15).
+pub fn mnt_id_of(fdinfo: &str) -> Option<u64> {
+    fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn mnt_id(fd: &impl AsRawFd) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
+        .ok()
+        .as_deref()
+        .and_then(mnt_id_of)
+}
+
+/// Whether `dir`, a directory on another device than its parent
+/// `parent`, is the root of another mount (else it is a subvolume of the
+/// parent's file system). Fails closed: a mount that cannot be told
+/// counts as another.
+fn is_mount_root(dir: &impl AsRawFd, parent: &impl AsRawFd) -> bool {
+    match (mnt_id(dir), mnt_id(parent)) {
+        (Some(d), Some(p)) => d != p,
+        _ => true,
+    }
+}
+
 /// Detach the mount whose root `fd` is open on.
 fn detach(fd: &OwnedFd) -> Result<(), Errno> {
-    use std::os::fd::AsRawFd;
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     nix::mount::umount2(path.as_str(), MntFlags::MNT_DETACH)
 }
@@ -187,6 +223,13 @@ struct Level {
     dir: Dir,
     /// Its name in the parent; None for the job directory.
     name: Option<CString>,
+    /// Its device: a directory below on another one is a mount point or a
+    /// subvolume.
+    dev: u64,
+    /// It is a subvolume (on another device than its parent, same mount).
+    subvolume: bool,
+    /// Nothing more to read: it is read-only (see [`give_up_read_only`]).
+    read_only: bool,
     batch: Vec<(CString, Option<Type>)>,
     next: usize,
     /// Names given up on (reported), not to be read again.
@@ -194,10 +237,13 @@ struct Level {
 }
 
 impl Level {
-    fn new(fd: OwnedFd, name: Option<CString>) -> Result<Level, Errno> {
+    fn new(fd: OwnedFd, name: Option<CString>, dev: u64, subvolume: bool) -> Result<Level, Errno> {
         Ok(Level {
             dir: Dir::from_fd(fd)?,
             name,
+            dev,
+            subvolume,
+            read_only: false,
             batch: Vec::new(),
             next: 0,
             skip: HashSet::new(),
@@ -208,6 +254,13 @@ impl Level {
     fn refill(&mut self) -> Result<(), Errno> {
         self.batch.clear();
         self.next = 0;
+        if self.read_only {
+            return Ok(());
+        }
+        // Rewind now (an iterator rewinds when dropped): btrfs lists only
+        // the entries a directory had when it was last rewound, and
+        // subtrees moved up into it since must be seen.
+        drop(self.dir.iter());
         for e in self.dir.iter() {
             let e = e?;
             let n = e.file_name();
@@ -233,11 +286,28 @@ fn show(dir: &Path, rel: &[&CStr], name: &CStr) -> String {
     p.display().to_string()
 }
 
+/// Something in the deepest level could not be removed because its file
+/// system is read-only: so is everything else in the same subvolume (a
+/// read-only btrfs snapshot, which any user may make of a subvolume of
+/// theirs) or file system. Stop reading all of it, rather than try every
+/// entry: drop the levels below the subvolume's root (or the walk's top)
+/// and read nothing more there.
+fn give_up_read_only(stack: &mut Vec<Level>) {
+    let root = stack.iter().rposition(|l| l.subvolume).unwrap_or(0);
+    stack.truncate(root + 1);
+    if let Some(l) = stack.last_mut() {
+        l.read_only = true;
+        l.batch.clear();
+        l.next = 0;
+    }
+}
+
 /// What every part of one removal shares.
 struct Walk<'a> {
-    /// The job directory: deep subtrees are moved up into it.
+    /// The job directory: deep subtrees are moved up into it (or into
+    /// the subvolume they are in).
     top: &'a OwnedFd,
-    /// Its device: anything on another one is a mount point.
+    /// Its device.
     dev: u64,
     /// Its path, for messages.
     shown: &'a Path,
@@ -246,10 +316,11 @@ struct Walk<'a> {
     lifted: &'a AtomicU64,
 }
 
-/// Empty the directory open as `top` (see the module doc).
+/// Empty the directory open as `top`, which is on the job directory's
+/// device (see the module doc).
 fn clear(top: OwnedFd, w: &Walk, r: &mut TreeReport) {
-    let (dev, shown, deadline) = (w.dev, w.shown, w.deadline);
-    let mut stack = match Level::new(top, None) {
+    let (shown, deadline) = (w.shown, w.deadline);
+    let mut stack = match Level::new(top, None, w.dev, false) {
         Ok(l) => vec![l],
         Err(e) => {
             r.problem(format!("{}: {e}", shown.display()));
@@ -273,21 +344,41 @@ fn clear(top: OwnedFd, w: &Walk, r: &mut TreeReport) {
             if level.batch.is_empty() {
                 let done = stack.pop().expect("not empty");
                 let Some(name) = done.name else { break };
-                let gave_up = !done.skip.is_empty();
+                let gave_up = !done.skip.is_empty() || done.read_only;
                 drop(done.dir);
                 let parent = stack.last_mut().expect("a parent");
-                match unlinkat(&parent.dir, name.as_c_str(), UnlinkatFlags::RemoveDir) {
-                    Ok(()) => r.removed += 1,
-                    Err(Errno::ENOENT) => {}
-                    Err(e) => {
-                        if !gave_up {
-                            r.problem(format!(
-                                "cannot remove directory {}: {e}",
-                                show(shown, &rel[..rel.len() - 1], &name)
-                            ));
+                // On btrfs, rmdir removes an empty subvolume too.
+                let read_only =
+                    match unlinkat(&parent.dir, name.as_c_str(), UnlinkatFlags::RemoveDir) {
+                        Ok(()) => {
+                            r.removed += 1;
+                            r.subvolumes += u32::from(done.subvolume);
+                            false
                         }
-                        parent.skip.insert(name);
-                    }
+                        Err(Errno::ENOENT) => false,
+                        Err(e) => {
+                            let at = show(shown, &rel[..rel.len() - 1], &name);
+                            if done.subvolume {
+                                // Named even when what is in it was reported:
+                                // this is what the admin has to remove.
+                                r.problem(format!(
+                                    "cannot remove the btrfs subvolume {at}: {e}{}; \
+                                     `btrfs subvolume delete` removes it",
+                                    if done.read_only {
+                                        " (it is read-only, a snapshot?)"
+                                    } else {
+                                        ""
+                                    }
+                                ));
+                            } else if !gave_up {
+                                r.problem(format!("cannot remove directory {at}: {e}"));
+                            }
+                            parent.skip.insert(name);
+                            e == Errno::EROFS
+                        }
+                    };
+                if read_only {
+                    give_up_read_only(&mut stack);
                 }
             }
             continue;
@@ -332,6 +423,9 @@ fn clear(top: OwnedFd, w: &Walk, r: &mut TreeReport) {
                 Err(e) => {
                     r.problem(format!("cannot remove {}: {e}", show(shown, &rel, &name)));
                     level.skip.insert(name);
+                    if e == Errno::EROFS {
+                        give_up_read_only(&mut stack);
+                    }
                 }
             }
             continue;
@@ -359,7 +453,8 @@ fn clear(top: OwnedFd, w: &Walk, r: &mut TreeReport) {
                 continue;
             }
         };
-        if st.st_dev != dev {
+        let subvolume = st.st_dev != level.dev && !is_mount_root(&fd, &level.dir);
+        if st.st_dev != level.dev && !subvolume {
             if detach(&fd).is_ok() {
                 r.detached += 1;
                 level.next -= 1;
@@ -376,15 +471,28 @@ fn clear(top: OwnedFd, w: &Walk, r: &mut TreeReport) {
         if depth >= MAX_DEPTH {
             drop(fd);
             // Move the subtree up into the job directory, where it is
-            // read again with all levels to spare.
+            // read again with all levels to spare; in a subvolume, up into
+            // the subvolume's root (a rename cannot leave a subvolume),
+            // unless that is where it already is.
+            let (up, here) = stack.split_at_mut(depth - 1);
+            let level = &mut here[0];
+            let to: Option<&dyn AsFd> = if level.subvolume {
+                None
+            } else {
+                match up.iter().rposition(|l| l.subvolume) {
+                    Some(i) => Some(&up[i].dir),
+                    None => Some(w.top),
+                }
+            };
             let mut moved = false;
             for _ in 0..1000 {
+                let Some(to) = to else { break };
                 let n = w.lifted.fetch_add(1, Ordering::Relaxed) + 1;
                 let new = CString::new(format!(".carme-rm-{n}")).expect("no NUL");
                 match renameat2(
                     &level.dir,
                     name.as_c_str(),
-                    w.top,
+                    to,
                     new.as_c_str(),
                     RenameFlags::RENAME_NOREPLACE,
                 ) {
@@ -405,7 +513,7 @@ fn clear(top: OwnedFd, w: &Walk, r: &mut TreeReport) {
             }
             continue;
         }
-        match Level::new(fd, Some(name.clone())) {
+        match Level::new(fd, Some(name.clone()), st.st_dev, subvolume) {
             Ok(l) => stack.push(l),
             Err(e) => {
                 r.problem(format!("cannot read {}: {e}", show(shown, &rel, &name)));
@@ -483,6 +591,7 @@ fn remove_subdirs_in_parallel(w: &Walk, r: &mut TreeReport) {
     for m in reports {
         r.removed += m.removed;
         r.detached += m.detached;
+        r.subvolumes += m.subvolumes;
         r.out_of_time |= m.out_of_time;
     }
 }
@@ -553,7 +662,7 @@ pub fn remove_job_dir(
         if st.st_uid != uid && st.st_uid != 0 {
             return Ok(Removal::Foreign { uid: st.st_uid });
         }
-        if st.st_dev == base_st.st_dev {
+        if st.st_dev == base_st.st_dev || !is_mount_root(&fd, &base_fd) {
             top = Some((fd, st.st_dev));
             break;
         }
@@ -637,5 +746,38 @@ pub fn unlink_entry(path: &Path) -> Result<bool, String> {
         Ok(()) => Ok(true),
         Err(Errno::ENOENT) => Ok(false),
         Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_ids_from_fdinfo() {
+        for (fdinfo, id) in [
+            (
+                "pos:\t0\nflags:\t02100000\nmnt_id:\t24\nino:\t256\n",
+                Some(24),
+            ),
+            ("mnt_id: 7", Some(7)),
+            // Linux < 3.15 does not say: then it counts as another mount.
+            ("pos:\t0\nflags:\t02100000\n", None),
+            ("mnt_id:\tx\n", None),
+            ("", None),
+        ] {
+            assert_eq!(mnt_id_of(fdinfo), id, "{fdinfo:?}");
+        }
+    }
+
+    #[test]
+    fn a_directory_is_on_its_parents_mount_and_proc_is_not() {
+        let here = nix::fcntl::open(".", dir_flags(), Mode::empty()).unwrap();
+        let same = openat(&here, ".", dir_flags(), Mode::empty()).unwrap();
+        assert!(mnt_id(&here).is_some());
+        assert!(!is_mount_root(&same, &here));
+        let proc = nix::fcntl::open("/proc", dir_flags(), Mode::empty()).unwrap();
+        let root = nix::fcntl::open("/", dir_flags(), Mode::empty()).unwrap();
+        assert!(is_mount_root(&proc, &root));
     }
 }

@@ -18,7 +18,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{AT_FDCWD, AtFlags};
+use nix::fcntl::{AT_FDCWD, AtFlags, OFlag};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::stat::{FchmodatFlags, Mode, SFlag};
@@ -183,6 +183,60 @@ fn stat_of(md: &std::fs::Metadata) -> Stat {
     }
 }
 
+/// `chmod` that never follows a symlink at `path`, on every C library and
+/// kernel we meet. `at_nofollow` is `fchmodat(AT_SYMLINK_NOFOLLOW)`: one
+/// call where the C library can do it (glibc >= 2.32, musl). glibc older
+/// than 2.32 (EL8, Debian 11, Ubuntu 20.04) always answers ENOTSUP, and
+/// newer ones answer ENOTSUP for a symlink; then the mode is changed
+/// through a descriptor instead ([`chmod_by_fd`]), which also refuses a
+/// symlink. ENOSYS (a kernel or seccomp filter without the call the C
+/// library chose) takes the same way.
+pub fn chmod_nofollow(
+    path: &Path,
+    mode: u32,
+    at_nofollow: impl FnOnce(&Path, Mode) -> Result<(), Errno>,
+) -> io::Result<()> {
+    match at_nofollow(path, Mode::from_bits_truncate(mode)) {
+        Err(Errno::EOPNOTSUPP | Errno::ENOSYS) => chmod_by_fd(path, mode),
+        r => Ok(r?),
+    }
+}
+
+/// Change the mode of what `path` names without following a symlink there
+/// and without `AT_SYMLINK_NOFOLLOW`: open it with `O_PATH|O_NOFOLLOW`
+/// (which opens a symlink itself, never its target, and opens a device
+/// node without opening the device), refuse a symlink, and chmod
+/// `/proc/self/fd/N`, which names exactly the inode opened (an `O_PATH`
+/// descriptor cannot be `fchmod`ed). This is what glibc >= 2.32 does
+/// itself; it needs /proc.
+pub fn chmod_by_fd(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = nix::sys::stat::fstat(&fd)?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
+        return Err(io::Error::other(
+            "it is a symlink (its mode is never changed, its target never followed)",
+        ));
+    }
+    let by_fd = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    nix::sys::stat::fchmodat(
+        AT_FDCWD,
+        by_fd.as_str(),
+        Mode::from_bits_truncate(mode),
+        FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("chmod through {by_fd} (is /proc mounted?): {e}"),
+        )
+    })
+}
+
 impl Syscall for LinuxSyscall {
     fn unshare_mount_ns(&self) -> io::Result<()> {
         Ok(nix::sched::unshare(CloneFlags::CLONE_NEWNS)?)
@@ -239,12 +293,9 @@ impl Syscall for LinuxSyscall {
     }
 
     fn chmod(&self, path: &Path, mode: u32) -> io::Result<()> {
-        Ok(nix::sys::stat::fchmodat(
-            AT_FDCWD,
-            path,
-            Mode::from_bits_truncate(mode),
-            FchmodatFlags::NoFollowSymlink,
-        )?)
+        chmod_nofollow(path, mode, |p, m| {
+            nix::sys::stat::fchmodat(AT_FDCWD, p, m, FchmodatFlags::NoFollowSymlink)
+        })
     }
 
     fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
@@ -551,6 +602,61 @@ mod tests {
             .collect();
         assert_eq!(names, ["nvidia0", "nvidia1"]);
         assert!(sys.calls().is_empty(), "reads are not recorded");
+    }
+
+    fn mode_of(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn chmod_falls_back_when_nofollow_is_not_supported() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = PathBuf::from(format!("/var/tmp/carme-chmod-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir(&d).unwrap();
+        let (file, dir, target, link) = (d.join("f"), d.join("d"), d.join("t"), d.join("l"));
+        std::fs::write(&file, "x").unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(&target, "x").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        // What glibc < 2.32 answers to fchmodat(AT_SYMLINK_NOFOLLOW), always.
+        let asked = RefCell::new(Vec::new());
+        let old_glibc = |p: &Path, m: Mode| {
+            asked.borrow_mut().push((p.to_path_buf(), m.bits()));
+            Err(Errno::ENOTSUP)
+        };
+        for (p, mode) in [
+            (&file, 0o640),
+            (&dir, 0o1777),
+            (&dir, 0o711),
+            (&file, 0o4755),
+        ] {
+            chmod_nofollow(p, mode, old_glibc).unwrap();
+            assert_eq!(mode_of(p), mode, "{}", p.display());
+        }
+        let e = chmod_nofollow(&link, 0o666, old_glibc).unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
+        assert_eq!(mode_of(&target), 0o600, "the symlink's target is untouched");
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(
+            asked.borrow().clone(),
+            [
+                (file.clone(), 0o640),
+                (dir.clone(), 0o1777),
+                (dir.clone(), 0o711),
+                (file.clone(), 0o4755),
+                (link.clone(), 0o666),
+            ],
+            "the NOFOLLOW call is asked first, each time"
+        );
+        // Any other answer is final: no second way.
+        let e = chmod_nofollow(&file, 0o600, |_, _| Err(Errno::EROFS)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ReadOnlyFilesystem);
+        assert_eq!(mode_of(&file), 0o4755);
+        chmod_nofollow(&file, 0o600, |_, _| Ok(())).unwrap();
+        assert_eq!(mode_of(&file), 0o4755, "done by the NOFOLLOW call alone");
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

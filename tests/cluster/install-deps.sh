@@ -13,6 +13,7 @@ PACKAGES=(
     busybox-static                        # the tiny test image
     util-linux procps iproute2 psmisc     # runuser, script, ps, ss, fuser
     binutils                              # nm, readelf (artifact checks)
+    btrfs-progs                           # mkfs.btrfs, btrfs: subvolumes in job dirs (carme-node tests)
     ca-certificates curl
 )
 

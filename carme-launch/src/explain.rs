@@ -418,6 +418,7 @@ fn explain_json(config: &Path, e: &Explained) -> Value {
             "optional": m.optional,
             "origin": origin_str(m.origin),
             "status": match (m.present, m.optional) {
+                _ if m.unsafe_path.is_some() => "missing",
                 (true, _) => "bound",
                 (false, true) => "skipped",
                 (false, false) => "missing",
@@ -576,6 +577,7 @@ fn explain_text(config: &Path, e: &Explained) -> String {
             MountOrigin::Global => {}
         }
         match (m.present, m.optional) {
+            _ if m.unsafe_path.is_some() => notes.push("UNSAFE PATH: the job is refused".into()),
             (false, true) => notes.push("optional, source missing: left out".into()),
             (false, false) => notes.push("SOURCE MISSING: the job is refused".into()),
             (true, true) => notes.push("optional".into()),

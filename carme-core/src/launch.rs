@@ -40,7 +40,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::config::{Config, Image, MountMode, RuntimeKind, bind_path_problem};
 use crate::hostlist;
 use crate::refusal::Refusal;
-use crate::text::escape_os;
+use crate::text::{self, escape_os};
 
 /// Variables of the launcher's own plumbing: never passed on.
 pub const LAUNCH_ENV_PREFIX: &str = "CARME_LAUNCH_";
@@ -227,7 +227,7 @@ impl LaunchPlan {
                 self.image,
                 escape_os(m.source.as_os_str()),
                 escape_os(m.target.as_os_str()),
-                crate::text::escape(node),
+                text::escape(node),
             )));
         }
         let missing: Vec<String> = self
@@ -613,7 +613,7 @@ fn carme_vars(image: &Image, facts: &TaskFacts, notes: &mut Vec<String>) -> Vec<
             Err(e) => {
                 notes.push(format!(
                     "SLURM_JOB_NODELIST={}: {e}; CARME_NODES and CARME_MASTER left out",
-                    l.to_string_lossy()
+                    escape_os(l)
                 ));
                 None
             }
@@ -675,7 +675,9 @@ pub fn render(argv: &[OsString]) -> String {
     argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
 
-/// One word, quoted for a POSIX shell where it needs it.
+/// One word, quoted for a POSIX shell where it needs it. A word with
+/// control characters is written `$'...'` (bash, zsh, ksh, POSIX.1-2024)
+/// with them as `\xHH`, so it stays on one line and off the terminal.
 pub fn quote(word: &OsStr) -> String {
     let s = word.to_string_lossy();
     if !s.is_empty()
@@ -683,6 +685,24 @@ pub fn quote(word: &OsStr) -> String {
             .all(|c| c.is_ascii_alphanumeric() || "/._-:=,+%@".contains(c))
     {
         s.into_owned()
+    } else if s.chars().any(text::is_unsafe) {
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\\' | '\'' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if text::is_unsafe(c) => {
+                    for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
@@ -1336,5 +1356,15 @@ mod tests {
             .map(OsString::from)
             .collect();
         assert_eq!(render(&a), r#"ch-run -b /a:/b 'it'\''s' 'two words' ''"#);
+        // Control characters: one line, nothing for the terminal, and the
+        // same word for bash.
+        let a: Vec<OsString> = ["x\nforged", "it's\x1b[31m\\", "\u{9b}\u{e9}"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            render(&a),
+            r#"$'x\x0aforged' $'it\'s\x1b[31m\\' $'\xc2\x9bé'"#
+        );
     }
 }

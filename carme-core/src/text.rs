@@ -16,8 +16,8 @@ pub const MAX_SHOWN: usize = 256;
 
 /// Control characters (C0, DEL, C1), the Unicode line and paragraph
 /// separators, and the bidirectional overrides that can reorder what a
-/// terminal shows.
-fn is_unsafe(c: char) -> bool {
+/// terminal shows: what [`escape`] and [`escape_controls`] escape.
+pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

@@ -927,12 +927,8 @@ fn mounts(
         let key = format!("{key}[{i}]");
         let source = PathTemplate::parse(&m.source)
             .map_err(|e| locate(&format!("{key}.source"), e.to_string()))?;
-        if !source.is_absolute() {
-            return Err(locate(
-                &format!("{key}.source"),
-                format!("`{}` must be an absolute path", m.source),
-            ));
-        }
+        // The expanded source is checked again where the task starts.
+        absolute(PathBuf::from(&m.source), &format!("{key}.source"), locate)?;
         let target = absolute(m.target, &format!("{key}.target"), locate)?;
         if target == Path::new("/") {
             return Err(locate(
@@ -969,18 +965,27 @@ fn absolute(
     key: &str,
     locate: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<PathBuf, ConfigError> {
-    let s = p.to_string_lossy();
+    match bind_path_problem(&p) {
+        Some(why) => Err(locate(key, format!("`{}` {why}", p.to_string_lossy()))),
+        None => Ok(p),
+    }
+}
+
+/// Why `p` cannot be one side of a runtime's bind spec, if it cannot: it
+/// must be absolute, without `..`, `:` or `,` (runtimes split bind specs
+/// on `:`, and Apptainer takes several binds joined by `,`).
+pub fn bind_path_problem(p: &Path) -> Option<&'static str> {
     if !p.is_absolute() {
-        return Err(locate(key, format!("`{s}` must be an absolute path")));
+        return Some("must be an absolute path");
     }
     if p.components().any(|c| c == std::path::Component::ParentDir) {
-        return Err(locate(key, format!("`{s}` must not contain `..`")));
+        return Some("must not contain `..`");
     }
-    if s.contains(':') || s.contains(',') {
-        // Runtimes split bind specs on `:` (and Apptainer on `,`).
-        return Err(locate(key, format!("`{s}` must not contain `:` or `,`")));
+    let b = p.as_os_str().as_encoded_bytes();
+    if b.contains(&b':') || b.contains(&b',') {
+        return Some("must not contain `:` or `,`");
     }
-    Ok(p)
+    None
 }
 
 /// Node feature names as Slurm accepts them in slurm.conf `Features=`.
@@ -1314,6 +1319,34 @@ state_dir = "/run/carme/%n"
                 12,
                 "mounts[0].source",
                 "`%x`",
+            ),
+            (
+                "[[mounts]]\nsource = \"/home\"",
+                "[[mounts]]\nsource = \"/data/x,/etc\"",
+                12,
+                "mounts[0].source",
+                "must not contain `:` or `,`",
+            ),
+            (
+                "[[mounts]]\nsource = \"/home\"",
+                "[[mounts]]\nsource = \"/home:/etc\"",
+                12,
+                "mounts[0].source",
+                "must not contain `:` or `,`",
+            ),
+            (
+                "[[mounts]]\nsource = \"/home\"",
+                "[[mounts]]\nsource = \"/home/%n/../..\"",
+                12,
+                "mounts[0].source",
+                "must not contain `..`",
+            ),
+            (
+                "source = \"/data/%n\"",
+                "source = \"/data/%n,/etc\"",
+                19,
+                "images.base.mounts[0].source",
+                "must not contain `:` or `,`",
             ),
             (
                 "target = \"/home\"",

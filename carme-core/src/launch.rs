@@ -37,9 +37,10 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::config::{Config, Image, MountMode, RuntimeKind};
+use crate::config::{Config, Image, MountMode, RuntimeKind, bind_path_problem};
 use crate::hostlist;
 use crate::refusal::Refusal;
+use crate::text::{self, escape_os};
 
 /// Variables of the launcher's own plumbing: never passed on.
 pub const LAUNCH_ENV_PREFIX: &str = "CARME_LAUNCH_";
@@ -141,6 +142,10 @@ pub struct PlannedMount {
     /// The source exists: the bind is made. A missing optional one is
     /// left out; a missing required one refuses the task.
     pub present: bool,
+    /// Why the expanded source or target cannot go into the runtime's
+    /// bind spec (`%n`/`%j` put `:`, `,` or `..` in it): never bound, and
+    /// the task is refused, optional or not.
+    pub unsafe_path: Option<&'static str>,
 }
 
 /// Where a container variable comes from.
@@ -211,8 +216,20 @@ impl LaunchPlan {
         self.mounts.iter().filter(|m| !m.present && !m.optional)
     }
 
-    /// The refusal when a required mount's source is missing.
+    /// The refusal when a mount's expanded path cannot be bound safely,
+    /// or a required mount's source is missing.
     pub fn refusal(&self, node: &str) -> Option<Refusal> {
+        if let Some((m, why)) = self.mounts.iter().find_map(|m| Some((m, m.unsafe_path?))) {
+            return Some(Refusal::new(format!(
+                "cannot start the task in image '{}': the mount {} -> {} {why} once %n \
+                 (node {}) and %j are put in, so the runtime could not bind it safely. \
+                 Please tell your cluster admins.",
+                self.image,
+                escape_os(m.source.as_os_str()),
+                escape_os(m.target.as_os_str()),
+                text::escape(node),
+            )));
+        }
         let missing: Vec<String> = self
             .missing_mounts()
             .map(|m| {
@@ -301,7 +318,10 @@ pub fn plan(
     let (kind, program) = runtime_of(cfg, image);
     let mut notes = Vec::new();
     let mounts = plan_mounts(cfg, image, facts);
-    for m in mounts.iter().filter(|m| !m.present && m.optional) {
+    for m in mounts
+        .iter()
+        .filter(|m| !m.present && m.optional && m.unsafe_path.is_none())
+    {
         notes.push(format!(
             "optional mount {} -> {} left out: the source does not exist",
             m.source.display(),
@@ -416,7 +436,8 @@ fn plan_mounts(cfg: &Config, image: &Image, facts: &TaskFacts) -> Vec<PlannedMou
         .chain(image.mounts.iter().map(|m| (m, MountOrigin::Image)))
     {
         let source = m.source.expand(facts.node, facts.job);
-        let present = (facts.source_exists)(&source);
+        let unsafe_path = bind_path_problem(&source);
+        let present = unsafe_path.is_none() && (facts.source_exists)(&source);
         out.push(PlannedMount {
             source,
             target: m.target.clone(),
@@ -424,6 +445,7 @@ fn plan_mounts(cfg: &Config, image: &Image, facts: &TaskFacts) -> Vec<PlannedMou
             optional: m.optional,
             origin,
             present,
+            unsafe_path,
         });
     }
     for p in step_binds(cfg, facts) {
@@ -431,13 +453,15 @@ fn plan_mounts(cfg: &Config, image: &Image, facts: &TaskFacts) -> Vec<PlannedMou
         if out.iter().any(|m| m.target == p) {
             continue;
         }
+        let unsafe_path = bind_path_problem(&p);
         out.push(PlannedMount {
             source: p.clone(),
             target: p,
             mode: MountMode::Rw,
             optional: false,
             origin: MountOrigin::Step,
-            present: true,
+            present: unsafe_path.is_none(),
+            unsafe_path,
         });
     }
     out
@@ -589,7 +613,7 @@ fn carme_vars(image: &Image, facts: &TaskFacts, notes: &mut Vec<String>) -> Vec<
             Err(e) => {
                 notes.push(format!(
                     "SLURM_JOB_NODELIST={}: {e}; CARME_NODES and CARME_MASTER left out",
-                    l.to_string_lossy()
+                    escape_os(l)
                 ));
                 None
             }
@@ -651,7 +675,9 @@ pub fn render(argv: &[OsString]) -> String {
     argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
 
-/// One word, quoted for a POSIX shell where it needs it.
+/// One word, quoted for a POSIX shell where it needs it. A word with
+/// control characters is written `$'...'` (bash, zsh, ksh, POSIX.1-2024)
+/// with them as `\xHH`, so it stays on one line and off the terminal.
 pub fn quote(word: &OsStr) -> String {
     let s = word.to_string_lossy();
     if !s.is_empty()
@@ -659,6 +685,24 @@ pub fn quote(word: &OsStr) -> String {
             .all(|c| c.is_ascii_alphanumeric() || "/._-:=,+%@".contains(c))
     {
         s.into_owned()
+    } else if s.chars().any(text::is_unsafe) {
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\\' | '\'' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if text::is_unsafe(c) => {
+                    for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
@@ -1045,6 +1089,93 @@ mod tests {
         assert_eq!(p.mounts, []);
     }
 
+    /// `%n` and `%j` must not smuggle a second bind or an option into the
+    /// runtime's bind spec: such a task is refused and nothing of the path
+    /// is bound, in every runtime, whatever the mount's kind.
+    #[test]
+    fn expanded_paths_that_would_split_a_bind_spec_refuse_the_task() {
+        let text = |kind: &str| {
+            format!(
+                "[runtime]\nkind = \"{kind}\"\npath = \"/rt\"\n\
+                 [[mounts]]\nsource = \"/home\"\ntarget = \"/home\"\n\
+                 [[mounts]]\nsource = \"/data/%n\"\ntarget = \"/data\"\nmode = \"ro\"\n\
+                 [[mounts]]\nsource = \"/opt/%n\"\ntarget = \"/opt\"\noptional = true\n\
+                 [paths]\nscratch_base = \"/local/%n\"\n\
+                 [gpu]\ndevice_dir = \"/fake/%n/dev\"\n\
+                 [beeond]\nmount_base = \"/mnt/beeond/%n\"\n\
+                 [images.base]\npath = \"/i\"\n\
+                 mounts = [ {{ source = \"/img/%n/%j\", target = \"/img\" }} ]\n"
+            )
+        };
+        let env = [("CARME_BEEOND_PATH".into(), "/mnt/beeond/x/42".into())];
+        // (node name, refused, what the refusal names)
+        let cases = [
+            ("n1", false, ""),
+            (
+                "a,b",
+                true,
+                "/data/a,b -> /data must not contain `:` or `,`",
+            ),
+            (
+                "x:/etc",
+                true,
+                "/data/x:_etc -> /data must not contain `:` or `,`",
+            ),
+            ("..", true, "/data/.. -> /data must not contain `..`"),
+            ("n1,/etc", true, "node n1,/etc"),
+            ("n\n1:", true, "/data/n\\n1: -> /data"),
+        ];
+        for kind in ["charliecloud", "apptainer", "singularity"] {
+            let c = Config::parse(&text(kind), Path::new("/c.toml")).unwrap();
+            for (node, refused, names) in cases {
+                let facts = TaskFacts {
+                    node,
+                    job: Some(42),
+                    env: &env,
+                    cwd: None,
+                    source_exists: &exists_all,
+                };
+                let p = plan(&c, &c.images["base"], &facts, &[], Mode::Exec);
+                let r = p.refusal(node);
+                assert_eq!(r.is_some(), refused, "{kind} {node:?}: {r:?}");
+                if let Some(r) = r {
+                    let m = r.message();
+                    assert!(m.contains(names), "{kind} {node:?}: {m}");
+                    assert!(m.contains("Please tell your cluster admins"), "{m}");
+                    assert_eq!(m.lines().count(), 1, "{m}");
+                }
+                // Whatever the verdict, each bind spec is one source and
+                // one target, and every bind the node name went into is
+                // left out of the command line.
+                let a = strings(&p.argv);
+                let specs: Vec<&String> = a
+                    .windows(2)
+                    .filter(|w| w[0] == "-b" || w[0] == "-B")
+                    .map(|w| &w[1])
+                    .collect();
+                assert!(!specs.is_empty(), "{kind} {node:?}: {a:?}");
+                for spec in specs {
+                    assert!(!spec.contains(','), "{kind} {node:?}: {a:?}");
+                    let parts: Vec<&str> = spec.split(':').collect();
+                    match parts[..] {
+                        [src, dst] | [src, dst, "ro"] => {
+                            assert!(!src.contains("..") && !dst.contains(".."), "{a:?}");
+                            assert!(src.starts_with('/') && dst.starts_with('/'), "{a:?}");
+                        }
+                        _ => panic!("{kind} {node:?}: bind spec {spec:?} in {a:?}"),
+                    }
+                    assert!(!refused || !spec.contains(node), "{kind} {node:?}: {a:?}");
+                }
+                assert_eq!(
+                    p.mounts.iter().filter(|m| m.unsafe_path.is_some()).count(),
+                    if refused { 5 } else { 0 },
+                    "{kind} {node:?}: {:?}",
+                    p.mounts
+                );
+            }
+        }
+    }
+
     #[test]
     fn beeond_jobs_get_the_nodes_mount_base() {
         let text = "[runtime]\nkind = \"charliecloud\"\npath = \"/c\"\n\
@@ -1225,5 +1356,15 @@ mod tests {
             .map(OsString::from)
             .collect();
         assert_eq!(render(&a), r#"ch-run -b /a:/b 'it'\''s' 'two words' ''"#);
+        // Control characters: one line, nothing for the terminal, and the
+        // same word for bash.
+        let a: Vec<OsString> = ["x\nforged", "it's\x1b[31m\\", "\u{9b}\u{e9}"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            render(&a),
+            r#"$'x\x0aforged' $'it\'s\x1b[31m\\' $'\xc2\x9bé'"#
+        );
     }
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::config::{Config, ConfigError};
+use crate::text::{escape, escape_controls};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -11,17 +12,22 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    /// `text` is everything after the `carme: ` prefix.
+    /// `text` is everything after the `carme: ` prefix. Whatever it
+    /// holds, the message is one line without control characters; values
+    /// from users are best [`escape`]d where they go in (that also bounds
+    /// their length).
     pub fn new(text: impl Into<String>) -> Refusal {
         Refusal {
-            message: format!("carme: {}", text.into()),
+            message: format!("carme: {}", escape_controls(&text.into())),
         }
     }
 
     /// A refusal recorded earlier (its message already starts `carme: `).
     pub fn from_message(message: String) -> Refusal {
         if message.starts_with("carme: ") {
-            Refusal { message }
+            Refusal {
+                message: escape_controls(&message).into_owned(),
+            }
         } else {
             Refusal::new(message)
         }
@@ -32,6 +38,7 @@ impl Refusal {
     }
 
     pub fn image_without_feature(image: &str, feature: &str) -> Refusal {
+        let image = escape(image);
         Refusal::new(format!(
             "--carme-image={image} was refused: this job is not a Carme job because its \
              constraint does not name the feature '{feature}'. Add --constraint={feature} to run \
@@ -48,6 +55,7 @@ impl Refusal {
     }
 
     pub fn unknown_image(image: &str, cfg: &Config) -> Refusal {
+        let image = escape(image);
         Refusal::new(format!(
             "image '{image}' is not known on this cluster. Choose one with \
              --carme-image=NAME; images: {}.",
@@ -108,6 +116,7 @@ impl Refusal {
 
     /// `--carme-beeond` on a step of an existing job.
     pub fn beeond_in_step(job: &str) -> Refusal {
+        let job = escape(job);
         Refusal::new(format!(
             "--carme-beeond was refused: BeeOND is started for a whole job when the job \
              starts, and this srun is a step of job {job}. Ask for it when you submit the \
@@ -138,5 +147,47 @@ impl Refusal {
             "this node cannot start Carme jobs right now ({detail}). Please tell your cluster \
              admins; until then, exclude the node with --exclude=NODE."
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn cfg() -> Config {
+        let text = "[runtime]\nkind = \"charliecloud\"\npath = \"/usr/bin/ch-run\"\n\
+                    [images.base]\npath = \"/srv/base\"\n";
+        Config::parse(text, Path::new("/etc/carme/carme.toml")).unwrap()
+    }
+
+    /// A user's value can neither add a line nor reach the terminal as an
+    /// escape sequence: the message is one line that shows it escaped.
+    #[test]
+    fn user_values_are_shown_escaped_on_one_line() {
+        let image = "x\nforged: line\x1b[31m\r\u{9b}";
+        let shown = "x\\nforged: line\\x1b[31m\\r\\u{9b}";
+        for r in [
+            Refusal::unknown_image(image, &cfg()),
+            Refusal::image_without_feature(image, "carme"),
+            Refusal::beeond_in_step(image),
+            Refusal::node_not_ready(image),
+            Refusal::controller_unreachable(image),
+            Refusal::new(format!("anything with {image}")),
+            Refusal::from_message(format!("carme: recorded {image}")),
+        ] {
+            let m = r.message();
+            assert_eq!(m.lines().count(), 1, "{m:?}");
+            assert!(!m.contains(['\x1b', '\r', '\u{9b}']), "{m:?}");
+            assert!(m.starts_with("carme: ") && m.contains(shown), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn long_image_names_are_cut() {
+        let image = "a".repeat(1 << 20);
+        let m = Refusal::unknown_image(&image, &cfg()).message().to_string();
+        assert!(m.len() < 1024, "{} bytes", m.len());
+        assert!(m.contains(&format!("…({} bytes)", 1 << 20)), "{m}");
     }
 }

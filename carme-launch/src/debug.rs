@@ -16,6 +16,9 @@ pub fn enabled() -> bool {
 /// One debug line, when enabled.
 pub fn debug(message: impl AsRef<str>) {
     if enabled() {
-        eprintln!("carme: debug: {}", message.as_ref());
+        eprintln!(
+            "carme: debug: {}",
+            carme_core::text::escape_controls(message.as_ref())
+        );
     }
 }

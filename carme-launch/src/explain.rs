@@ -18,6 +18,7 @@ use carme_core::launch::{
 };
 use carme_core::limits::{self, Account, Effective, Resolved, Who};
 use carme_core::slurmtime;
+use carme_core::text::escape_controls;
 
 use carme_node::taskplan::{self, NvmlStatus};
 
@@ -29,7 +30,7 @@ pub const JSON_VERSION: u32 = 1;
 
 /// A failure to explain at all (exit 1).
 fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("carme: {message}");
+    eprintln!("carme: {}", escape_controls(&message.to_string()));
     ExitCode::FAILURE
 }
 
@@ -418,6 +419,7 @@ fn explain_json(config: &Path, e: &Explained) -> Value {
             "optional": m.optional,
             "origin": origin_str(m.origin),
             "status": match (m.present, m.optional) {
+                _ if m.unsafe_path.is_some() => "missing",
                 (true, _) => "bound",
                 (false, true) => "skipped",
                 (false, false) => "missing",
@@ -576,6 +578,7 @@ fn explain_text(config: &Path, e: &Explained) -> String {
             MountOrigin::Global => {}
         }
         match (m.present, m.optional) {
+            _ if m.unsafe_path.is_some() => notes.push("UNSAFE PATH: the job is refused".into()),
             (false, true) => notes.push("optional, source missing: left out".into()),
             (false, false) => notes.push("SOURCE MISSING: the job is refused".into()),
             (true, true) => notes.push("optional".into()),
@@ -600,7 +603,7 @@ fn explain_text(config: &Path, e: &Explained) -> String {
         .min(48);
     for v in &p.container_env {
         let val = match &v.value {
-            Some(x) => lossy(x),
+            Some(x) => escape_controls(&lossy(x)).into_owned(),
             None => match v.source {
                 EnvSource::Carme { from } => format!("<{from}>"),
                 EnvSource::Plugin => "<BeeOND jobs only>".to_string(),

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use carme_core::config::{Config, Scope};
 use carme_core::driver::DriverFacts;
 use carme_core::launch::{self, LaunchPlan};
+use carme_core::text::escape_controls;
 use carme_node::taskplan;
 
 use crate::debug::debug;
@@ -23,7 +24,7 @@ pub struct LaunchError {
 
 impl LaunchError {
     pub fn report(&self) -> ExitCode {
-        eprintln!("{}", self.message);
+        eprintln!("{}", escape_controls(&self.message));
         ExitCode::from(125)
     }
 }
@@ -58,7 +59,7 @@ pub fn plan(config: &Path, image: &str, cmd: &[OsString]) -> Result<LaunchPlan, 
     let decided = taskplan::plan_task(&cfg, image, &driver, &facts, cmd, &mut |m| debug(m))
         .map_err(|message| LaunchError { message })?;
     if let Some(note) = decided.note {
-        eprintln!("{note}");
+        eprintln!("{}", escape_controls(&note));
     }
     if let Some(t) = std::env::var_os("TMPDIR") {
         taskplan::ensure_tmpdir(Path::new(&t));

@@ -51,12 +51,10 @@ pub trait Log {
     }
 }
 
-/// One line, whatever the message held.
+/// One line, whatever the message held: control characters escaped
+/// (`\n`, `\x1b`), so no value in it can forge a line or reach a terminal.
 pub fn one_line(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    carme_core::text::escape_controls(message).into_owned()
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for `t`.
@@ -242,7 +240,7 @@ mod tests {
 
     #[test]
     fn one_line_only() {
-        assert_eq!(one_line("a\nb\tc\r"), "a b c ");
+        assert_eq!(one_line("a\nb\tc\r\x1b[2J"), r"a\nb\tc\r\x1b[2J");
     }
 
     #[test]
@@ -260,7 +258,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(
-            lines[0].ends_with(" carme-test info: job 42 on n1: first line"),
+            lines[0].ends_with(r" carme-test info: job 42 on n1: first\nline"),
             "{text}"
         );
         assert!(lines[1].contains(" warning: job 42 on n1: second"));

@@ -33,8 +33,9 @@ pub fn plan_task(
 ) -> Result<TaskPlan, String> {
     let requested = cfg.images.get(image).ok_or_else(|| {
         format!(
-            "carme: image '{image}' is not known on this node. Images: {}. \
+            "carme: image '{}' is not known on this node. Images: {}. \
              Choose one with --carme-image=NAME.",
+            carme_core::text::escape(image),
             cfg.image_names().join(", ")
         )
     })?;

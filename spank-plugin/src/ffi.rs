@@ -28,6 +28,7 @@ mod sys {
 }
 
 use carme_core::slurmjob::{JobInfo, JobState, time_limit_minutes};
+use carme_core::text::escape_controls;
 
 use crate::plugin;
 
@@ -152,9 +153,12 @@ pub enum Level {
 
 /// Log through Slurm: in srun/sbatch/salloc this reaches the user's
 /// terminal (errors always, others with -v), in slurmstepd the slurmd log
-/// and, once the step's I/O is set up, the user's stderr too.
+/// and, once the step's I/O is set up, the user's stderr too. Every line
+/// passes here, so control characters are escaped here: whatever a user
+/// put into a value, it cannot forge a log line or reach a terminal.
 pub fn log(level: Level, msg: &str) {
-    let msg = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+    // No NUL is left: escape_controls writes it as `\0`.
+    let msg = CString::new(escape_controls(msg).into_owned()).unwrap_or_default();
     let fmt = c"%s".as_ptr();
     // SAFETY: "%s" with one valid C string argument.
     unsafe {

@@ -287,7 +287,7 @@ pub fn task_init(sp: &Spank) -> Result<(), ()> {
         // task that cannot start in its image does (125), never running
         // the payload.
         Err(TaskError::Refused(message)) => {
-            eprintln!("{message}");
+            eprintln!("{}", carme_core::text::escape_controls(&message));
             ffi::exit_task(125)
         }
         Err(TaskError::Step) => Err(()),
@@ -328,7 +328,7 @@ fn start_task(sp: &Spank, step: &StepLaunch, image: &str) -> Result<(), TaskErro
     let debugging = var(ENV_DEBUG).is_some_and(|v| v == "1");
     let mut debug = |m: String| {
         if debugging {
-            eprintln!("carme: debug: {m}");
+            eprintln!("carme: debug: {}", carme_core::text::escape_controls(&m));
         }
     };
     for line in &step.driver_debug {
@@ -353,7 +353,7 @@ fn start_task(sp: &Spank, step: &StepLaunch, image: &str) -> Result<(), TaskErro
     if let Some(note) = &decided.note
         && var("SLURM_LOCALID").is_none_or(|l| l == "0")
     {
-        eprintln!("{note}");
+        eprintln!("{}", carme_core::text::escape_controls(note));
     }
     let plan = decided.plan;
     debug(format!("exec {} <command>", launch::render(&plan.argv)));

@@ -253,6 +253,60 @@ fn unknown_image_is_refused_with_the_list() {
     );
 }
 
+/// Control characters a user puts into a value neither forge a line nor
+/// reach the terminal: the refusal (srun, salloc, sbatch) and the task's
+/// debug lines show them escaped, on one line.
+#[test]
+fn control_characters_in_user_values_are_escaped() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let forged =
+        |text: &str| text.lines().any(|l| l.starts_with("forged")) || text.contains('\x1b');
+    for client in ["srun", "salloc", "sbatch"] {
+        let name = unique_name(client);
+        let mut argv = vec![client, "-J", name.as_str()];
+        argv.extend_from_slice(&["-C", "carme", "--carme-image=x\nforged: line\x1b[31m"]);
+        argv.extend_from_slice(if client == "sbatch" {
+            &["--wrap", "true"]
+        } else {
+            &["true"]
+        });
+        let out = c.run_as(STUDENT, &argv);
+        assert_ne!(out.code, 0, "{client}: {}", out.all());
+        assert!(
+            out.stderr
+                .contains(r"carme: image 'x\nforged: line\x1b[31m' is not known"),
+            "{client}: {:?}",
+            out.stderr
+        );
+        assert!(!forged(&out.stderr), "{client}: {:?}", out.stderr);
+        assert!(c.jobs_named(&name).is_empty(), "{client}: a job was queued");
+    }
+    // The job name reaches the task's debug line (CARME_JOB_NAME in the
+    // runtime's command line).
+    let out = c.run_full(
+        STUDENT,
+        &[
+            "srun",
+            "-C",
+            "carme",
+            "--carme-image=base",
+            "-J",
+            "job\nforged\x1b[31m",
+            "true",
+        ],
+        &[("CARME_LAUNCH_DEBUG", "1")],
+        None,
+    );
+    assert!(
+        out.stderr
+            .contains(r"$'--set-env=CARME_JOB_NAME=job\x0aforged\x1b[31m'"),
+        "{}",
+        out.all()
+    );
+    assert!(!forged(&out.stderr), "{:?}", out.stderr);
+}
+
 #[test]
 fn image_names_are_never_paths() {
     let _g = shared_config();

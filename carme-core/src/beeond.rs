@@ -193,6 +193,14 @@ pub enum BeeondError {
     BadNode { node: String },
     /// A path that is not absolute.
     RelativePath { what: &'static str, path: PathBuf },
+    /// A path beeond would split or misread (its status file is one
+    /// comma-separated line per service, which stop/stoplocal act on as
+    /// root), or one that climbs out of its directory.
+    BadPath {
+        what: &'static str,
+        path: PathBuf,
+        why: &'static str,
+    },
     /// An unusable `extra_start_args` entry.
     ExtraArg { arg: String, why: String },
 }
@@ -213,6 +221,9 @@ impl fmt::Display for BeeondError {
                     path.display()
                 )
             }
+            BeeondError::BadPath { what, path, why } => {
+                write!(f, "BeeOND {what} {path:?} {why}")
+            }
             BeeondError::ExtraArg { arg, why } => {
                 write!(f, "extra beeond start argument {arg:?}: {why}")
             }
@@ -230,11 +241,11 @@ impl BeeondSetup {
         if self.nodes.is_empty() {
             return Err(BeeondError::NoNodes);
         }
-        if let Some(node) = self
-            .nodes
-            .iter()
-            .find(|n| n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control()))
-        {
+        if let Some(node) = self.nodes.iter().find(|n| {
+            n.is_empty()
+                || n.chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == ',')
+        }) {
             return Err(BeeondError::BadNode { node: node.clone() });
         }
         let paths = [
@@ -250,6 +261,26 @@ impl BeeondSetup {
                 return Err(BeeondError::RelativePath {
                     what,
                     path: path.clone(),
+                });
+            }
+            let bytes = path.as_os_str().as_encoded_bytes();
+            let why = if bytes.iter().any(|b| *b == b',' || b.is_ascii_control()) {
+                Some(
+                    "contains a comma or a control character (beeond's status file is comma-separated)",
+                )
+            } else if path
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+            {
+                Some("contains `..`")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(BeeondError::BadPath {
+                    what,
+                    path: path.clone(),
+                    why,
                 });
             }
         }
@@ -404,7 +435,7 @@ mod tests {
         let mut s = setup();
         s.nodes.clear();
         assert_eq!(s.check(), Err(BeeondError::NoNodes));
-        for node in ["", "n1 n2", "n1\nn2"] {
+        for node in ["", "n1 n2", "n1\nn2", "n1,n2"] {
             let mut s = setup();
             s.nodes[1] = node.into();
             assert_eq!(s.check(), Err(BeeondError::BadNode { node: node.into() }));
@@ -418,6 +449,27 @@ mod tests {
                 path: "beeond".into()
             })
         );
+        // Issue 13: a comma (e.g. from %n) would shift the fields of the
+        // status file beeond stoplocal acts on as root.
+        for bad in [
+            "/local/beeond/a,b/42",
+            "/local/beeond/../../etc",
+            "/local/x\n/42",
+        ] {
+            let mut s = setup();
+            s.data_dir = bad.into();
+            assert!(
+                matches!(
+                    s.check(),
+                    Err(BeeondError::BadPath {
+                        what: "data directory",
+                        ..
+                    })
+                ),
+                "{bad}: {:?}",
+                s.check()
+            );
+        }
         let mut s = setup();
         s.command = "beeond".into();
         assert!(

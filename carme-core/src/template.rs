@@ -48,8 +48,9 @@ impl PathTemplate {
         self.0.starts_with('/')
     }
 
-    /// Substitute `%n` and `%j`. Node names and job ids never contain `/`,
-    /// so the result stays under the same directories the admin wrote.
+    /// Substitute `%n` and `%j`. Node names lose their `/` (and `.` or `..`
+    /// alone becomes `_`/`__`), job ids are numbers, so the result stays
+    /// under the same directories the admin wrote.
     pub fn expand(&self, node: &str, job: Option<u32>) -> PathBuf {
         let mut out = String::with_capacity(self.0.len() + 16);
         let mut chars = self.0.chars();
@@ -59,6 +60,8 @@ impl PathTemplate {
                 continue;
             }
             match chars.next() {
+                // `.` and `..` as a whole name would climb out too.
+                Some('n') if node == "." || node == ".." => out.push_str(&node.replace('.', "_")),
                 Some('n') => out.push_str(&node.replace('/', "_")),
                 Some('j') => match job {
                     Some(j) => out.push_str(&j.to_string()),
@@ -112,5 +115,8 @@ mod tests {
     fn node_names_cannot_add_directories() {
         let t = PathTemplate::parse("/base/%n").unwrap();
         assert_eq!(t.expand("a/../b", None), PathBuf::from("/base/a_.._b"));
+        assert_eq!(t.expand("..", None), PathBuf::from("/base/__"));
+        assert_eq!(t.expand(".", None), PathBuf::from("/base/_"));
+        assert_eq!(t.expand("..n", None), PathBuf::from("/base/..n"));
     }
 }

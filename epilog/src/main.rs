@@ -88,15 +88,14 @@ fn main() -> ExitCode {
         Some(p) => jobclean::clean(&ops, &log, p, source, &state_dir),
         None => Ok(Cleaned::Clean),
     };
+    // The job record and limits verdict are for the job's steps, which are
+    // over: they go (a new job with this id must never find them). What is
+    // left is in the node record, kept for a later run to retry.
+    if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
+        log.warn(&format!("cannot remove the job's record: {e}"));
+    }
     match result {
         Ok(cleaned) => {
-            // The job record and limits verdict are for the job's steps,
-            // which are over: they go (a new job with this id must never
-            // find them). What directories are left is in the node record,
-            // kept for a later run to retry.
-            if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
-                log.warn(&format!("cannot remove the job's record: {e}"));
-            }
             if let Cleaned::Left {
                 drain: Some(reason),
                 ..

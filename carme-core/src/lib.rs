@@ -15,6 +15,7 @@ pub mod gate;
 pub mod glob;
 pub mod hostlist;
 pub mod launch;
+pub mod leftover;
 pub mod limits;
 pub mod record;
 pub mod refusal;

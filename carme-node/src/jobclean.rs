@@ -20,7 +20,12 @@
 //!   else that cannot be removed is logged as an error, and the node stays
 //!   in service.
 //! - The prolog's record (and node file) go last, and only when the node
-//!   is clean, so a second run can finish what the first could not.
+//!   is clean. When something is left (a removal ran out of time, entries
+//!   could not be removed) the record stays, marked as the leftovers of an
+//!   ended job with its tries counted ([`Cleaned::Left`]): every later
+//!   prolog and epilog of a Carme job on the node retries it
+//!   ([`retry_leftovers`], bounded per run), and the node is drained only
+//!   when tries in a row remove nothing ([`carme_core::leftover`]).
 //!
 //! Order: the first node stops BeeOND first (the others wait for it),
 //! every other node removes the job's directories first.
@@ -31,21 +36,34 @@
 //! Bound: first node 2 x `stop_timeout`, others 2 x `stop_timeout` +
 //! [`STOP_GRACE`]; each run of beeond may add
 //! [`crate::bounded::GRACE`] + [`crate::bounded::REAP_WAIT`] when it has
-//! to be killed; the removal of each directory at most
-//! [`crate::nodeops::REMOVE_BOUND`].
+//! to be killed; the removal of the job's directories at most
+//! [`crate::nodeops::REMOVE_BOUND`] in all; retries of other jobs'
+//! leftovers at most the caller's budget ([`PROLOG_RETRY`],
+//! [`EPILOG_RETRY`]).
 
 use std::path::Path;
 use std::time::Duration;
 
 use carme_core::beeond::{nodefile_text, stop_argv, stoplocal_argv};
+use carme_core::leftover::{Next, Tries, after_try};
 
 use crate::joblog::Log;
 use crate::jobprep::{
     check_status_dir, failure, log_output, secs, status_file_present, unmount_local,
 };
-use crate::nodejob::{BeeondNode, NodeJob};
+use crate::nodejob::{BeeondNode, NodeJob, record_job, record_name};
 use crate::nodeops::NodeOps;
 use crate::rmtree::Removal;
+
+/// Time a prolog spends, in all, retrying other jobs' leftovers (it
+/// delays the job's start: short).
+pub const PROLOG_RETRY: Duration = Duration::from_secs(5);
+
+/// Time an epilog spends, in all, retrying other jobs' leftovers.
+pub const EPILOG_RETRY: Duration = Duration::from_secs(60);
+
+/// Largest record read.
+const MAX_RECORD: u64 = 1024 * 1024;
 
 /// How much longer than `stop_timeout` the other nodes wait for the first
 /// node's stop (epilogs start at slightly different times).
@@ -58,6 +76,35 @@ pub enum Source {
     Record,
     /// The config and the job's environment.
     Derived,
+    /// The record of an earlier job with this id, found by the prolog of
+    /// a new one: nobody else stops that job's BeeOND any more, so a node
+    /// other than its first stops it locally at once.
+    Earlier,
+}
+
+/// What a cleanup that left the node usable leaves behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cleaned {
+    /// Nothing of the job is left; its record is gone.
+    Clean,
+    /// Some of its directories are left. The record stays, marked as the
+    /// leftovers of an ended job (without its BeeOND, which is gone), for
+    /// a later run to retry; `drain` is the node's drain reason when
+    /// retrying does not help.
+    Left { tries: Tries, drain: Option<String> },
+    /// An ended job's record that another run took over meanwhile (a
+    /// retry that finished or counted its try, the prolog of a new job
+    /// with this id): left to that run.
+    TakenOver,
+}
+
+/// What the removal of the job's directories left.
+#[derive(Debug, Default)]
+struct Left {
+    /// The directories left, and why.
+    what: Vec<String>,
+    /// Entries removed, left or not (whether a try made progress).
+    removed: u64,
 }
 
 /// The node is left unclean: what stays (for the logs) and a short form
@@ -68,20 +115,37 @@ pub struct Unclean {
     pub short: String,
 }
 
-/// Clean the job up on this node (see the module doc).
+/// Clean the job up on this node (see the module doc), its directories
+/// within [`NodeOps::remove_bound`].
 pub fn clean(
     ops: &dyn NodeOps,
     log: &dyn Log,
     job: &NodeJob,
     source: Source,
     state_dir: &Path,
-) -> Result<(), Unclean> {
+) -> Result<Cleaned, Unclean> {
+    clean_within(ops, log, job, source, state_dir, ops.remove_bound())
+}
+
+/// [`clean`], removing the job's directories within `within` in all.
+pub fn clean_within(
+    ops: &dyn NodeOps,
+    log: &dyn Log,
+    job: &NodeJob,
+    source: Source,
+    state_dir: &Path,
+    within: Duration,
+) -> Result<Cleaned, Unclean> {
     let t0 = ops.elapsed();
     let mut unclean: Option<Unclean> = None;
     let mut done: Vec<String> = Vec::new();
+    let mut left = Left::default();
     let beeond_first = job.beeond.as_ref().is_some_and(|b| b.first);
+    let dirs = |done: &mut Vec<String>, unclean: &mut Option<Unclean>, left: &mut Left| {
+        remove_dirs(ops, log, job, within, done, unclean, left)
+    };
     if !beeond_first {
-        remove_dirs(ops, log, job, &mut done, &mut unclean);
+        dirs(&mut done, &mut unclean, &mut left);
     }
     if let Some(b) = &job.beeond {
         match stop_beeond(ops, log, job, b, source) {
@@ -91,22 +155,36 @@ pub fn clean(
         }
     }
     if beeond_first {
-        remove_dirs(ops, log, job, &mut done, &mut unclean);
+        dirs(&mut done, &mut unclean, &mut left);
+    }
+    let record = state_dir.join(record_name(job.job_id));
+    let before = job.leftover.unwrap_or_default();
+    if !still_ours(ops, state_dir, job) {
+        // Another run (a prolog of a new job with this id, another retry)
+        // took the record over meanwhile: it is theirs now.
+        log.info(&format!(
+            "the record {} changed meanwhile: left to the run that changed it",
+            record.display()
+        ));
+        return match unclean {
+            Some(u) => Err(u),
+            None => Ok(Cleaned::TakenOver),
+        };
     }
     if let Some(u) = unclean {
         log.error(&format!(
             "left unclean: {}; the record {} stays, so running the epilog again retries",
             u.message,
-            state_dir
-                .join(crate::nodejob::record_name(job.job_id))
-                .display()
+            record.display()
         ));
+        // Marked as an ended job's: a new job with this id never takes it
+        // for its own.
+        let tries = match after_try(before, false, left.removed > 0) {
+            Next::Retry(t) | Next::Drain(t) => t,
+            Next::Done => before,
+        };
+        keep_record(ops, log, job, &record, tries, false);
         return Err(u);
-    }
-    for name in [crate::nodejob::record_name(job.job_id)] {
-        if let Err(e) = ops.unlink(&state_dir.join(&name)) {
-            log.warn(&format!("cannot remove the job's record: {e}"));
-        }
     }
     if !done.is_empty() {
         log.info(&format!(
@@ -115,23 +193,202 @@ pub fn clean(
             done.join(", ")
         ));
     }
-    Ok(())
+    let (tries, drain) = match after_try(before, left.what.is_empty(), left.removed > 0) {
+        Next::Done => {
+            if let Err(e) = ops.unlink(&record) {
+                log.warn(&format!("cannot remove the job's record: {e}"));
+            }
+            return Ok(Cleaned::Clean);
+        }
+        Next::Retry(t) => (t, None),
+        Next::Drain(t) => (
+            t,
+            Some(format!(
+                "carme: leftovers of job {} not removable ({} tries)",
+                job.job_id, t.fruitless
+            )),
+        ),
+    };
+    let kept = keep_record(ops, log, job, &record, tries, true);
+    let what = left.what.join("; ");
+    match &drain {
+        None => log.error(&format!(
+            "left {what}. {}: the next prolog or epilog of a Carme job on this node \
+             retries (try {} so far)",
+            if kept {
+                format!("The record {} stays", record.display())
+            } else {
+                "The record could not be kept, so nothing retries".to_string()
+            },
+            tries.tries
+        )),
+        Some(_) => log.error(&format!(
+            "left {what}. The last {} tries removed nothing: draining the node. Find \
+             out why from the messages above, remove the rest by hand, remove {}, then \
+             resume the node",
+            tries.fruitless,
+            record.display()
+        )),
+    }
+    Ok(Cleaned::Left { tries, drain })
+}
+
+/// Whether the record of `job` is still what this run acts on. An ended
+/// job's record may be retried by several runs at once, and replaced by
+/// the prolog of a new job with its id; a job's own record, read by its
+/// epilog, is the epilog's alone.
+fn still_ours(ops: &dyn NodeOps, state_dir: &Path, job: &NodeJob) -> bool {
+    if job.leftover.is_none() {
+        return true;
+    }
+    matches!(
+        read_record(ops, state_dir, job.job_id),
+        Ok(Some(r)) if r.identity() == job.identity() && r.leftover == job.leftover
+    )
+}
+
+/// Rewrite the job's record as an ended job's with `tries` (without its
+/// BeeOND when that is gone); false if it could not be written.
+fn keep_record(
+    ops: &dyn NodeOps,
+    log: &dyn Log,
+    job: &NodeJob,
+    record: &Path,
+    tries: Tries,
+    beeond_gone: bool,
+) -> bool {
+    let mut rec = job.clone();
+    rec.leftover = Some(tries);
+    if beeond_gone {
+        rec.beeond = None;
+    }
+    match ops.write_root_file(record, &rec.to_text()) {
+        Ok(()) => true,
+        Err(e) => {
+            log.error(&format!("cannot keep the job's record: {e}"));
+            false
+        }
+    }
+}
+
+/// The node record of `job` in `state_dir`, if there is one (read
+/// through `ops`, never following a symlink).
+pub fn read_record(
+    ops: &dyn NodeOps,
+    state_dir: &Path,
+    job: u32,
+) -> Result<Option<NodeJob>, String> {
+    let path = state_dir.join(record_name(job));
+    let Some(text) = ops.read_root_file(&path, MAX_RECORD)? else {
+        return Ok(None);
+    };
+    let rec = NodeJob::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if rec.job_id != job {
+        return Err(format!("{} is for job {}", path.display(), rec.job_id));
+    }
+    Ok(Some(rec))
+}
+
+/// Retry the cleanup of what ended jobs left on this node (their records
+/// in `state_dir` marked as leftovers; never the record of `current`, nor
+/// of a running job), for at most `budget` in all. Records whose BeeOND
+/// mount stayed are the admin's (the node was drained for them). Drains
+/// the node when the policy says so ([`carme_core::leftover`]).
+pub fn retry_leftovers(
+    ops: &dyn NodeOps,
+    log: &dyn Log,
+    state_dir: &Path,
+    current: u32,
+    budget: Duration,
+) {
+    let names = match ops.list_dir(state_dir) {
+        Ok(n) => n,
+        Err(e) => {
+            log.warn(&format!("cannot look for leftovers of ended jobs: {e}"));
+            return;
+        }
+    };
+    let t0 = ops.elapsed();
+    let mut waiting: Vec<u32> = Vec::new();
+    let mut ids: Vec<u32> = names
+        .iter()
+        .filter_map(|n| record_job(n))
+        .filter(|id| *id != current)
+        .collect();
+    ids.sort_unstable();
+    for id in ids {
+        let rec = match read_record(ops, state_dir, id) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => {
+                log.warn(&format!("cannot read a record: {e}"));
+                continue;
+            }
+        };
+        let Some(tries) = rec.leftover else { continue };
+        if rec.beeond.is_some() {
+            continue;
+        }
+        let left = budget.saturating_sub(ops.elapsed().saturating_sub(t0));
+        if left.is_zero() {
+            waiting.push(id);
+            continue;
+        }
+        log.info(&format!(
+            "retrying the cleanup of ended job {id} (try {}), for at most {}",
+            tries.tries.saturating_add(1),
+            secs(left)
+        ));
+        let drain = match clean_within(ops, log, &rec, Source::Record, state_dir, left) {
+            Ok(Cleaned::Clean) => {
+                // What the plugin kept for that job is stale too.
+                for name in [format!("job-{id}"), format!("job-{id}.limits")] {
+                    let _ = ops.unlink(&state_dir.join(name));
+                }
+                log.info(&format!("the leftovers of ended job {id} are removed"));
+                None
+            }
+            Ok(Cleaned::Left { drain, .. }) => drain,
+            Ok(Cleaned::TakenOver) => None,
+            Err(u) => Some(u.short),
+        };
+        if let Some(reason) = drain
+            && let Err(e) = ops.drain(&rec.node, &reason)
+        {
+            log.warn(&format!("could not set the node's drain reason: {e}"));
+        }
+    }
+    if !waiting.is_empty() {
+        log.info(&format!(
+            "leftovers of ended job(s) {} wait for a later run (this one's {} are spent)",
+            waiting
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            secs(budget)
+        ));
+    }
 }
 
 fn remove_dirs(
     ops: &dyn NodeOps,
     log: &dyn Log,
     job: &NodeJob,
+    within: Duration,
     done: &mut Vec<String>,
     unclean: &mut Option<Unclean>,
+    left: &mut Left,
 ) {
+    let until = ops.elapsed() + within;
     for (what, base) in [
         ("tmp", Some(&job.tmp_base)),
         ("scratch", job.scratch_base.as_ref()),
     ] {
         let Some(base) = base else { continue };
         let path = base.join(job.job_id.to_string());
-        match ops.remove_job_dir(base, job.job_id, job.uid) {
+        let time = until.saturating_sub(ops.elapsed());
+        match ops.remove_job_dir(base, job.job_id, job.uid, time) {
             Ok(Removal::Absent) => {}
             Ok(Removal::OddEntryRemoved { kind }) => log.warn(&format!(
                 "{} was a {kind}, not the job's {what} directory: removed that entry \
@@ -144,6 +401,7 @@ fn remove_dirs(
                 job.uid
             )),
             Ok(Removal::Tree(r)) => {
+                left.removed = left.removed.saturating_add(r.removed);
                 if r.detached > 0 {
                     log.warn(&format!(
                         "detached {} mount(s) found in {}",
@@ -162,15 +420,24 @@ fn remove_dirs(
                     done.push(format!("{what} ({} entries)", r.removed));
                 } else {
                     let why = if r.out_of_time {
-                        format!("not finished within {}", secs(crate::nodeops::REMOVE_BOUND))
+                        format!(
+                            "not finished within {} ({} entries removed)",
+                            secs(time),
+                            r.removed
+                        )
                     } else {
                         format!("{} entries could not be removed", r.problem_count)
                     };
-                    log.error(&format!(
-                        "could not remove all of {}: {why}: {}; remove the rest by hand",
+                    log.warn(&format!(
+                        "could not remove all of {}: {why}{}",
                         path.display(),
-                        r.problems.join("; ")
+                        if r.problems.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", r.problems.join("; "))
+                        }
                     ));
+                    left.what.push(format!("{} ({why})", path.display()));
                 }
                 if r.mounts_left > 0 {
                     *unclean = unclean.take().or(Some(Unclean {
@@ -231,7 +498,7 @@ fn stop_beeond(
     let mut local = false;
     let mut stopped = None;
     if b.first {
-        if source == Source::Record || mounted || status {
+        if source != Source::Derived || mounted || status {
             if ops.lstat(&s.nodefile).is_err()
                 && let Err(e) = ops.write_root_file(&s.nodefile, &nodefile_text(&s.nodes))
             {
@@ -254,6 +521,13 @@ fn stop_beeond(
             let (m, st) = leftovers(ops, log, b);
             local = !ran.ok() || m || st;
         }
+    } else if (mounted || status) && source == Source::Earlier {
+        log.warn(&format!(
+            "BeeOND of an earlier job {} is still here (mounted: {mounted}, status file: \
+             {status}): stopping it locally",
+            job.job_id
+        ));
+        local = true;
     } else if mounted || status {
         let bound = b.stop_timeout + STOP_GRACE;
         let deadline = ops.elapsed() + bound;

@@ -1,6 +1,13 @@
 //! carme-prolog's work for one Carme job on one node ([`prepare`]), after
 //! the gate and the plan ([`crate::nodejob`]).
 //!
+//! 0. A record of an earlier job with this id (job ids start again after
+//!    slurmctld lost its state; a requeued job is a new attempt) is never
+//!    taken for this job's ([`carme_core::leftover::is_earlier_job`]):
+//!    what it names is cleaned up first ([`crate::jobclean`], its BeeOND
+//!    stopped, its directories removed within the removal bound). What
+//!    stays of it would be taken for this job's (the same paths): a node
+//!    fault.
 //! 1. Record the plan in the state dir, before anything is made, so that
 //!    the epilog finds whatever this run gets to make, even if it dies.
 //! 2. The job's tmp and scratch directories: `<base>/<jobid>`, the job's
@@ -119,6 +126,7 @@ pub fn prepare(
     state_dir: &Path,
 ) -> Result<(), Fault> {
     let t0 = ops.elapsed();
+    clear_earlier_job(ops, log, job, state_dir)?;
     let record = state_dir.join(crate::nodejob::record_name(job.job_id));
     ops.write_root_file(&record, &job.to_text()).map_err(|e| {
         fault(
@@ -158,6 +166,75 @@ pub fn prepare(
         }
     ));
     Ok(())
+}
+
+/// Clean up after an earlier job with this job's id whose record is still
+/// here (see the module doc).
+fn clear_earlier_job(
+    ops: &dyn NodeOps,
+    log: &dyn Log,
+    job: &NodeJob,
+    state_dir: &Path,
+) -> Result<(), Fault> {
+    use crate::jobclean::{Cleaned, Source, clean};
+    let old = match crate::jobclean::read_record(ops, state_dir, job.job_id) {
+        Ok(Some(old)) => old,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            log.warn(&format!("replacing an unreadable record: {e}"));
+            return Ok(());
+        }
+    };
+    let ended = old.leftover.is_some();
+    if !carme_core::leftover::is_earlier_job(&old.identity(), ended, &job.identity()) {
+        // This job's own: the prolog runs again for the same attempt.
+        return Ok(());
+    }
+    log.warn(&format!(
+        "the record of job {id} on this node is of an earlier job {id} (uid {}, gid {}, \
+         requeued {} times, {}), not this one (uid {}, gid {}, requeued {} times): \
+         cleaning up after that job first",
+        old.uid,
+        old.gid,
+        old.restart,
+        if ended {
+            "ended with leftovers"
+        } else {
+            "never cleaned up"
+        },
+        job.uid,
+        job.gid,
+        job.restart,
+        id = job.job_id,
+    ));
+    let blocked = |what: String| {
+        fault(
+            format!(
+                "what an earlier job {id} left on this node blocks job {id} (the same \
+                 paths): {what}; remove it, remove {}, then resume the node",
+                state_dir
+                    .join(crate::nodejob::record_name(job.job_id))
+                    .display(),
+                id = job.job_id
+            ),
+            format!("carme: leftovers of an earlier job {} block it", job.job_id),
+        )
+    };
+    match clean(ops, log, &old, Source::Earlier, state_dir) {
+        Ok(Cleaned::Clean) => Ok(()),
+        // A retry of another run finished it meanwhile, or still counts.
+        Ok(Cleaned::TakenOver) => match crate::jobclean::read_record(ops, state_dir, job.job_id) {
+            Ok(None) => Ok(()),
+            _ => Err(blocked(
+                "another run retrying its cleanup left something".to_string(),
+            )),
+        },
+        Ok(Cleaned::Left { tries, .. }) => Err(blocked(format!(
+            "its directories could not all be removed ({} tries)",
+            tries.tries
+        ))),
+        Err(u) => Err(blocked(u.message)),
+    }
 }
 
 fn job_dir(

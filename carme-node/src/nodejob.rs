@@ -24,6 +24,7 @@ use carme_core::beeond::{BeeondError, BeeondSetup};
 use carme_core::config::Config;
 use carme_core::gate::names_feature;
 use carme_core::hostlist::{self, HostlistError};
+use carme_core::leftover::{Identity, Tries};
 
 /// The job as slurmd describes it to the prolog and epilog (their
 /// environment; only `SPANK_*` there comes from the user's client).
@@ -97,6 +98,11 @@ pub struct NodeJob {
     /// `<scratch_base>/<jobid>` is the job's, if scratch is configured.
     pub scratch_base: Option<PathBuf>,
     pub beeond: Option<BeeondNode>,
+    /// Set once an epilog ran for the job and left something (its
+    /// directories, not all removed): the job has ended, and later prologs
+    /// and epilogs on the node retry the cleanup
+    /// ([`crate::jobclean::retry_leftovers`]).
+    pub leftover: Option<Tries>,
 }
 
 /// This node's part in the job's BeeOND.
@@ -252,6 +258,7 @@ pub fn plan_without_beeond(cfg: &Config, f: &JobFacts) -> NodeJob {
             .as_ref()
             .map(|s| s.expand(&f.node, Some(f.job_id))),
         beeond: None,
+        leftover: None,
     }
 }
 
@@ -267,11 +274,31 @@ pub fn record_name(job: u32) -> String {
     format!("job-{job}.node")
 }
 
+/// The job id of a record's file name (`job-<id>.node`), if it is one.
+pub fn record_job(name: &str) -> Option<u32> {
+    let id = name
+        .strip_prefix("job-")?
+        .strip_suffix(".node")?
+        .parse()
+        .ok()?;
+    (record_name(id) == name).then_some(id)
+}
+
 fn one_line(s: &str) -> String {
     s.replace('\n', " ")
 }
 
 impl NodeJob {
+    /// What tells this job from another with the same id.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            job_id: self.job_id,
+            uid: self.uid,
+            gid: self.gid,
+            restart: self.restart,
+        }
+    }
+
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let mut kv = |k: &str, v: &str| {
@@ -314,6 +341,10 @@ impl NodeJob {
                 &b.wait_timeout.as_millis().to_string(),
             );
         }
+        if let Some(t) = &self.leftover {
+            kv("leftover_tries", &t.tries.to_string());
+            kv("leftover_fruitless", &t.fruitless.to_string());
+        }
         format!("{MAGIC}\n{s}")
     }
 
@@ -348,6 +379,8 @@ impl NodeJob {
                 "node",
                 "tmp_base",
                 "scratch_base",
+                "leftover_tries",
+                "leftover_fruitless",
             ]
             .contains(k)
                 || k.starts_with("beeond_");
@@ -393,6 +426,13 @@ impl NodeJob {
             tmp_base: path("tmp_base")?,
             scratch_base: get("scratch_base").map(PathBuf::from),
             beeond,
+            leftover: match get("leftover_tries") {
+                None => None,
+                Some(_) => Some(Tries {
+                    tries: num("leftover_tries")?,
+                    fruitless: num("leftover_fruitless")?,
+                }),
+            },
         };
         if let Some(b) = &job.beeond {
             b.setup.check().map_err(|e| e.to_string())?;
@@ -597,6 +637,30 @@ extra_start_args = ["-m", "2"]
         )
         .unwrap();
         assert_eq!(NodeJob::parse(&j.to_text()).unwrap(), j);
+        // An ended job's record with leftovers.
+        let mut j = plan(&cfg(CFG), &facts("n1", "carme")).unwrap();
+        j.leftover = Some(Tries {
+            tries: 4,
+            fruitless: 2,
+        });
+        assert_eq!(NodeJob::parse(&j.to_text()).unwrap(), j);
+        assert!(
+            NodeJob::parse(&j.to_text().replace("leftover_fruitless=2\n", "")).is_err(),
+            "half a leftover"
+        );
+        for (name, id) in [
+            ("job-42.node", Some(42)),
+            ("job-0.node", Some(0)),
+            ("job-+42.node", None),
+            ("job-042.node", None),
+            ("job-42.node.tmp", None),
+            (".job-42.node.tmp", None),
+            ("job-42", None),
+            ("job-42.limits", None),
+            ("job-x.node", None),
+        ] {
+            assert_eq!(record_job(name), id, "{name}");
+        }
         for bad in [
             "",
             "carme-node-job 2\njob_id=1\n",

@@ -44,8 +44,23 @@ pub trait NodeOps {
     fn prepare_private_dir(&self, dir: &Path) -> Result<(), String>;
     /// Run an admin tool for at most `timeout` (see [`crate::bounded`]).
     fn run(&self, argv: &[OsString], timeout: Duration) -> Ran;
-    /// Remove `<base>/<jobid>` symlink-safely (see [`crate::rmtree`]).
-    fn remove_job_dir(&self, base: &Path, job: u32, uid: u32) -> Result<Removal, String>;
+    /// Remove `<base>/<jobid>` symlink-safely (see [`crate::rmtree`]),
+    /// stopping after `within`.
+    fn remove_job_dir(
+        &self,
+        base: &Path,
+        job: u32,
+        uid: u32,
+        within: Duration,
+    ) -> Result<Removal, String>;
+    /// Longest time the removal of one job directory may take
+    /// ([`REMOVE_BOUND`] unless a test sets another).
+    fn remove_bound(&self) -> Duration;
+    /// A root-owned regular file of at most `max` bytes (never following a
+    /// symlink); None if absent.
+    fn read_root_file(&self, path: &Path, max: u64) -> Result<Option<String>, String>;
+    /// The names in the trusted root directory `dir` (none if absent).
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, String>;
     /// Remove the directory `path` if empty. Ok(false): nothing there.
     fn remove_empty_dir(&self, path: &Path) -> Result<bool, String>;
     /// slurmctld's view of `job`.
@@ -65,6 +80,7 @@ pub struct LinuxNode {
     capture_dir: PathBuf,
     /// Extra environment for beeond (e.g. SLURMD_NODENAME).
     tool_env: Vec<(String, String)>,
+    remove_bound: Duration,
 }
 
 impl LinuxNode {
@@ -74,7 +90,14 @@ impl LinuxNode {
             started: Instant::now(),
             capture_dir: capture_dir.to_path_buf(),
             tool_env: bounded::tool_env(tool_env),
+            remove_bound: REMOVE_BOUND,
         }
+    }
+
+    /// Another bound for the removal of one job directory (tests).
+    pub fn with_remove_bound(mut self, bound: Duration) -> LinuxNode {
+        self.remove_bound = bound;
+        self
     }
 }
 
@@ -120,8 +143,41 @@ impl NodeOps for LinuxNode {
         bounded::run(argv, &self.tool_env, timeout, &self.capture_dir)
     }
 
-    fn remove_job_dir(&self, base: &Path, job: u32, uid: u32) -> Result<Removal, String> {
-        rmtree::remove_job_dir(base, &job.to_string(), uid, Instant::now() + REMOVE_BOUND)
+    fn remove_job_dir(
+        &self,
+        base: &Path,
+        job: u32,
+        uid: u32,
+        within: Duration,
+    ) -> Result<Removal, String> {
+        rmtree::remove_job_dir(base, &job.to_string(), uid, Instant::now() + within)
+    }
+
+    fn remove_bound(&self) -> Duration {
+        self.remove_bound
+    }
+
+    fn read_root_file(&self, path: &Path, max: u64) -> Result<Option<String>, String> {
+        crate::state::read_root_file(path, max)
+    }
+
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, String> {
+        let Some(fd) = rmtree::open_trusted_dir(dir)? else {
+            return Ok(Vec::new());
+        };
+        let mut d = nix::dir::Dir::from_fd(fd).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut names = Vec::new();
+        for e in d.iter() {
+            let e = e.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+            if let Ok(n) = e.file_name().to_str()
+                && n != "."
+                && n != ".."
+            {
+                names.push(n.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     fn remove_empty_dir(&self, path: &Path) -> Result<bool, String> {

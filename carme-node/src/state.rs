@@ -186,9 +186,17 @@ fn read_file(dir: &Path, name: &str) -> Result<Option<String>, String> {
     read_root_file(&dir.join(name), MAX_RECORD)
 }
 
-/// Write `rec` atomically as `<dir>/job-<id>`.
+/// Write `rec` atomically as `<dir>/job-<id>` (the prolog, as a job
+/// starts on this node). A limits verdict kept for this job id goes: it
+/// can only be an earlier job's (job ids start again after slurmctld lost
+/// its state), and a new job is never judged by another's verdict.
 pub fn write_record(dir: &Path, rec: &JobRecord) -> Result<(), String> {
-    write_file(dir, &record_name(rec.job_id), &rec.to_text())
+    write_file(dir, &record_name(rec.job_id), &rec.to_text())?;
+    let verdict = dir.join(verdict_name(rec.job_id));
+    match nix::unistd::unlink(&verdict) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(format!("{}: {e}", verdict.display())),
+    }
 }
 
 /// The record of `job`, if there is one.
@@ -314,6 +322,11 @@ mod tests {
         );
         write_verdict(&dir, 7, &Ok(())).unwrap();
         assert_eq!(read_verdict(&dir, 7).unwrap(), Some(Ok(())));
+        // A new job with this id (after slurmctld lost its state) is never
+        // judged by the earlier one's verdict: its record replaces it.
+        write_record(&dir, &rec(7)).unwrap();
+        assert_eq!(read_verdict(&dir, 7).unwrap(), None);
+        write_verdict(&dir, 7, &Ok(())).unwrap();
         assert!(remove_job(&dir, 7).unwrap());
         assert_eq!(read_verdict(&dir, 7).unwrap(), None);
         assert!(!remove_job(&dir, 7).unwrap(), "second removal is a no-op");

@@ -21,6 +21,9 @@ use crate::syscall::{Kind, RecordingSyscall, Stat, Syscall};
 /// What a scripted beeond run does to the node and returns.
 pub type Responder = Box<dyn Fn(&FakeNode, &str) -> (Exit, Duration)>;
 
+/// Something another process does to the node meanwhile.
+pub type Hook = Box<dyn Fn(&FakeNode)>;
+
 pub struct FakeNode {
     pub sys: RecordingSyscall,
     pub clock: Cell<Duration>,
@@ -35,6 +38,15 @@ pub struct FakeNode {
     pub removal: RefCell<Option<Removal>>,
     /// Directories [`NodeOps::prepare_private_dir`] refuses, with why.
     pub unsafe_dirs: RefCell<BTreeMap<PathBuf, String>>,
+    /// Results of the next removals, in order (then `removal`).
+    pub removals: RefCell<std::collections::VecDeque<Removal>>,
+    /// The time each removal was given.
+    pub withins: RefCell<Vec<Duration>>,
+    pub remove_bound: Cell<Duration>,
+    /// The text of the root files written (records).
+    pub texts: RefCell<BTreeMap<PathBuf, String>>,
+    /// Run during each removal (another process acting meanwhile).
+    pub during_removal: RefCell<Option<Hook>>,
 }
 
 impl FakeNode {
@@ -55,6 +67,11 @@ impl FakeNode {
             unmount_fails: Cell::new(false),
             removal: RefCell::new(None),
             unsafe_dirs: RefCell::new(BTreeMap::new()),
+            removals: RefCell::new(Default::default()),
+            withins: RefCell::new(Vec::new()),
+            remove_bound: Cell::new(crate::nodeops::REMOVE_BOUND),
+            texts: RefCell::new(BTreeMap::new()),
+            during_removal: RefCell::new(None),
         }
     }
 
@@ -167,13 +184,32 @@ impl NodeOps for FakeNode {
 
     fn unlink(&self, path: &Path) -> Result<bool, String> {
         self.note(format!("unlink {}", path.display()));
+        self.texts.borrow_mut().remove(path);
         Ok(self.files.borrow_mut().remove(path).is_some())
     }
 
-    fn write_root_file(&self, path: &Path, _text: &str) -> Result<(), String> {
+    fn write_root_file(&self, path: &Path, text: &str) -> Result<(), String> {
         self.note(format!("write {}", path.display()));
         self.root_file(&path.to_string_lossy());
+        self.texts.borrow_mut().insert(path.into(), text.into());
         Ok(())
+    }
+
+    fn read_root_file(&self, path: &Path, max: u64) -> Result<Option<String>, String> {
+        match self.texts.borrow().get(path) {
+            Some(t) if t.len() as u64 > max => Err(format!("{}: too large", path.display())),
+            t => Ok(t.cloned()),
+        }
+    }
+
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, String> {
+        Ok(self
+            .files
+            .borrow()
+            .keys()
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+            .collect())
     }
 
     fn prepare_private_dir(&self, dir: &Path) -> Result<(), String> {
@@ -212,9 +248,28 @@ impl NodeOps for FakeNode {
         }
     }
 
-    fn remove_job_dir(&self, base: &Path, job: u32, uid: u32) -> Result<Removal, String> {
+    fn remove_job_dir(
+        &self,
+        base: &Path,
+        job: u32,
+        uid: u32,
+        within: Duration,
+    ) -> Result<Removal, String> {
         self.note(format!("rmtree {}/{job} uid {uid}", base.display()));
-        Ok(self.removal.borrow().clone().unwrap_or(Removal::Absent))
+        self.withins.borrow_mut().push(within);
+        if let Some(f) = &*self.during_removal.borrow() {
+            f(self);
+        }
+        let next = self.removals.borrow_mut().pop_front();
+        let r = next.unwrap_or_else(|| self.removal.borrow().clone().unwrap_or(Removal::Absent));
+        if matches!(&r, Removal::Tree(t) if t.out_of_time) {
+            self.clock.set(self.clock.get() + within);
+        }
+        Ok(r)
+    }
+
+    fn remove_bound(&self) -> Duration {
+        self.remove_bound.get()
     }
 
     fn remove_empty_dir(&self, path: &Path) -> Result<bool, String> {
@@ -236,7 +291,7 @@ impl NodeOps for FakeNode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobclean::{self, Source, Unclean};
+    use crate::jobclean::{self, Cleaned, Source, Unclean};
     use crate::joblog::{Level, MemoryLog};
     use crate::jobprep;
     use crate::nodejob::{self, JobFacts, NodeJob};
@@ -639,7 +694,7 @@ wait_timeout = "120s"
 
     // ---- epilog ----------------------------------------------------------------
 
-    fn clean(n: &FakeNode, j: &NodeJob, source: Source) -> (Result<(), Unclean>, MemoryLog) {
+    fn clean(n: &FakeNode, j: &NodeJob, source: Source) -> (Result<Cleaned, Unclean>, MemoryLog) {
         let log = MemoryLog::default();
         let r = jobclean::clean(n, &log, j, source, Path::new(STATE));
         (r, log)
@@ -871,7 +926,10 @@ wait_timeout = "120s"
         let u = r.unwrap_err();
         assert_eq!(u.short, "carme: mount left in tmp of job 42");
         assert!(
-            log.has(Level::Error, "could not remove all of /var/tmp/carme/n1/42"),
+            log.has(
+                Level::Warning,
+                "could not remove all of /var/tmp/carme/n1/42"
+            ),
             "{}",
             log.text()
         );
@@ -896,6 +954,374 @@ wait_timeout = "120s"
             log.has(Level::Warning, "belongs to uid 7"),
             "{}",
             log.text()
+        );
+    }
+
+    // ---- leftovers of ended jobs (issue 13, item 12) ------------------------------
+
+    fn out_of_time(removed: u64) -> Removal {
+        Removal::Tree(crate::rmtree::TreeReport {
+            removed,
+            out_of_time: true,
+            ..Default::default()
+        })
+    }
+
+    fn complete(removed: u64) -> Removal {
+        Removal::Tree(crate::rmtree::TreeReport {
+            removed,
+            complete: true,
+            ..Default::default()
+        })
+    }
+
+    fn record_text(n: &FakeNode, job: u32) -> Option<String> {
+        n.texts
+            .borrow()
+            .get(&PathBuf::from(format!("{STATE}/job-{job}.node")))
+            .cloned()
+    }
+
+    /// Put the record of an ended job with leftovers (or of a running job:
+    /// `tries` None) in the state dir.
+    fn put_record(n: &FakeNode, id: u32, tries: Option<carme_core::leftover::Tries>) {
+        let mut j = job("n1", "carme", 0);
+        j.job_id = id;
+        j.leftover = tries;
+        n.write_root_file(
+            &Path::new(STATE).join(nodejob::record_name(id)),
+            &j.to_text(),
+        )
+        .unwrap();
+    }
+
+    fn tries(tries: u32, fruitless: u32) -> Option<carme_core::leftover::Tries> {
+        Some(carme_core::leftover::Tries { tries, fruitless })
+    }
+
+    #[test]
+    fn removal_out_of_time_keeps_the_record_and_a_later_run_retries() {
+        let n = FakeNode::new();
+        n.write_root_file(
+            &Path::new(STATE).join("job-42.node"),
+            &job("n1", "carme", 0).to_text(),
+        )
+        .unwrap();
+        // tmp runs out of time after removing 1000 entries; scratch gets
+        // what time is left (none) and is left too.
+        n.removals
+            .borrow_mut()
+            .extend([out_of_time(1000), out_of_time(0)]);
+        let (r, log) = clean(&n, &job("n1", "carme", 0), Source::Record);
+        assert_eq!(
+            r.unwrap(),
+            Cleaned::Left {
+                tries: tries(1, 0).unwrap(),
+                drain: None
+            }
+        );
+        let rec = NodeJob::parse(&record_text(&n, 42).expect("record kept")).unwrap();
+        assert_eq!(rec.leftover, tries(1, 0));
+        assert_eq!(rec.beeond, None);
+        assert!(!n.trace().contains(&format!("unlink {STATE}/job-42.node")));
+        assert_eq!(
+            n.withins.borrow().clone(),
+            [crate::nodeops::REMOVE_BOUND, Duration::ZERO],
+            "one bound for all of the job's directories"
+        );
+        assert!(
+            log.has(
+                Level::Error,
+                "left /var/tmp/carme/n1/42 (not finished within 600s (1000 entries removed))"
+            ),
+            "{}",
+            log.text()
+        );
+        assert!(
+            log.has(Level::Error, "the next prolog or epilog of a Carme job"),
+            "{}",
+            log.text()
+        );
+        assert!(!n.trace().iter().any(|t| t.starts_with("drain")));
+
+        // A later run (another job's) finishes it, within its own bound.
+        n.trace.borrow_mut().clear();
+        n.withins.borrow_mut().clear();
+        n.root_file(&format!("{STATE}/job-42"));
+        n.root_file(&format!("{STATE}/job-42.limits"));
+        n.removals
+            .borrow_mut()
+            .extend([complete(5), Removal::Absent]);
+        let log = MemoryLog::default();
+        jobclean::retry_leftovers(&n, &log, Path::new(STATE), 43, Duration::from_secs(5));
+        assert_eq!(record_text(&n, 42), None, "{:?}", n.trace());
+        assert!(!n.has_file(&format!("{STATE}/job-42.limits")));
+        assert!(!n.has_file(&format!("{STATE}/job-42")));
+        assert!(
+            n.withins
+                .borrow()
+                .iter()
+                .all(|w| *w <= Duration::from_secs(5))
+        );
+        assert!(
+            log.has(Level::Info, "the leftovers of ended job 42 are removed"),
+            "{}",
+            log.text()
+        );
+    }
+
+    #[test]
+    fn retries_are_bounded_per_run_and_leave_running_jobs_alone() {
+        let n = FakeNode::new();
+        put_record(&n, 40, tries(1, 0));
+        put_record(&n, 41, tries(3, 0));
+        put_record(&n, 44, None); // running
+        put_record(&n, 45, tries(1, 0)); // the current job: its own run's
+        // 40 takes the whole budget and is still not done.
+        n.removals.borrow_mut().extend([out_of_time(7)]);
+        let log = MemoryLog::default();
+        jobclean::retry_leftovers(&n, &log, Path::new(STATE), 45, Duration::from_secs(5));
+        assert_eq!(n.elapsed(), Duration::from_secs(5));
+        let rm: Vec<String> = n
+            .trace()
+            .into_iter()
+            .filter(|t| t.starts_with("rmtree"))
+            .collect();
+        assert_eq!(
+            rm,
+            [
+                "rmtree /var/tmp/carme/n1/40 uid 1000",
+                "rmtree /local/carme/n1/40 uid 1000"
+            ]
+        );
+        let rec = NodeJob::parse(&record_text(&n, 40).unwrap()).unwrap();
+        assert_eq!(rec.leftover, tries(2, 0), "progress: no fruitless try");
+        assert!(
+            log.has(
+                Level::Info,
+                "leftovers of ended job(s) 41 wait for a later run"
+            ),
+            "{}",
+            log.text()
+        );
+        assert_eq!(
+            NodeJob::parse(&record_text(&n, 44).unwrap())
+                .unwrap()
+                .leftover,
+            None
+        );
+        assert!(!n.trace().iter().any(|t| t.starts_with("drain")));
+    }
+
+    #[test]
+    fn tries_that_remove_nothing_drain_the_node_at_last() {
+        let stuck = Removal::Tree(crate::rmtree::TreeReport {
+            problem_count: 2,
+            problems: vec!["cannot remove /var/tmp/carme/n1/42/x: Input/output error".into()],
+            ..Default::default()
+        });
+        // Two fruitless tries so far: this third one drains.
+        let n = FakeNode::new();
+        put_record(&n, 42, tries(6, 2));
+        *n.removal.borrow_mut() = Some(stuck.clone());
+        let log = MemoryLog::default();
+        jobclean::retry_leftovers(&n, &log, Path::new(STATE), 50, Duration::from_secs(5));
+        assert!(
+            n.trace()
+                .contains(&"drain n1: carme: leftovers of job 42 not removable (3 tries)".into()),
+            "{:?}",
+            n.trace()
+        );
+        assert!(
+            log.has(Level::Warning, "Input/output error"),
+            "{}",
+            log.text()
+        );
+        assert!(log.has(Level::Error, "resume the node"), "{}", log.text());
+        assert_eq!(
+            NodeJob::parse(&record_text(&n, 42).unwrap())
+                .unwrap()
+                .leftover,
+            tries(7, 3),
+            "the record stays for the admin"
+        );
+        // One fruitless try so far: no drain yet.
+        let n = FakeNode::new();
+        put_record(&n, 42, tries(1, 1));
+        *n.removal.borrow_mut() = Some(stuck);
+        jobclean::retry_leftovers(&n, &log, Path::new(STATE), 50, Duration::from_secs(5));
+        assert!(!n.trace().iter().any(|t| t.starts_with("drain")));
+    }
+
+    // ---- a reused job id (issue 13, item 13) ----------------------------------------
+
+    /// Job 42 of another user (uid 2000), as an earlier slurmctld ran it.
+    fn earlier(node: &str, nodelist: &str) -> NodeJob {
+        nodejob::plan(
+            &config(),
+            &JobFacts {
+                job_id: 42,
+                uid: 2000,
+                gid: 200,
+                node: node.into(),
+                nodelist: Some(nodelist.into()),
+                constraint: "carme&beeond".into(),
+                restart: 0,
+                beeond_option: false,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_earlier_jobs_beeond_is_never_taken_for_the_new_jobs() {
+        // Node n2 still has the BeeOND of an earlier job 42 (its epilog
+        // never ran) when a new job 42 of another user starts there.
+        let state = Path::new("/run/carme/n2");
+        let n = FakeNode::new();
+        let old = earlier("n2", "n[1-2]");
+        n.write_root_file(&state.join("job-42.node"), &old.to_text())
+            .unwrap();
+        n.mount(MOUNT2);
+        n.respond(|n, action| {
+            assert_eq!(action, "stoplocal");
+            n.unmount(MOUNT2);
+            (Exit::Code(0), Duration::from_millis(100))
+        });
+        // The new job's BeeOND, started by n1, appears later.
+        n.at(Duration::from_secs(10), MOUNT2, true);
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &bee("n2"), state).unwrap();
+        assert_eq!(n.runs(), ["stoplocal"], "the earlier BeeOND is stopped");
+        assert!(
+            n.elapsed() >= Duration::from_secs(10),
+            "took the earlier job's mount for the new one ({:?})",
+            n.elapsed()
+        );
+        assert!(chowned(&n.sys, MOUNT2));
+        let t = n.trace();
+        let rm_old = t
+            .iter()
+            .position(|l| l == "rmtree /var/tmp/carme/n2/42 uid 2000")
+            .expect("the earlier job's tmp removed");
+        let write_new = t
+            .iter()
+            .rposition(|l| l == "write /run/carme/n2/job-42.node")
+            .unwrap();
+        assert!(rm_old < write_new, "{t:?}");
+        let rec = NodeJob::parse(&n.texts.borrow()[&state.join("job-42.node")]).unwrap();
+        assert_eq!(rec, bee("n2"));
+        assert!(
+            log.has(Level::Warning, "is of an earlier job 42 (uid 2000"),
+            "{}",
+            log.text()
+        );
+    }
+
+    #[test]
+    fn an_earlier_beeond_is_stopped_on_its_own_nodes_then_the_new_one_starts() {
+        // The first node: the earlier job 42 ran BeeOND on n1 and n3; the
+        // new job 42 runs on n1 and n2. The earlier one is stopped with
+        // its own node file, before the new one is written.
+        let n = FakeNode::new();
+        let old = earlier("n1", "n1,n3");
+        let old_nodes = "/run/carme/n1/job-42.beeond-nodes";
+        n.write_root_file(Path::new(old_nodes), &nodefile_text(&old))
+            .unwrap();
+        n.write_root_file(&Path::new(STATE).join("job-42.node"), &old.to_text())
+            .unwrap();
+        n.root_file(STATUS);
+        n.mount(MOUNT1);
+        n.respond(|n, action| {
+            let nodes = n.texts.borrow()[Path::new(old_nodes)].clone();
+            n.note(format!("nodes at {action}: {}", nodes.replace('\n', " ")));
+            working_beeond(n, action)
+        });
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &bee("n1"), Path::new(STATE)).unwrap();
+        assert_eq!(n.runs(), ["stop", "start"]);
+        let t = n.trace();
+        assert!(t.contains(&"nodes at stop: n1 n3 ".to_string()), "{t:?}");
+        assert!(t.contains(&"nodes at start: n1 n2 ".to_string()), "{t:?}");
+        assert!(n.is_mounted(MOUNT1) && chowned(&n.sys, MOUNT1));
+    }
+
+    fn nodefile_text(j: &NodeJob) -> String {
+        carme_core::beeond::nodefile_text(&j.beeond.as_ref().unwrap().setup.nodes)
+    }
+
+    #[test]
+    fn leftovers_of_an_earlier_job_with_the_same_id_block_it() {
+        let n = FakeNode::new();
+        let mut old = job("n1", "carme", 0);
+        old.uid = 2000;
+        old.leftover = tries(1, 0);
+        n.write_root_file(&Path::new(STATE).join("job-42.node"), &old.to_text())
+            .unwrap();
+        n.removals.borrow_mut().extend([out_of_time(10)]);
+        let log = MemoryLog::default();
+        let f = jobprep::prepare(&n, &log, &job("n1", "carme", 0), Path::new(STATE)).unwrap_err();
+        assert_eq!(f.short, "carme: leftovers of an earlier job 42 block it");
+        assert!(f.message.contains("resume the node"), "{}", f.message);
+        assert!(
+            !n.sys
+                .calls()
+                .iter()
+                .any(|c| matches!(c, Call::Mkdir { .. })),
+            "set up over the earlier job's leftovers"
+        );
+        let rec = NodeJob::parse(&record_text(&n, 42).unwrap()).unwrap();
+        assert_eq!((rec.uid, rec.leftover), (2000, tries(2, 0)));
+    }
+
+    #[test]
+    fn the_same_jobs_record_is_its_own() {
+        // The prolog run again for the same attempt: nothing is removed.
+        let n = FakeNode::new();
+        n.write_root_file(
+            &Path::new(STATE).join("job-42.node"),
+            &job("n1", "carme", 0).to_text(),
+        )
+        .unwrap();
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &job("n1", "carme", 0), Path::new(STATE)).unwrap();
+        assert!(!n.trace().iter().any(|t| t.starts_with("rmtree")));
+        // A requeued attempt is a new one: the earlier attempt's go first.
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &job("n1", "carme", 1), Path::new(STATE)).unwrap();
+        assert!(n.trace().iter().any(|t| t.starts_with("rmtree")));
+    }
+
+    #[test]
+    fn a_record_replaced_meanwhile_is_left_to_its_new_owner() {
+        // While job 50's epilog retries the ended job 42, the prolog of a
+        // new job 42 cleans up after it and writes its own record.
+        let n = FakeNode::new();
+        let mut old = job("n1", "carme", 0);
+        old.uid = 2000;
+        old.leftover = tries(1, 0);
+        n.write_root_file(&Path::new(STATE).join("job-42.node"), &old.to_text())
+            .unwrap();
+        *n.during_removal.borrow_mut() = Some(Box::new(|n: &FakeNode| {
+            n.write_root_file(
+                &Path::new(STATE).join("job-42.node"),
+                &job("n1", "carme", 0).to_text(),
+            )
+            .unwrap();
+            n.root_file(&format!("{STATE}/job-42"));
+        }));
+        *n.removal.borrow_mut() = Some(complete(3));
+        let log = MemoryLog::default();
+        jobclean::retry_leftovers(&n, &log, Path::new(STATE), 50, Duration::from_secs(5));
+        assert_eq!(
+            NodeJob::parse(&record_text(&n, 42).unwrap()).unwrap(),
+            job("n1", "carme", 0),
+            "the new job's record was overwritten"
+        );
+        assert!(log.has(Level::Info, "changed meanwhile"), "{}", log.text());
+        assert!(
+            n.has_file(&format!("{STATE}/job-42")),
+            "the new job's job record went"
         );
     }
 }

@@ -525,3 +525,70 @@ fn hanging_start_is_killed_with_its_process_group() {
     });
     assert!(gone, "the start's child {pid} survived");
 }
+
+// ---- leftovers after the removal bound (issue 13, item 12) ---------------------
+
+#[test]
+fn removal_out_of_time_keeps_the_record_and_a_later_run_finishes() {
+    let root = TestRoot::new("left");
+    let b = script_beeond(&root.0, "exit 1", false);
+    let cfg = config(&root.0, &b, "10s");
+    let facts = |job_id| JobFacts {
+        job_id,
+        uid: UID,
+        gid: UID,
+        node: "n1".into(),
+        nodelist: Some("n1".into()),
+        constraint: "carme".into(),
+        restart: 0,
+        beeond_option: false,
+    };
+    let job = nodejob::plan(&cfg, &facts(42)).unwrap();
+    let state = root.0.join("state/n1");
+    // Removing anything takes longer than this node allows (a tree of
+    // tens of millions of files in 10 minutes, in small).
+    let slow = LinuxNode::new(Path::new("/var/tmp"), &[]).with_remove_bound(Duration::ZERO);
+    let log = MemoryLog::default();
+    jobprep::prepare(&slow, &log, &job, &state).unwrap();
+    let tmp = root.0.join("tmp/n1/42");
+    for d in 0..4 {
+        fs::create_dir(tmp.join(format!("d{d}"))).unwrap();
+        for f in 0..200 {
+            fs::write(tmp.join(format!("d{d}/f{f}")), "x").unwrap();
+        }
+    }
+    let log = MemoryLog::default();
+    let r = jobclean::clean(&slow, &log, &job, Source::Record, &state).unwrap();
+    assert!(
+        matches!(r, jobclean::Cleaned::Left { drain: None, .. }),
+        "{r:?}"
+    );
+    assert!(tmp.join("d3/f199").exists());
+    let kept = nodejob::read(&state, 42)
+        .unwrap()
+        .expect("the record of what is left stays");
+    assert_eq!(kept.leftover.map(|t| t.tries), Some(1));
+    assert!(
+        log.has(Level::Error, "the next prolog or epilog of a Carme job"),
+        "{}",
+        log.text()
+    );
+
+    // Job 43's prolog on the node retries, within its own bound.
+    let ops = LinuxNode::new(Path::new("/var/tmp"), &[]);
+    let log = MemoryLog::default();
+    let job43 = nodejob::plan(&cfg, &facts(43)).unwrap();
+    jobprep::prepare(&ops, &log, &job43, &state).unwrap();
+    jobclean::retry_leftovers(&ops, &log, &state, 43, jobclean::PROLOG_RETRY);
+    assert!(!tmp.exists(), "{}", log.text());
+    assert!(!root.0.join("scratch/n1/42").exists());
+    assert_eq!(nodejob::read(&state, 42).unwrap(), None);
+    assert!(
+        log.has(Level::Info, "the leftovers of ended job 42 are removed"),
+        "{}",
+        log.text()
+    );
+    // Job 43 itself is untouched.
+    assert_eq!(nodejob::read(&state, 43).unwrap(), Some(job43));
+    assert!(root.0.join("tmp/n1/43").is_dir());
+}

@@ -7,16 +7,21 @@
 //! config says should be there. Any other job: exit 0 after two failed
 //! opens in the state dir. How it cleans up: [`carme_node::jobclean`].
 //!
+//! Then it retries, for at most [`jobclean::EPILOG_RETRY`], the cleanup
+//! of what ended jobs left on the node ([`jobclean::retry_leftovers`]).
+//!
 //! Exits non-zero only when the node is left unclean (a mount it could not
 //! remove): Slurm then drains the node, and the drain reason is set to
-//! ours. Logs: syslog (ident carme-epilog) and `<log_dir>/<jobid>.log`;
+//! ours. Directories it could not remove in time are kept in the record
+//! for later runs; the node is drained for them only when tries in a row
+//! remove nothing. Logs: syslog (ident carme-epilog) and `<log_dir>/<jobid>.log`;
 //! errors also on stderr (slurmd's log). Running it twice is harmless.
 
 use std::process::ExitCode;
 
 use carme_core::config::{Loaded, Scope};
 use carme_core::gate::names_feature;
-use carme_node::jobclean::{self, Source};
+use carme_node::jobclean::{self, Cleaned, Source};
 use carme_node::joblog::{JobLog, Log};
 use carme_node::nodejob::{self, JobFacts, NodeJob};
 use carme_node::nodeops::{LinuxNode, NodeOps};
@@ -81,16 +86,25 @@ fn main() -> ExitCode {
     };
     let result = match &plan {
         Some(p) => jobclean::clean(&ops, &log, p, source, &state_dir),
-        None => Ok(()),
+        None => Ok(Cleaned::Clean),
     };
+    // The job record and limits verdict are for the job's steps, which are
+    // over: they go (a new job with this id must never find them). What is
+    // left is in the node record, kept for a later run to retry.
+    if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
+        log.warn(&format!("cannot remove the job's record: {e}"));
+    }
     match result {
-        Ok(()) => {
-            // Records go last, only once the node is clean (a rerun then
-            // retries). One left behind is harmless (job ids are not
-            // reused), so it is logged, never a reason to drain the node.
-            if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
-                log.warn(&format!("cannot remove the job's record: {e}"));
+        Ok(cleaned) => {
+            if let Cleaned::Left {
+                drain: Some(reason),
+                ..
+            } = cleaned
+                && let Err(e) = ops.drain(&node, &reason)
+            {
+                log.warn(&format!("could not set the node's drain reason: {e}"));
             }
+            jobclean::retry_leftovers(&ops, &log, &state_dir, job, jobclean::EPILOG_RETRY);
             ExitCode::SUCCESS
         }
         Err(u) => {

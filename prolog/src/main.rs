@@ -7,7 +7,9 @@
 //! 1. record it in the node's state dir (slurmstepd reads the record to
 //!    know the job is a Carme job without asking slurmctld);
 //! 2. prepare its tmp and scratch directories and, when it asks for it,
-//!    its BeeOND ([`carme_node::jobprep`] says how, and what is a fault).
+//!    its BeeOND ([`carme_node::jobprep`] says how, and what is a fault);
+//! 3. retry, for at most [`jobclean::PROLOG_RETRY`], the cleanup of what
+//!    ended jobs left on the node ([`jobclean::retry_leftovers`]).
 //!
 //! Exit status follows Slurm's semantics: non-zero drains the node and
 //! requeues the job (held), so it is used only for node faults; the node's
@@ -19,6 +21,7 @@ use std::process::ExitCode;
 use carme_core::config::{Loaded, Scope};
 use carme_core::gate::names_feature;
 use carme_core::record::JobRecord;
+use carme_node::jobclean;
 use carme_node::joblog::{JobLog, Log};
 use carme_node::jobprep::{self, Fault};
 use carme_node::nodejob::{self, JobFacts, PlanError};
@@ -137,7 +140,11 @@ fn main() -> ExitCode {
         }
     }
     match jobprep::prepare(&ops, &log, &plan, &state_dir) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            // What ended jobs left here: a short try, bounded per run.
+            jobclean::retry_leftovers(&ops, &log, &state_dir, job, jobclean::PROLOG_RETRY);
+            ExitCode::SUCCESS
+        }
         Err(f) => fail(f),
     }
 }

@@ -65,6 +65,10 @@ for a in "$(command -v ch-run)" "$DIR/images/base" -- true; do HOP_SPEC="$HOP_SP
     --variant "carme-n64=$U srun -w n1 -n 64 --overcommit --constraint=carme --carme-image=base true" \
     --max-ratio "carme-n64=1.05" || status=1
 
+# (2c) For information: what a task pays to enter its step's namespace
+# (issue 13: setns in task_init_privileged; slurmstepd stays in the host's).
+"${CARGO_TARGET_DIR:-$ROOT/target}/release/carme-bench-setns" || status=1
+
 # (3) Limits (issue 3): load + decide with 10,000 user and 1,000 group rules.
 "${CARGO_TARGET_DIR:-$ROOT/target}/release/carme-bench-limits" || status=1
 

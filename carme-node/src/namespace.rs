@@ -1,20 +1,29 @@
 //! The mount namespace of one Carme job step: what [`StepNamespace`] asks
-//! for and [`build`], which makes it through a [`Syscall`].
+//! for, [`build_held`], which makes it through a [`Syscall`] and keeps it
+//! for the step's tasks, and [`enter_held`], which moves a task into it.
 //!
-//! Where it runs: in slurmstepd, as root, in the main thread, before tasks
-//! are forked (they inherit it). In Slurm 22.05 that is the remote
-//! `slurm_spank_init_post_opt`: slurmstepd's `job_manager` calls it before
-//! `_fork_all_tasks`, which applies task/cgroup limits and then drops
-//! privileges before `spank_user` (user_init is too late). `unshare` moves
-//! only the calling thread (the kernel gives it its own fs_struct);
-//! slurmstepd's other threads stay in the host's namespace. Things
-//! slurmstepd opens afterwards in the main thread (`--output=/tmp/x`, the
-//! task's working directory) resolve in the step's namespace.
+//! Where it runs: the namespace is built once per step in slurmstepd, as
+//! root, in the main thread. In Slurm 22.05 that is the remote
+//! `slurm_spank_init_post_opt`, before `_fork_all_tasks`. slurmstepd itself
+//! stays in the host's namespace: whatever it does later (munge, the
+//! step's output files, other plugins) must see the host, not the job's
+//! /tmp, /dev/shm and /dev (a munge socket under /tmp made a step unable
+//! to report its end). So the main thread unshares (the kernel gives it its
+//! own fs_struct; slurmstepd's other threads are never affected), builds,
+//! holds the new namespace open, and returns to the host's namespace and
+//! its working directory. Each task enters the held namespace in its
+//! forked child, as root, before Slurm drops privileges and changes to the
+//! task's working directory (`task_init_privileged`), as Slurm's own
+//! job_container/tmpfs does in `_pre_task_child_privileged`. The handle is
+//! a descriptor in slurmstepd's memory, not a file: the namespace lives as
+//! long as slurmstepd or one of the step's processes, and nothing is left
+//! to clean up when the step ends, however it ends.
 //!
 //! Order, and why:
 //! 1. `unshare(CLONE_NEWNS)`, then `/` rslave: host mounts still propagate
 //!    in, nothing mounted here propagates out. Nothing is mounted before
-//!    this succeeded.
+//!    this succeeded. ([`build_held`] first holds the host's namespace and
+//!    working directory open, to return to.)
 //! 2. The device view ([`crate::devview`]), before the shm tmpfs, which
 //!    usually lives inside it (/dev/shm) and would be covered by it.
 //! 3. The shm tmpfs: fresh per step, `mode=1777,size=<bytes>`, nosuid,nodev.
@@ -38,10 +47,11 @@
 //!
 //! When something fails, [`build`] returns at once with the operation and
 //! path. What it mounted so far lives in the new namespace only (step 1
-//! guarantees it): nothing leaks to the host, and it disappears with the
-//! last process of the step, which must then fail (the plugin returns an
-//! error). Directories created on the way (job dirs, the scratch mount
-//! point) stay; the epilog removes job dirs.
+//! guarantees it): nothing leaks to the host, and [`build_held`] returns
+//! to the host's namespace and drops the new one, which disappears with
+//! it; the step must then fail (the plugin refuses it). Directories
+//! created on the way (job dirs, the scratch mount point) stay; the epilog
+//! removes job dirs.
 
 use std::fmt;
 use std::io;
@@ -50,7 +60,7 @@ use std::path::{Component, Path, PathBuf};
 use nix::mount::MsFlags;
 
 use crate::devview::{self, DeviceView};
-use crate::syscall::{Kind, Stat, Syscall};
+use crate::syscall::{Handle, Kind, Stat, Syscall};
 
 /// A per-job directory `<base>/<jobid>` mounted at `target` (e.g. /tmp).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,10 +326,19 @@ fn bind_job_dir(
 /// (see the module doc for the order and what a failure leaves).
 pub fn build(sys: &dyn Syscall, ns: &StepNamespace) -> Result<(), NamespaceError> {
     validate(ns)?;
+    unshare(sys)?;
+    populate(sys, ns)
+}
+
+fn unshare(sys: &dyn Syscall) -> Result<(), NamespaceError> {
     sys.unshare_mount_ns().map_err(failed(
         "cannot create the step's mount namespace (unshare CLONE_NEWNS)".into(),
         Path::new(""),
-    ))?;
+    ))
+}
+
+/// Everything after `unshare`, in the order of the module doc.
+fn populate(sys: &dyn Syscall, ns: &StepNamespace) -> Result<(), NamespaceError> {
     let root = Path::new("/");
     sys.mount(None, root, None, MsFlags::MS_REC | MsFlags::MS_SLAVE, None)
         .map_err(failed(
@@ -356,6 +375,71 @@ pub fn build(sys: &dyn Syscall, ns: &StepNamespace) -> Result<(), NamespaceError
         bind_job_dir(sys, ns, s, true)?;
     }
     bind_job_dir(sys, ns, &ns.tmp, false)
+}
+
+/// Build the step's namespace as [`build`] does, but leave the calling
+/// thread where it was (the host's namespace, its working directory) and
+/// return the new namespace, held open for the step's tasks to enter
+/// ([`enter_held`]). Whatever fails, the thread is back in the host's
+/// namespace when this returns, unless going back itself failed (the
+/// error says so).
+pub fn build_held(sys: &dyn Syscall, ns: &StepNamespace) -> Result<Handle, NamespaceError> {
+    validate(ns)?;
+    let here = Path::new("");
+    let host = sys.open_mount_ns().map_err(failed(
+        "cannot open the host's mount namespace (/proc/thread-self/ns/mnt)".into(),
+        here,
+    ))?;
+    let cwd = sys
+        .open_cwd()
+        .map_err(failed("cannot open the working directory".into(), here))?;
+    // Nothing to go back from when unshare fails: the thread is where it was.
+    unshare(sys)?;
+    let built = populate(sys, ns).and_then(|()| {
+        sys.open_mount_ns().map_err(failed(
+            "cannot open the step's mount namespace (/proc/thread-self/ns/mnt)".into(),
+            here,
+        ))
+    });
+    // Back to the host, also after a failure: slurmstepd must never stay
+    // in a job's namespace.
+    let back = sys
+        .enter_mount_ns(&host)
+        .map_err(failed(
+            "cannot return to the host's mount namespace (setns CLONE_NEWNS); \
+             this thread stays in the step's"
+                .into(),
+            here,
+        ))
+        .and_then(|()| {
+            sys.fchdir(&cwd).map_err(failed(
+                "cannot return to the working directory after setns".into(),
+                here,
+            ))
+        });
+    match (built, back) {
+        (built, Ok(())) => built,
+        // Both: the admin needs the first failure too.
+        (Err(first), Err(NamespaceError::Failed { op, path, err })) => {
+            Err(NamespaceError::Failed {
+                op: format!("{first}; then {op}"),
+                path,
+                err,
+            })
+        }
+        (_, Err(e)) => Err(e),
+    }
+}
+
+/// Move the calling thread (a task's child of slurmstepd, as root) into
+/// the step's namespace from [`build_held`]. Its working directory becomes
+/// the namespace's `/`; Slurm changes to the task's own afterwards, as the
+/// user, so the path resolves in the step's namespace.
+pub fn enter_held(sys: &dyn Syscall, step: &Handle) -> Result<(), NamespaceError> {
+    sys.enter_mount_ns(step).map_err(failed(
+        "cannot enter the step's mount namespace (setns CLONE_NEWNS)".into(),
+        Path::new(""),
+    ))
 }
 
 #[cfg(test)]
@@ -809,5 +893,149 @@ mod tests {
             assert!(e.to_string().contains(says), "{e} lacks {says}");
             assert!(sys.calls().is_empty());
         }
+    }
+
+    // ---- build_held / enter_held: slurmstepd stays in the host's namespace
+
+    fn minimal() -> (StepNamespace, RecordingSyscall) {
+        let mut n = ns();
+        n.devices = None;
+        n.scratch = None;
+        let sys = RecordingSyscall::new()
+            .with_stat("/tmp", Stat::dir(0o1777, 0, 0))
+            .with_stat("/dev/shm", Stat::dir(0o1777, 0, 0))
+            .with_stat("/var/carme/tmp/42", Stat::dir(0o700, UID, GID));
+        (n, sys)
+    }
+
+    /// What `build` does for `minimal()` after unshare.
+    fn minimal_mounts() -> Vec<Call> {
+        vec![
+            mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_SLAVE, None),
+            erd("/dev", 0o755),
+            mount(
+                Some("tmpfs"),
+                "/dev/shm",
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some("mode=1777,size=1073741824"),
+            ),
+            erd("/var/carme/tmp", 0o711),
+            erd("/", 0o755),
+            mount(
+                Some("/var/carme/tmp/42"),
+                "/tmp",
+                None,
+                MsFlags::MS_BIND,
+                None,
+            ),
+        ]
+    }
+
+    #[test]
+    fn held_namespace_is_built_and_the_thread_returns_to_the_host() {
+        let (n, sys) = minimal();
+        let step = build_held(&sys, &n).unwrap();
+        let mut want = vec![
+            // Host namespace (0) and working directory (1), to return to.
+            Call::OpenMountNs { id: 0 },
+            Call::OpenCwd { id: 1 },
+            Call::UnshareMountNs,
+        ];
+        want.extend(minimal_mounts());
+        want.extend([
+            // The step's namespace, held for the tasks.
+            Call::OpenMountNs { id: 2 },
+            Call::EnterMountNs { ns: 0 },
+            Call::Fchdir { dir: 1 },
+        ]);
+        assert_eq!(sys.calls(), want);
+        assert_eq!(step.id(), 2);
+        // A task enters the held one.
+        enter_held(&sys, &step).unwrap();
+        assert_eq!(sys.calls().last(), Some(&Call::EnterMountNs { ns: 2 }));
+    }
+
+    #[test]
+    fn held_build_returns_to_the_host_after_a_failure() {
+        let (n, sys) = minimal();
+        let sys = sys.fail_when(
+            |c| matches!(c, Call::Mount { target, .. } if target == Path::new("/tmp")),
+            Errno::EPERM,
+        );
+        let e = build_held(&sys, &n).unwrap_err();
+        assert!(e.to_string().starts_with("cannot bind-mount"), "{e}");
+        let calls = sys.calls();
+        assert_eq!(
+            calls[calls.len() - 2..],
+            [Call::EnterMountNs { ns: 0 }, Call::Fchdir { dir: 1 }]
+        );
+        assert!(!calls.contains(&Call::OpenMountNs { id: 2 }), "{calls:?}");
+    }
+
+    #[test]
+    fn held_build_stays_put_when_unshare_fails() {
+        // setns would fail anyway: the thread still shares its fs_struct.
+        let (n, sys) = minimal();
+        let sys = sys.fail_when(|c| *c == Call::UnshareMountNs, Errno::EPERM);
+        let e = build_held(&sys, &n).unwrap_err();
+        assert!(e.to_string().contains("unshare CLONE_NEWNS"), "{e}");
+        assert_eq!(
+            sys.calls(),
+            [
+                Call::OpenMountNs { id: 0 },
+                Call::OpenCwd { id: 1 },
+                Call::UnshareMountNs
+            ]
+        );
+    }
+
+    #[test]
+    fn held_build_says_when_it_cannot_go_back() {
+        let (n, sys) = minimal();
+        let sys = sys
+            .fail_when(|c| matches!(c, Call::EnterMountNs { .. }), Errno::EINVAL)
+            .fail_when(
+                |c| matches!(c, Call::Mount { target, .. } if target == Path::new("/tmp")),
+                Errno::EPERM,
+            );
+        let e = build_held(&sys, &n).unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot bind-mount /var/carme/tmp/42 onto /tmp: Operation not permitted")
+                && e.contains("; then cannot return to the host's mount namespace"),
+            "{e}"
+        );
+        // Without the earlier failure, only the way back is reported.
+        let (n, sys) = minimal();
+        let sys = sys.fail_when(|c| matches!(c, Call::Fchdir { .. }), Errno::ENOENT);
+        let e = build_held(&sys, &n).unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot return to the working directory"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn held_build_checks_inputs_before_opening_anything() {
+        let (mut n, sys) = minimal();
+        n.shm.bytes = 0;
+        assert!(matches!(
+            build_held(&sys, &n),
+            Err(NamespaceError::Invalid(_))
+        ));
+        assert!(sys.calls().is_empty());
+    }
+
+    #[test]
+    fn entering_names_the_failure() {
+        let (n, sys) = minimal();
+        let step = build_held(&sys, &n).unwrap();
+        let sys = RecordingSyscall::new().fail_nth(0, Errno::EPERM);
+        let e = enter_held(&sys, &step).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "cannot enter the step's mount namespace (setns CLONE_NEWNS): \
+             Operation not permitted (os error 1)"
+        );
     }
 }

@@ -9,11 +9,12 @@
 //! deterministic in tests. They are not recorded; everything that changes
 //! state is.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -109,6 +110,30 @@ impl DevEntry {
     }
 }
 
+/// Something held open to come back to later: a mount namespace or a
+/// directory. The real one holds the descriptor (close-on-exec, closed
+/// when dropped); a recorded one only its number, counted from 0 in the
+/// order the recording opened them.
+#[derive(Debug)]
+pub struct Handle {
+    fd: Option<OwnedFd>,
+    id: usize,
+}
+
+impl Handle {
+    /// Which recorded open made it (0 for real ones).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    fn fd(&self) -> io::Result<&OwnedFd> {
+        // A recorded handle given to the real implementation.
+        self.fd
+            .as_ref()
+            .ok_or_else(|| io::Error::from(Errno::EBADF))
+    }
+}
+
 /// Every operation building a step's namespace needs. Modes are permission
 /// bits (`0o755`); the umask does not apply to what callers ask for, so
 /// implementations that create things leave fixing the mode to `chmod`.
@@ -116,6 +141,18 @@ pub trait Syscall {
     /// Move the calling thread into a new mount namespace (a copy of its
     /// current one); the thread's children are born in it.
     fn unshare_mount_ns(&self) -> io::Result<()>;
+    /// Hold the calling thread's mount namespace open
+    /// (`/proc/thread-self/ns/mnt`), to enter it later.
+    fn open_mount_ns(&self) -> io::Result<Handle>;
+    /// Move the calling thread into the mount namespace `ns` (`setns`);
+    /// its root and working directory become that namespace's `/`. The
+    /// thread must not share its fs_struct (a forked child, or a thread
+    /// that unshared its mount namespace).
+    fn enter_mount_ns(&self, ns: &Handle) -> io::Result<()>;
+    /// Hold the calling thread's working directory open, to return to it.
+    fn open_cwd(&self) -> io::Result<Handle>;
+    /// Make `dir` (from [`Syscall::open_cwd`]) the working directory again.
+    fn fchdir(&self, dir: &Handle) -> io::Result<()>;
     fn mount(
         &self,
         src: Option<&Path>,
@@ -242,6 +279,36 @@ impl Syscall for LinuxSyscall {
         Ok(nix::sched::unshare(CloneFlags::CLONE_NEWNS)?)
     }
 
+    fn open_mount_ns(&self) -> io::Result<Handle> {
+        // thread-self: in a multithreaded process each thread may have
+        // its own (/proc/self is the main thread's).
+        let f = std::fs::File::open("/proc/thread-self/ns/mnt")?;
+        Ok(Handle {
+            fd: Some(f.into()),
+            id: 0,
+        })
+    }
+
+    fn enter_mount_ns(&self, ns: &Handle) -> io::Result<()> {
+        Ok(nix::sched::setns(ns.fd()?, CloneFlags::CLONE_NEWNS)?)
+    }
+
+    fn open_cwd(&self) -> io::Result<Handle> {
+        let fd = nix::fcntl::open(
+            ".",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Handle {
+            fd: Some(fd),
+            id: 0,
+        })
+    }
+
+    fn fchdir(&self, dir: &Handle) -> io::Result<()> {
+        Ok(nix::unistd::fchdir(dir.fd()?)?)
+    }
+
     fn mount(
         &self,
         src: Option<&Path>,
@@ -335,6 +402,19 @@ impl Syscall for LinuxSyscall {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     UnshareMountNs,
+    /// Opened handle number `id`.
+    OpenMountNs {
+        id: usize,
+    },
+    EnterMountNs {
+        ns: usize,
+    },
+    OpenCwd {
+        id: usize,
+    },
+    Fchdir {
+        dir: usize,
+    },
     Mount {
         src: Option<PathBuf>,
         target: PathBuf,
@@ -387,6 +467,7 @@ pub struct RecordingSyscall {
     stats: BTreeMap<PathBuf, Stat>,
     listings: BTreeMap<PathBuf, Vec<DevEntry>>,
     failures: Vec<(FailIf, Errno)>,
+    handles: Cell<usize>,
 }
 
 impl fmt::Debug for RecordingSyscall {
@@ -440,6 +521,14 @@ impl RecordingSyscall {
         self.calls.borrow().clone()
     }
 
+    /// Record an open; the handle numbers it.
+    fn open(&self, call: impl FnOnce(usize) -> Call) -> io::Result<Handle> {
+        let id = self.handles.get();
+        self.record(call(id))?;
+        self.handles.set(id + 1);
+        Ok(Handle { fd: None, id })
+    }
+
     fn record(&self, call: Call) -> Result<(), Errno> {
         let mut calls = self.calls.borrow_mut();
         let i = calls.len();
@@ -459,6 +548,22 @@ impl RecordingSyscall {
 impl Syscall for RecordingSyscall {
     fn unshare_mount_ns(&self) -> io::Result<()> {
         Ok(self.record(Call::UnshareMountNs)?)
+    }
+
+    fn open_mount_ns(&self) -> io::Result<Handle> {
+        self.open(|id| Call::OpenMountNs { id })
+    }
+
+    fn enter_mount_ns(&self, ns: &Handle) -> io::Result<()> {
+        Ok(self.record(Call::EnterMountNs { ns: ns.id })?)
+    }
+
+    fn open_cwd(&self) -> io::Result<Handle> {
+        self.open(|id| Call::OpenCwd { id })
+    }
+
+    fn fchdir(&self, dir: &Handle) -> io::Result<()> {
+        Ok(self.record(Call::Fchdir { dir: dir.id })?)
     }
 
     fn mount(

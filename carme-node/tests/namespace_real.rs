@@ -21,7 +21,9 @@ use std::time::Instant;
 
 use carme_node::devview::DeviceView;
 use carme_node::gpus::plan_gpus;
-use carme_node::namespace::{JobDir, NamespaceError, Shm, StepNamespace, build, ensure_job_dir};
+use carme_node::namespace::{
+    JobDir, NamespaceError, Shm, StepNamespace, build, build_held, ensure_job_dir, enter_held,
+};
 use carme_node::syscall::{Kind, LinuxSyscall, Syscall};
 use nix::mount::MsFlags;
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
@@ -242,6 +244,8 @@ fn child_entry() {
         "read_tmp" => child_read_tmp(&root),
         "fail_midway" => child_fail_midway(&root),
         "real_dev" => child_real_dev(&root),
+        "held" => child_held(&root),
+        "held_fails" => child_held_fails(&root),
         s => panic!("unknown scenario {s}"),
     }
     println!("child {scenario}: all checks passed");
@@ -479,6 +483,58 @@ fn child_real_dev(root: &Path) {
     assert!(!names(&dev.join("fd")).is_empty());
 }
 
+/// The thread's mount namespace, as /proc names it (`mnt:[4026531841]`).
+fn thread_ns() -> PathBuf {
+    fs::read_link("/proc/thread-self/ns/mnt").unwrap()
+}
+
+fn child_held(root: &Path) {
+    let sys = LinuxSyscall;
+    let host = thread_ns();
+    let cwd = root.join("dev");
+    std::env::set_current_dir(&cwd).unwrap();
+    let held = build_held(&sys, &step(root, Some(vec!["nvidia0".into()]))).unwrap();
+    // Back in the host's namespace and working directory: the host's view
+    // of the mount points, the hidden GPU there.
+    assert_eq!(thread_ns(), host);
+    assert_eq!(std::env::current_dir().unwrap(), cwd);
+    assert!(root.join("dev/nvidia0").exists());
+    assert!(!root.join(format!("tmp/{JOB}")).exists());
+    assert!(
+        mounts("/proc/thread-self/mountinfo")
+            .iter()
+            .all(|m| !m.point.starts_with(root.to_str().unwrap()))
+    );
+    // A second build: each held namespace is its own.
+    let other = build_held(&sys, &step(root, None)).unwrap();
+    assert_eq!(thread_ns(), host);
+
+    // What a task does: enter the held one, where the step's mounts are.
+    enter_held(&sys, &held).unwrap();
+    let inside = thread_ns();
+    assert_ne!(inside, host);
+    assert_eq!(std::env::current_dir().unwrap(), Path::new("/"));
+    assert!(!root.join("dev/nvidia0").exists());
+    check_shm(&root.join("dev/shm"));
+    let st = fs::metadata(root.join("tmp")).unwrap();
+    assert_eq!((st.uid(), st.mode() & 0o7777), (NOBODY, 0o700));
+    fs::write(root.join("tmp/task"), "task").unwrap();
+    enter_held(&sys, &other).unwrap();
+    assert_ne!(thread_ns(), inside);
+    assert!(root.join("dev/nvidia0").exists());
+    println!("held namespaces: host {host:?}, step {inside:?}");
+}
+
+fn child_held_fails(root: &Path) {
+    let host = thread_ns();
+    fs::remove_dir(root.join("tmp")).unwrap_or(());
+    let e = build_held(&LinuxSyscall, &step(root, Some(vec!["nvidia0".into()]))).unwrap_err();
+    assert!(e.to_string().starts_with("mount point "), "{e}");
+    // Back on the host after the failure.
+    assert_eq!(thread_ns(), host);
+    assert!(root.join("dev/nvidia0").exists());
+}
+
 // ---- host side --------------------------------------------------------
 
 #[test]
@@ -558,6 +614,20 @@ fn real_dev_view_keeps_what_jobs_need() {
         "the host's /dev is unchanged"
     );
     assert!(names(&root.join("dev")).is_empty());
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_held_namespace_leaves_the_builder_on_the_host() {
+    require_root();
+    let root = test_root("held");
+    fake_node(&root);
+    let out = run_child("held", &root);
+    assert!(out.contains("all checks passed"), "{out}");
+    // What the "task" wrote is in the job's dir.
+    let note = root.join(format!("tmpbase/{JOB}/task"));
+    assert_eq!(fs::read_to_string(note).unwrap(), "task");
+    run_child("held_fails", &root);
     fs::remove_dir_all(&root).unwrap();
 }
 

@@ -76,6 +76,19 @@ pub extern "C" fn slurm_spank_user_init(
     guard("user_init", || plugin::user_init(&Spank(sp)))
 }
 
+/// In each forked task, as root, before Slurm drops privileges: the task
+/// enters the step's mount namespace (slurmstepd stays in the host's).
+#[unsafe(no_mangle)]
+pub extern "C" fn slurm_spank_task_init_privileged(
+    sp: sys::spank_t,
+    _ac: c_int,
+    _av: *mut *mut c_char,
+) -> c_int {
+    guard("task_init_privileged", || {
+        plugin::task_init_privileged(&Spank(sp))
+    })
+}
+
 #[unsafe(no_mangle)]
 pub extern "C" fn slurm_spank_task_init(
     sp: sys::spank_t,

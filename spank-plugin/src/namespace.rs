@@ -1,8 +1,10 @@
-//! The per-step mount namespace of a Carme step, built in slurmstepd's main
-//! thread (root) before the tasks are forked, so they and the container
-//! runtime inherit it: the job's own /tmp, a fresh /dev/shm, the job's
-//! local scratch, and a device dir without the GPUs the step was not given.
-//! Also the environment that goes with it.
+//! The per-step mount namespace of a Carme step: the job's own /tmp, a
+//! fresh /dev/shm, the job's local scratch, and a device dir without the
+//! GPUs the step was not given; also the environment that goes with it.
+//! Built once in slurmstepd's main thread (root) before the tasks are
+//! forked, held open, and entered by each task in `task_init_privileged`
+//! (the container runtime inherits it from the task); slurmstepd itself
+//! stays in the host's namespace (see carme_node::namespace).
 
 use std::path::PathBuf;
 
@@ -11,7 +13,7 @@ use carme_core::config::Config;
 use carme_node::devview::DeviceView;
 use carme_node::gpus::plan_gpus;
 use carme_node::namespace::{self, JobDir, Shm, StepNamespace};
-use carme_node::syscall::{LinuxSyscall, Syscall};
+use carme_node::syscall::{Handle, LinuxSyscall, Syscall};
 
 use crate::ffi::{Level, Spank, log};
 
@@ -25,9 +27,10 @@ pub struct StepPlace<'a> {
     pub batch_like: bool,
 }
 
-/// Build the step's namespace and set the matching environment; a refusal
-/// (a node fault, for the admin's log) if anything fails.
-pub fn enter(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<(), Refusal> {
+/// Build the step's namespace and set the matching environment; the
+/// namespace held for the tasks to enter, or a refusal (a node fault, for
+/// the admin's log) if anything fails.
+pub fn build(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<Handle, Refusal> {
     let sys = LinuxSyscall;
     let fail = |what: String| {
         log(
@@ -90,7 +93,7 @@ pub fn enter(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<(), Refusal>
         },
         devices,
     };
-    namespace::build(&sys, &ns).map_err(|e| fail(e.to_string()))?;
+    let held = namespace::build_held(&sys, &ns).map_err(|e| fail(e.to_string()))?;
 
     let mut env: Vec<(String, Option<String>)> = vec![
         ("TMPDIR".into(), Some("/tmp".into())),
@@ -131,7 +134,14 @@ pub fn enter(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<(), Refusal>
         };
         r.map_err(|e| fail(format!("cannot set {k}: {e}")))?;
     }
-    Ok(())
+    Ok(held)
+}
+
+/// In a task, as root: enter the step's namespace from [`build`].
+pub fn enter(job_id: u32, held: &Handle) -> Result<(), ()> {
+    namespace::enter_held(&LinuxSyscall, held).map_err(|e| {
+        log(Level::Error, &format!("carme: job {job_id}: {e}"));
+    })
 }
 
 /// `0,2-3` (Slurm's GPU index list) as numbers; empty or absent: none.

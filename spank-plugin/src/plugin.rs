@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use carme_core::config::{DEFAULT_CONFIG_PATH, Loaded, Scope};
 use carme_core::decide::StepPlan;
+use carme_node::syscall::Handle;
 
 use crate::ffi::{Context, Level, Spank, log};
 use crate::remote::StepLaunch;
@@ -29,6 +30,9 @@ pub struct State {
     pub plan: Option<StepPlan>,
     /// slurmstepd, Carme steps: what their tasks start from.
     pub launch: Option<StepLaunch>,
+    /// slurmstepd, Carme steps: the step's mount namespace, held open for
+    /// the tasks to enter (slurmstepd itself stays in the host's).
+    pub step_ns: Option<Handle>,
 }
 
 pub static STATE: Mutex<State> = Mutex::new(State {
@@ -38,6 +42,7 @@ pub static STATE: Mutex<State> = Mutex::new(State {
     beeond: false,
     plan: None,
     launch: None,
+    step_ns: None,
 });
 
 /// Run `f` with the state; a poisoned lock only means an earlier callback
@@ -123,6 +128,13 @@ pub fn init_post_opt(sp: &Spank) -> Result<(), ()> {
 pub fn user_init(sp: &Spank) -> Result<(), ()> {
     match sp.context() {
         Context::Remote => remote::user_init(sp),
+        _ => Ok(()),
+    }
+}
+
+pub fn task_init_privileged(sp: &Spank) -> Result<(), ()> {
+    match sp.context() {
+        Context::Remote => remote::task_init_privileged(sp),
         _ => Ok(()),
     }
 }

@@ -3,13 +3,15 @@
 //! carme-launch.
 //!
 //! Timeline in slurmstepd: init_post_opt (root, before the step's I/O is
-//! connected) decides, once per step; user_init (after I/O, so messages
-//! reach the user's terminal) reports a refusal; task_init (in each forked
-//! task, as the user, with the task's stdio and working directory, just
-//! before Slurm's own execve) decides the task's runtime command line and
-//! environment from the config already in memory and hands the task to the
-//! runtime: by prepending that command line (Slurm >= 23.11), or through
-//! the tiny carme-exec (22.05, which can only replace argv[0]). No extra
+//! connected) decides, once per step, and builds a Carme step's mount
+//! namespace; user_init (after I/O, so messages reach the user's terminal)
+//! reports a refusal; task_init_privileged (in each forked task, as root)
+//! enters the namespace; task_init (in each forked task, as the user, with
+//! the task's stdio and working directory, just before Slurm's own execve)
+//! decides the task's runtime command line and environment from the config
+//! already in memory and hands the task to the runtime: by prepending that
+//! command line (Slurm >= 23.11), or through the tiny carme-exec (22.05,
+//! which can only replace argv[0]). No extra
 //! program runs per task besides the runtime (and carme-exec on 22.05).
 
 #[cfg(not(carme_prepend_argv))]
@@ -219,7 +221,8 @@ fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
     }
 }
 
-/// Put this step (and so its tasks) into its own mount namespace.
+/// Build this step's own mount namespace and hold it for the tasks
+/// ([`task_init_privileged`]); slurmstepd stays in the host's.
 fn enter_namespace(sp: &Spank, loaded: &Loaded, job_id: u32, kind: StepKind) -> Option<Refusal> {
     let Loaded::Ready(cfg) = loaded else {
         return None;
@@ -235,7 +238,13 @@ fn enter_namespace(sp: &Spank, loaded: &Loaded, job_id: u32, kind: StepKind) -> 
         node: &node,
         batch_like: kind != StepKind::Tasks,
     };
-    namespace::enter(sp, cfg, &place).err()
+    match namespace::build(sp, cfg, &place) {
+        Ok(held) => {
+            with_state(|s| s.step_ns = Some(held));
+            None
+        }
+        Err(r) => Some(r),
+    }
 }
 
 /// Why this node cannot start a Carme task, if it cannot: the runtime
@@ -267,6 +276,34 @@ pub fn user_init(_sp: &Spank) -> Result<(), ()> {
         log(Level::Error, r.message());
     }
     Ok(())
+}
+
+/// In each forked task, as root, before Slurm drops privileges and changes
+/// to the task's working directory: a Carme step's task (the batch
+/// script's too) enters the step's namespace, as Slurm's job_container
+/// plugins join theirs (`container_g_join`) just before this callback. A
+/// failure ends the task (Slurm `_exit(1)`s) before anything of the user's
+/// runs outside the namespace.
+pub fn task_init_privileged(sp: &Spank) -> Result<(), ()> {
+    with_state(|s| {
+        let carme = matches!(
+            s.plan,
+            Some(StepPlan::Container { .. } | StepPlan::HostForCarme { .. })
+        );
+        // Taken: the task needs its copy only once; closed when dropped
+        // here (and close-on-exec anyway).
+        match (carme, s.step_ns.take()) {
+            (true, Some(held)) => namespace::enter(sp.job_id().unwrap_or(0), &held),
+            (true, None) => {
+                log(
+                    Level::Error,
+                    "carme: the step's mount namespace was not built; not starting the task",
+                );
+                Err(())
+            }
+            (false, _) => Ok(()),
+        }
+    })
 }
 
 pub fn task_init(sp: &Spank) -> Result<(), ()> {

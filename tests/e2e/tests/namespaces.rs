@@ -306,3 +306,108 @@ fn non_carme_job_sees_every_gpu_node() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(gpus_in(&out.stdout).len(), 4, "{}", out.all());
 }
+
+/// The mount namespace of `pid` (`mnt:[4026531841]`), and its parent.
+fn ns_and_parent(pid: u32) -> (String, u32) {
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt"))
+        .unwrap_or_else(|e| panic!("pid {pid}: {e}"));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let ppid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    (ns.display().to_string(), ppid)
+}
+
+fn command_of(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// slurmstepd builds each Carme step's namespace but stays in the host's
+/// (munge, its own files and other plugins must see the host's /tmp and
+/// /dev); only the tasks enter it. Checked from the host, as root, while
+/// the batch script (in the step's namespace) and a task of step 0 (in its
+/// image) wait for the test to look.
+#[test]
+fn slurmstepd_stays_in_the_hosts_namespace() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let name = unique_name("stepd-ns");
+    let home = home_of(STUDENT);
+    let pids = home.join(format!("{name}.pids"));
+    let go = home.join(format!("{name}.go"));
+    let wait_go = format!(
+        "i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done",
+        go = go.display()
+    );
+    let script = format!(
+        "#!/bin/sh\necho batch $$ >> {p}\nsrun -n1 sh -c 'echo task $$ >> {p}; {wait_go}' &\n{wait_go}\nwait\n",
+        p = pids.display()
+    );
+    let out = c.run_full(
+        STUDENT,
+        &[
+            "sbatch",
+            "-w",
+            "n1",
+            "-C",
+            "carme",
+            "-J",
+            &name,
+            "-o",
+            "/dev/null",
+        ],
+        &[],
+        Some(&script),
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let pid_of = |what: &str| -> Option<u32> {
+        std::fs::read_to_string(&pids)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(what)?.trim().parse().ok())
+    };
+    let started = c.wait_for(std::time::Duration::from_secs(60), || {
+        pid_of("batch ").is_some() && pid_of("task ").is_some()
+    });
+    // Look while both wait, then let them end.
+    let seen = started.then(|| {
+        let host = std::fs::read_link("/proc/self/ns/mnt")
+            .unwrap()
+            .display()
+            .to_string();
+        let [batch, task] = ["batch ", "task "].map(|w| {
+            let pid = pid_of(w).unwrap();
+            let (ns, stepd) = ns_and_parent(pid);
+            let (stepd_ns, _) = ns_and_parent(stepd);
+            (ns, command_of(stepd), stepd_ns)
+        });
+        (host, batch, task)
+    });
+    std::fs::write(&go, "").unwrap();
+    let text = std::fs::read_to_string(&pids).unwrap_or_default();
+    let (host, batch, task) = seen.unwrap_or_else(|| panic!("the job never started: {text}"));
+    for (what, (_, stepd, stepd_ns)) in [("batch script", &batch), ("step 0", &task)] {
+        assert!(stepd.starts_with("slurmstepd"), "{what}'s parent: {stepd}");
+        assert_eq!(
+            stepd_ns, &host,
+            "the {what}'s slurmstepd is in the host's mount namespace"
+        );
+    }
+    // The batch script is in the step's namespace; the task in its image's.
+    assert_ne!(batch.0, host, "the batch script is in the step's namespace");
+    assert_ne!(task.0, host);
+    assert!(
+        c.wait_for(std::time::Duration::from_secs(60), || c
+            .jobs_named(&name)
+            .iter()
+            .all(|j| j.ends_with("COMPLETED"))),
+        "{:?}",
+        c.jobs_named(&name)
+    );
+    let _ = std::fs::remove_file(&pids);
+    let _ = std::fs::remove_file(&go);
+}

@@ -22,6 +22,7 @@ pub mod sections;
 pub mod slurmjob;
 pub mod slurmtime;
 pub mod template;
+pub mod trust;
 pub mod units;
 
 pub use config::{Config, ConfigError, Loaded};

@@ -142,8 +142,9 @@ fn untrusted_if(
 fn read_checked(path: &Path) -> Result<String, Unusable> {
     let (real, m) = resolve(path)?;
     untrusted_if(&real, m, false, trust::file_problem)?;
-    // Every directory on the way is root's, so `real` is still the file
-    // just checked; no O_NOFOLLOW surprise, and O_NONBLOCK in any case.
+    // Every directory on the way is root's, so nobody else can have put
+    // another file at `real` since; O_NOFOLLOW and O_NONBLOCK all the same,
+    // and the opened file is checked again.
     let unreadable =
         |e: std::io::Error| Unusable::Unreadable(format!("cannot read the config file: {e}"));
     let file = File::options()
@@ -231,10 +232,11 @@ pub fn load_scoped(path: &Path, scope: Option<&Scope>) -> Loaded {
             let basics = match &why {
                 Unusable::Unreadable(_) => GateBasics::default(),
                 // Only the gate feature, so that Carme jobs are still told
-                // why they are refused; never a path from this file.
+                // why they are refused; never a path from this file, so
+                // the state dir and job facts are the defaults.
                 Unusable::Untrusted { .. } => {
                     let mut basics = GateBasics::default();
-                    if let Some(f) = feature_of_untrusted(path) {
+                    if let Some(f) = feature_of_untrusted(&why) {
                         basics.feature = f;
                     }
                     basics
@@ -248,21 +250,29 @@ pub fn load_scoped(path: &Path, scope: Option<&Scope>) -> Loaded {
     }
 }
 
-/// The gate feature an untrusted config names: opened with O_PATH (which
-/// opens no device, FIFO or socket), read only when that is a regular file
-/// of a sane size, through the same descriptor.
-fn feature_of_untrusted(path: &Path) -> Option<String> {
-    let fd = File::options()
+/// The gate feature an untrusted config names, when the file itself is
+/// what fails (its owner or mode): then every directory and symlink on the
+/// way is root's, so `real` is read with O_NOFOLLOW as a regular file of a
+/// sane size. When a directory or symlink on the way fails, the path may
+/// lead anywhere: nothing is read, the default feature stays.
+fn feature_of_untrusted(why: &Unusable) -> Option<String> {
+    let Unusable::Untrusted {
+        at,
+        on_the_way: false,
+        ..
+    } = why
+    else {
+        return None;
+    };
+    let file = File::options()
         .read(true)
-        .custom_flags(OFlag::O_PATH.bits())
-        .open(path)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
+        .open(at)
         .ok()?;
-    let m = meta(&fd.metadata().ok()?);
+    let m = meta(&file.metadata().ok()?);
     if !m.is_file() || m.size > MAX_CONFIG_BYTES {
         return None;
     }
-    use std::os::fd::AsRawFd;
-    let file = File::open(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
     let text = read_bounded(file).ok()?;
     Some(basics_of_broken_config(&text).feature)
 }
@@ -452,6 +462,18 @@ mod tests {
             other => panic!("used: {other:?}"),
         }
         assert!(trust_problem(&f).unwrap().to_string().contains("mode 0664"));
+        // A directory others can change on the way: the file may be
+        // anybody's, so not even the feature is read from it.
+        chmod(&f, 0o644);
+        chmod(&d, 0o777);
+        match load_scoped(&f, Some(&Scope::NOBODY)) {
+            Loaded::Broken { error, basics } => {
+                assert!(error.to_string().contains("mode 0777"), "{error}");
+                assert_eq!(basics, GateBasics::default());
+            }
+            other => panic!("used: {other:?}"),
+        }
+        chmod(&d, 0o755);
         // Missing: broken with the defaults, and not a trust problem.
         let missing = d.join("missing.toml");
         let e = refusal(&missing);

@@ -51,6 +51,24 @@ fn check_config_reports_a_config_others_can_change() {
     );
 
     chmod(&f, 0o664);
+    // `images` (and `explain`) still show what the file says, after a
+    // warning.
+    let out = Command::new(env!("CARGO_BIN_EXE_carme-launch"))
+        .args(["images", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{warning}");
+    assert!(
+        warning.starts_with(&format!(
+            "carme: warning: Carme jobs refuse this config: {}: root must not use this \
+             config: group or others may write it (owner uid 0, mode 0664).",
+            f.display()
+        )),
+        "{warning}"
+    );
+
     let (code, stdout, stderr) = check(&f);
     assert_eq!(code, 1, "{stdout}");
     assert!(

@@ -58,7 +58,9 @@ fn main(start: &Start) -> ! {
                   (a TaskProlog or --task-prolog?); only the plugin chooses what a task runs",
             )
         }
-        not_from_plugin(b"carme-exec found no command line from the Carme plugin in its environment")
+        not_from_plugin(
+            b"carme-exec found no command line from the Carme plugin in its environment",
+        )
     };
     let spec = spec.to_bytes();
     let Some(count) = records(spec).try_fold(0usize, |n, r| r.map(|_| n + 1)) else {

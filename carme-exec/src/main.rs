@@ -46,7 +46,7 @@ const PLUMBING: &[u8] = b"CARME_LAUNCH_";
 /// The name of the variable with the command line: a newline in it, so
 /// that no TaskProlog can set it (see the module's doc).
 const EXEC: &[u8] = b"CARME_LAUNCH_EXEC\n";
-/// What a TaskProlog could set: never read.
+/// What a TaskProlog can set: only named in a refusal, never run.
 const EXEC_PLAIN: &[u8] = b"CARME_LAUNCH_EXEC";
 
 fn main(start: &Start) -> ! {

@@ -287,7 +287,9 @@ pub struct Image {
 }
 
 impl Config {
-    /// Read and validate the whole config at `path`.
+    /// Read and validate the whole config at `path`, whoever may have
+    /// written it: for tools that run as the user (`carme-launch run`,
+    /// `explain`). Root-side code uses `carme_node::configfile`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         Config::load_scoped(path, None)
     }
@@ -1119,26 +1121,9 @@ pub enum Loaded {
     },
 }
 
+/// Root-side code reads the file with `carme_node::configfile::load_scoped`,
+/// which first checks that only root can have written it.
 impl Loaded {
-    pub fn load(path: &Path) -> Loaded {
-        Loaded::load_scoped(path, None)
-    }
-
-    pub fn load_scoped(path: &Path, scope: Option<&Scope>) -> Loaded {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Loaded::from_text_scoped(&text, path, scope),
-            Err(e) => Loaded::Broken {
-                error: ConfigError {
-                    file: path.to_path_buf(),
-                    line: None,
-                    key: None,
-                    message: format!("cannot read the config file: {e}"),
-                },
-                basics: GateBasics::default(),
-            },
-        }
-    }
-
     pub fn from_text(text: &str, path: &Path) -> Loaded {
         Loaded::from_text_scoped(text, path, None)
     }
@@ -1476,10 +1461,6 @@ state_dir = "/run/carme/%n"
     fn unreadable_file_is_a_config_error() {
         let err = Config::load(Path::new("/nonexistent/carme.toml")).unwrap_err();
         assert!(err.message.contains("cannot read"), "{err}");
-        assert!(matches!(
-            Loaded::load(Path::new("/nonexistent/carme.toml")),
-            Loaded::Broken { basics, .. } if basics == GateBasics::default()
-        ));
     }
 
     #[test]

@@ -294,7 +294,14 @@ pub fn is_forwarded(name: &[u8]) -> bool {
         || FORWARD_NAMES.iter().any(|n| name == n.as_bytes())
 }
 
-/// Arguments as carme-exec reads them from `CARME_LAUNCH_EXEC`: each as
+/// The variable the SPANK plugin hands carme-exec the runtime's command line
+/// in (Slurm < 23.11). The newline in its name is what makes it the
+/// plugin's: Slurm runs the TaskProlog and a user's `--task-prolog` after
+/// the plugin's task_init, and they set variables by `export NAME=value`
+/// lines, so their names never hold a newline (carme-exec/src/main.rs).
+pub const EXEC_SPEC_ENV: &str = "CARME_LAUNCH_EXEC\n";
+
+/// Arguments as carme-exec reads them from [`EXEC_SPEC_ENV`]: each as
 /// `<length>:<bytes>`, the length in decimal bytes.
 pub fn exec_spec<'a>(args: impl IntoIterator<Item = &'a OsString>) -> Vec<u8> {
     let mut out = Vec::new();

@@ -24,6 +24,7 @@ pub mod slurmjob;
 pub mod slurmtime;
 pub mod template;
 pub mod text;
+pub mod trust;
 pub mod units;
 
 pub use config::{Config, ConfigError, Loaded};

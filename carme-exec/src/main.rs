@@ -11,13 +11,26 @@
 //! exec (no C library, no dynamic loader). It runs as the job's user,
 //! never as root.
 //!
-//! `CARME_LAUNCH_EXEC` holds the arguments as `<length>:<bytes>` records,
-//! lengths in decimal bytes: the runtime's absolute path, its arguments and
-//! last the task's original argv[0]. One variable, because each
-//! `spank_setenv` costs slurmstepd a 256 KiB zeroed buffer.
+//! The command line comes in the variable named `CARME_LAUNCH_EXEC` plus a
+//! newline (`"CARME_LAUNCH_EXEC\n"`, see [`EXEC`]): the arguments as
+//! `<length>:<bytes>` records, lengths in decimal bytes: the runtime's
+//! absolute path, its arguments and last the task's original argv[0]. One
+//! variable, because each `spank_setenv` costs slurmstepd a 256 KiB zeroed
+//! buffer.
 //!
-//! Exit codes of its own: 125 (no or a malformed `CARME_LAUNCH_EXEC`),
-//! 126 (the runtime cannot be executed), 127 (the runtime is not there).
+//! Only the plugin can have set that variable, so carme-exec execs only the
+//! runtime the admin configured: Slurm 22.05 and 23.02 run the TaskProlog
+//! and a user's `--task-prolog` after the plugin's task_init
+//! (`exec_task()` in src/slurmd/slurmstepd/task.c), and those can change
+//! the task's environment, but only by `export NAME=value` and
+//! `unset NAME` lines: a name they give never holds a newline. The
+//! plugin unsets every `CARME_LAUNCH_*` variable the task brought along
+//! before it sets this one, and a plain `CARME_LAUNCH_EXEC` (what a
+//! TaskProlog can export) is never read, only dropped.
+//!
+//! Exit codes of its own: 125 (no or a malformed command line from the
+//! plugin), 126 (the runtime cannot be executed), 127 (the runtime is not
+//! there).
 
 #![no_std]
 #![no_main]
@@ -30,19 +43,31 @@ use sys::{Buf, PtrVec, Start};
 
 /// The prefix of Carme's plumbing variables (never passed on).
 const PLUMBING: &[u8] = b"CARME_LAUNCH_";
-const EXEC: &[u8] = b"CARME_LAUNCH_EXEC";
+/// The name of the variable with the command line: a newline in it, so
+/// that no TaskProlog can set it (see the module's doc).
+const EXEC: &[u8] = b"CARME_LAUNCH_EXEC\n";
+/// What a TaskProlog can set: only named in a refusal, never run.
+const EXEC_PLAIN: &[u8] = b"CARME_LAUNCH_EXEC";
 
 fn main(start: &Start) -> ! {
     let env = || start.env();
     let Some(spec) = value(env(), EXEC) else {
-        not_from_plugin(b"carme-exec found no CARME_LAUNCH_EXEC in its environment")
+        if value(env(), EXEC_PLAIN).is_some() {
+            not_from_plugin(
+                b"CARME_LAUNCH_EXEC was set by something other than the Carme plugin \
+                  (a TaskProlog or --task-prolog?); only the plugin chooses what a task runs",
+            )
+        }
+        not_from_plugin(
+            b"carme-exec found no command line from the Carme plugin in its environment",
+        )
     };
     let spec = spec.to_bytes();
     let Some(count) = records(spec).try_fold(0usize, |n, r| r.map(|_| n + 1)) else {
-        not_from_plugin(b"CARME_LAUNCH_EXEC is malformed")
+        not_from_plugin(b"the command line from the Carme plugin is malformed")
     };
     if count == 0 {
-        not_from_plugin(b"CARME_LAUNCH_EXEC is empty")
+        not_from_plugin(b"the command line from the Carme plugin is empty")
     }
     let args = start.args().count();
     let vars = env().count();

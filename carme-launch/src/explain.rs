@@ -34,7 +34,13 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The config as `person`'s jobs would see it. One that root would refuse
+/// (others may write it) is still shown, after a warning: its jobs are
+/// refused until an admin fixes it.
 fn load_for(config: &Path, person: &Person) -> Result<Config, String> {
+    if let Some(e) = carme_node::configfile::trust_problem(config) {
+        eprintln!("carme: warning: Carme jobs refuse this config: {e}");
+    }
     let scope = Scope {
         user: &person.name,
         groups: &person.groups,

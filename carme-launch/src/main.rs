@@ -11,7 +11,8 @@
 //!   would, and `carme-launch argv --image NAME -- CMD...` prints it;
 //! - `carme-launch explain --image NAME` (what a job in the image gets),
 //!   `carme-launch images` (the images one may use), both with `--json`;
-//! - `carme-launch check-config` validates the whole config for admins.
+//! - `carme-launch check-config` validates the whole config for admins,
+//!   and that only root can change it (else root-side code refuses it).
 //!
 //! Exit codes of its own: 125 (config, image, mount or driver problem),
 //! 126 (runtime not executable), 127 (runtime not found); otherwise the
@@ -63,7 +64,8 @@ enum Command {
     /// List the images you may use, with their descriptions.
     Images(View),
     /// Validate the whole config, every user's and group's rule included
-    /// (jobs only read the rules that can apply to them).
+    /// (jobs only read the rules that can apply to them), and that only
+    /// root can change it (owner, mode, the directories on its way).
     CheckConfig {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
@@ -117,7 +119,9 @@ fn main() -> ExitCode {
         Command::Images(v) => {
             explain::images(&v.config, v.user.as_deref(), v.account.as_deref(), v.json)
         }
-        Command::CheckConfig { config } => match carme_core::Config::load(&config) {
+        Command::CheckConfig { config } => match carme_node::configfile::read(&config)
+            .and_then(|text| carme_core::Config::parse(&text, &config))
+        {
             Ok(cfg) => {
                 let l = &cfg.limits;
                 println!(

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod bounded;
+pub mod configfile;
 pub mod devview;
 pub mod gpus;
 pub mod jobclean;

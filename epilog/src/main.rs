@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         eprintln!("carme-epilog: SLURM_JOB_ID or SLURMD_NODENAME missing: not run by slurmd?");
         return ExitCode::FAILURE;
     };
-    let loaded = Loaded::load_scoped(&config, Some(&Scope::NOBODY));
+    let loaded = carme_node::configfile::load_scoped(&config, Some(&Scope::NOBODY));
     let basics = loaded.basics();
     let state_dir = basics.state_dir.expand(&node, Some(job));
     let constraint = std::env::var("SLURM_JOB_CONSTRAINTS").unwrap_or_default();

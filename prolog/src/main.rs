@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     }
     // Only the gate and the node paths are needed: skip users' and
     // groups' limit rules.
-    let loaded = Loaded::load_scoped(&config, Some(&Scope::NOBODY));
+    let loaded = carme_node::configfile::load_scoped(&config, Some(&Scope::NOBODY));
     let basics = loaded.basics();
     if !names_feature(&constraint, &basics.feature) {
         return ExitCode::SUCCESS;

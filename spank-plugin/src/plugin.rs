@@ -53,10 +53,12 @@ pub fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
 }
 
 /// The config as this process sees it, with plugstack argument errors
-/// folded in as a broken config; `scope`: whose limit rules to load.
+/// folded in as a broken config; `scope`: whose limit rules to load. A
+/// config that others than root could have written is broken too (in the
+/// clients as well, so that they refuse Carme jobs early with the reason).
 pub fn load_config(scope: Option<&Scope>) -> Loaded {
     let (path, arg_error) = with_state(|s| (s.config_path.clone(), s.arg_error.clone()));
-    let loaded = Loaded::load_scoped(&path, scope);
+    let loaded = carme_node::configfile::load_scoped(&path, scope);
     match arg_error {
         None => loaded,
         Some(message) => Loaded::Broken {

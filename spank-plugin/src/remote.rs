@@ -419,15 +419,16 @@ fn hand_off(sp: &Spank, _cfg: &Config, runtime_argv: &[OsString]) -> Result<(), 
     Ok(sp.prepend_task_argv(runtime_argv)?)
 }
 
-/// The variable carme-exec reads (see carme-exec/src/main.rs). Every
-/// `CARME_LAUNCH_*` variable the task had was unset above (the plan lists
-/// them), so none of the user's can mix in.
+/// The variable carme-exec reads (see carme-exec/src/main.rs): a name no
+/// TaskProlog can set. Every `CARME_LAUNCH_*` variable the task had was
+/// unset above (the plan lists them), so none of the user's can mix in.
 #[cfg(not(carme_prepend_argv))]
-const EXEC: &str = "CARME_LAUNCH_EXEC";
+const EXEC: &str = launch::EXEC_SPEC_ENV;
 
 /// Slurm 22.05 can only replace the task's argv[0]: it becomes carme-exec,
 /// and the runtime's command line with the original argv[0] travels in one
-/// variable of the task's environment (each `spank_setenv` costs
+/// variable of the task's environment, which the TaskProlog and a user's
+/// `--task-prolog` (run after this) cannot set (each `spank_setenv` costs
 /// slurmstepd a 256 KiB zeroed buffer). Slurm then runs its remaining task
 /// setup (TaskProlog, TMPDIR, rlimits) and execs carme-exec, which execs
 /// the runtime.

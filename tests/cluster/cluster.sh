@@ -102,7 +102,9 @@ start() {
     # Test users run jobs whose cwd and files live here.
     chmod 755 "$dir"
     mkdir -p "$dir"/{etc,log,state,run,munge,munge-key,lib,libexec,images,shared}
-    chmod 755 "$dir/munge"; chmod 700 "$dir/munge-key"
+    # carme.toml lives in etc/: root-side code refuses a config in a
+    # directory others can write (issue 13), whatever the umask.
+    chmod 755 "$dir/etc" "$dir/munge"; chmod 700 "$dir/munge-key"
     chmod 1777 "$dir/shared"
 
     # Artifacts, copied so a rebuild cannot change a running cluster.

@@ -1,8 +1,10 @@
 //! carme-exec, the hop a Carme task takes on Slurm < 23.11 (the harness's
 //! Slurm 22.05 runs every Carme task through it; skeleton.rs and
 //! namespaces.rs check those jobs). Here its contract directly: exactly
-//! the command line in `CARME_LAUNCH_EXEC` plus its own argv[1..], the
-//! environment without `CARME_LAUNCH_*`, clear refusals, and no dynamic
+//! the command line in the plugin's variable (`CARME_LAUNCH_EXEC` plus a
+//! newline, which no TaskProlog can set) plus its own argv[1..], the
+//! environment without `CARME_LAUNCH_*`, never a plain `CARME_LAUNCH_EXEC`
+//! (what a `--task-prolog` can export), clear refusals, and no dynamic
 //! loader (its whole point is a cheap exec).
 
 use std::os::unix::ffi::OsStrExt;
@@ -10,7 +12,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use carme_e2e::{Cluster, unique_name};
+use carme_e2e::{Cluster, STUDENT, shared_config, unique_name};
+
+/// The plugin's variable (carme_core::launch::EXEC_SPEC_ENV).
+const EXEC: &str = "CARME_LAUNCH_EXEC\n";
 
 fn helper() -> PathBuf {
     Cluster::get().dir.join("libexec/carme-exec")
@@ -30,7 +35,7 @@ fn run(exec: Option<&[u8]>, own_args: &[&str], extra_env: &[(&str, &str)]) -> Ou
     let mut cmd = Command::new(helper());
     cmd.args(own_args).env_clear().env("KEEP", "kept");
     if let Some(e) = exec {
-        cmd.env("CARME_LAUNCH_EXEC", std::ffi::OsStr::from_bytes(e));
+        cmd.env(EXEC, std::ffi::OsStr::from_bytes(e));
     }
     for (k, v) in extra_env {
         cmd.env(k, v);
@@ -96,8 +101,11 @@ fn refuses_without_or_with_a_malformed_spec() {
     let show = show_script();
     let path = show.as_os_str().as_bytes();
     let mut bad: Vec<(Option<Vec<u8>>, &str)> = vec![
-        (None, "found no CARME_LAUNCH_EXEC"),
-        (Some(Vec::new()), "CARME_LAUNCH_EXEC is empty"),
+        (None, "found no command line from the Carme plugin"),
+        (
+            Some(Vec::new()),
+            "the command line from the Carme plugin is empty",
+        ),
         (Some(b"abc".to_vec()), "is malformed"),
         (Some(b"5:ab".to_vec()), "is malformed"),
         (Some(b"02:ab".to_vec()), "is malformed"),
@@ -122,6 +130,72 @@ fn refuses_without_or_with_a_malformed_spec() {
             "{stderr}"
         );
     }
+}
+
+/// A plain `CARME_LAUNCH_EXEC` is what a user's `--task-prolog` can
+/// export (Slurm runs it after the plugin's task_init): alone it is
+/// refused, next to the plugin's variable it is ignored and dropped.
+#[test]
+fn a_plain_carme_launch_exec_never_chooses_the_program() {
+    let show = show_script();
+    let host_sh = spec(&[b"/bin/sh", b"-c", b"echo on-the-host", b"sh"]);
+    let host_sh = std::str::from_utf8(&host_sh).unwrap();
+    let out = run(None, &[], &[("CARME_LAUNCH_EXEC", host_sh)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(out.stdout.is_empty(), "/bin/sh ran: {stderr}");
+    assert!(
+        stderr.starts_with(
+            "carme: cannot start the task: CARME_LAUNCH_EXEC was set by something other \
+             than the Carme plugin"
+        ),
+        "{stderr}"
+    );
+
+    let exec = spec(&[show.as_os_str().as_bytes(), b"task-argv0"]);
+    let out = run(Some(&exec), &[], &[("CARME_LAUNCH_EXEC", host_sh)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (argv, env) = stdout.split_once("--\n").expect("separator");
+    assert_eq!(argv, format!("[{}]\n[task-argv0]\n", show.display()));
+    assert!(!env.contains("CARME_LAUNCH_"), "{env}");
+}
+
+/// The same on the cluster: a `--task-prolog` exporting a whole hand-off
+/// to `/bin/sh` on the host leaves the task in its image.
+#[test]
+fn a_task_prolog_cannot_redirect_a_carme_task() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let prolog = carme_e2e::home_of(STUDENT).join(format!("{}.sh", unique_name("task-prolog")));
+    let host_sh = spec(&[b"/bin/sh", b"-c", b"echo on-the-host", b"sh"]);
+    std::fs::write(
+        &prolog,
+        format!(
+            "#!/bin/sh\necho 'export CARME_LAUNCH_EXEC={}'\n",
+            std::str::from_utf8(&host_sh).unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&prolog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = c.run_as(
+        STUDENT,
+        &[
+            "srun",
+            "--constraint=carme",
+            "--carme-image=base",
+            &format!("--task-prolog={}", prolog.display()),
+            "cat",
+            "/CARME_IMAGE",
+        ],
+    );
+    std::fs::remove_file(&prolog).unwrap();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout, "base\n", "{}", out.all());
 }
 
 #[test]

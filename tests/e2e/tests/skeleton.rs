@@ -609,6 +609,86 @@ fn broken_config_refuses_carme_jobs_and_spares_others() {
     assert_eq!(out.stdout.trim(), "still-running");
 }
 
+/// Root runs commands from carme.toml, so a config that others than root
+/// could change is refused like a broken one (issue 13, item 7): Carme
+/// jobs are told the file and its mode, in the client and in slurmstepd;
+/// all other jobs run, and no node drains.
+#[test]
+fn a_config_others_can_write_refuses_carme_jobs_and_spares_others() {
+    use std::os::unix::fs::PermissionsExt;
+    struct Mode<'a>(&'a Path);
+    impl Drop for Mode<'_> {
+        fn drop(&mut self) {
+            std::fs::set_permissions(self.0, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let _g = exclusive_config();
+    let c = Cluster::get();
+    let path = c.carme_toml();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let _restore = Mode(&path);
+    let want = format!(
+        "{}: root must not use this config: group or others may write it \
+         (owner uid 0, mode 0664)",
+        path.display()
+    );
+
+    let name = unique_name("untrusted");
+    let out = c.run_as(
+        STUDENT,
+        &[
+            "srun",
+            "-J",
+            &name,
+            "-C",
+            "carme",
+            "--carme-image=base",
+            "true",
+        ],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.contains("carme: "), "{}", out.all());
+    assert!(out.stderr.contains(&want), "want {want}: {}", out.all());
+    assert!(c.jobs_named(&name).is_empty(), "a job was queued");
+
+    // slurmstepd (root) refuses too: the script on stdin hides the
+    // constraint from the client.
+    let name = unique_name("untrusted-stdin");
+    let out_file = home_of(STUDENT).join(format!("{name}.out"));
+    let out = c.run_full(
+        STUDENT,
+        &[
+            "sbatch",
+            "--wait",
+            "-J",
+            &name,
+            "-o",
+            out_file.to_str().unwrap(),
+        ],
+        &[],
+        Some("#!/bin/sh\n#SBATCH --constraint=carme\nsrun cat /CARME_IMAGE\necho srun-exit=$?\n"),
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    assert_eq!(out.code, 0, "{}\n{text}", out.all());
+    assert!(
+        text.contains(&want),
+        "want {want} in the job output:\n{text}"
+    );
+    assert!(
+        text.contains("srun-exit=") && !text.contains("srun-exit=0"),
+        "{text}"
+    );
+    let node_state = c.root(&["sinfo", "-h", "-N", "-o", "%N %T"]).stdout;
+    assert!(
+        !node_state.contains("drain"),
+        "a node was drained:\n{node_state}"
+    );
+
+    let out = c.run_as(STUDENT, &["srun", "-w", "n1", "echo", "still-running"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "still-running");
+}
+
 fn chown(path: &Path, user: &str) {
     let st = std::process::Command::new("chown")
         .arg(format!("{user}:{user}"))

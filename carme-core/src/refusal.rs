@@ -106,6 +106,17 @@ impl Refusal {
         ))
     }
 
+    /// slurmctld could not say whether `job` is a Carme job (no image was
+    /// asked for, so the step may or may not be one).
+    pub fn job_unverifiable(job: u32, detail: &str) -> Refusal {
+        Refusal::new(format!(
+            "this job step was not started because the node could not ask slurmctld \
+             whether job {job} is a Carme job ({detail}), and a Carme job's steps must not \
+             run without Carme's setup. Try again in a minute; if it keeps failing, tell \
+             your cluster admins."
+        ))
+    }
+
     /// `--carme-beeond` on a step of an existing job.
     pub fn beeond_in_step(job: &str) -> Refusal {
         Refusal::new(format!(

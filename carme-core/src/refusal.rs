@@ -110,10 +110,11 @@ impl Refusal {
     /// asked for, so the step may or may not be one).
     pub fn job_unverifiable(job: u32, detail: &str) -> Refusal {
         Refusal::new(format!(
-            "this job step was not started because the node could not ask slurmctld \
-             whether job {job} is a Carme job ({detail}), and a Carme job's steps must not \
-             run without Carme's setup. Try again in a minute; if it keeps failing, tell \
-             your cluster admins."
+            "this node could not ask slurmctld whether job {job} is a Carme job ({detail}). \
+             A Carme job's steps must not run without Carme's setup, so this step's tasks \
+             are refused (a batch script or interactive shell still runs, on the host; the \
+             sruns in it ask again). Try again in a minute; if it keeps failing, tell your \
+             cluster admins."
         ))
     }
 

@@ -250,24 +250,27 @@ pub fn collect_answer(
     // The pipe is closed: the child is exiting.
     let left = until.saturating_duration_since(Instant::now());
     match reap(child, Instant::now() + left.max(REAP_WAIT)) {
-        Some(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(out),
-        Some(nix::sys::wait::WaitStatus::Exited(_, c)) => Err(format!("exit status {c}")),
-        Some(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => Err(format!("killed by {s}")),
-        Some(other) => Err(format!("ended as {other:?}")),
+        Some(Ok(nix::sys::wait::WaitStatus::Exited(_, 0))) => Ok(out),
+        // Reaped by someone else (a host process's SIGCHLD handler): the
+        // answer is whole (the caller's decoder checks it).
+        Some(Err(Errno::ECHILD)) => Ok(out),
+        Some(Ok(nix::sys::wait::WaitStatus::Exited(_, c))) => Err(format!("exit status {c}")),
+        Some(Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _))) => Err(format!("killed by {s}")),
+        Some(Ok(other)) => Err(format!("ended as {other:?}")),
+        Some(Err(e)) => Err(format!("waitpid: {e}")),
         None => give_up("it closed its answer but did not exit".into()),
     }
 }
 
 /// Wait for `child` to end until `until` (polling, so it cannot block);
-/// its status if it ended.
-fn reap(child: Pid, until: Instant) -> Option<nix::sys::wait::WaitStatus> {
+/// its status (or waitpid's error) if it ended, None if still running.
+fn reap(child: Pid, until: Instant) -> Option<nix::Result<nix::sys::wait::WaitStatus>> {
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     let mut nap = Duration::from_micros(100);
     loop {
         match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
-            Ok(st) => return Some(st),
-            Err(_) => return None,
+            other => return Some(other),
         }
         let now = Instant::now();
         if now >= until {

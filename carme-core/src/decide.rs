@@ -144,6 +144,35 @@ pub fn plan_step(
     }
 }
 
+/// A step whose job slurmctld could not describe (`detail`: the error),
+/// where slurmctld is the source of job facts. Without the job's constraint
+/// no one can tell whether it is a Carme job, and a Carme job's step must
+/// not run unconfined (its own /tmp, hidden GPUs, limits): so fail closed,
+/// whether or not the step asked for an image (a Carme job needs none when
+/// the config has a default image). Task steps are refused; batch and
+/// interactive steps only warned (a failed batch step drains the node, and
+/// a user must never be able to drain one), and their sruns ask again.
+/// slurmctld is also the only source of the node's features, so the
+/// plugin cannot tell a node with the gate feature from one without: every
+/// node that loads the plugin counts as one that may run Carme jobs.
+pub fn plan_unverified_step(
+    kind: StepKind,
+    job_id: u32,
+    wants_image: bool,
+    detail: &str,
+) -> StepPlan {
+    let why = if wants_image {
+        Refusal::controller_unreachable(detail)
+    } else {
+        Refusal::job_unverifiable(job_id, detail)
+    };
+    match kind {
+        StepKind::Extern => StepPlan::Untouched,
+        StepKind::Tasks => StepPlan::Refused(why),
+        StepKind::Batch | StepKind::Interactive => StepPlan::HostWithWarning(why),
+    }
+}
+
 /// `--carme-beeond`, as a client sees it: only for a new job (`in_job`:
 /// the job an srun step belongs to) that is, or may yet be, a Carme job
 /// (`class`: the early decision, None for a plain non-Carme job), on a
@@ -391,6 +420,35 @@ mod tests {
             plan_step(&broken(), Tasks, Some("gpu"), None),
             StepPlan::Untouched
         );
+    }
+
+    #[test]
+    fn unverified_steps_fail_closed_and_never_fail_a_batch_step() {
+        use StepKind::*;
+        let detail = "slurm_load_job(17): no answer within 15 s";
+        let plain = Refusal::job_unverifiable(17, detail);
+        let imaged = Refusal::controller_unreachable(detail);
+        // (kind, asked for an image, plan)
+        let cases = [
+            (Tasks, false, StepPlan::Refused(plain.clone())),
+            (Tasks, true, StepPlan::Refused(imaged.clone())),
+            (Batch, false, StepPlan::HostWithWarning(plain.clone())),
+            (Batch, true, StepPlan::HostWithWarning(imaged.clone())),
+            (Interactive, false, StepPlan::HostWithWarning(plain.clone())),
+            (Extern, false, StepPlan::Untouched),
+        ];
+        for (kind, image, want) in cases {
+            assert_eq!(
+                plan_unverified_step(kind, 17, image, detail),
+                want,
+                "{kind:?} image={image}"
+            );
+        }
+        for m in [plain.message(), imaged.message()] {
+            assert!(m.starts_with("carme: "), "{m}");
+            assert!(m.contains(detail) && m.contains("Try again"), "{m}");
+        }
+        assert!(plain.message().contains("job 17 is a Carme job"), "{plain}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod decide;
 pub mod driver;
 pub mod gate;
 pub mod glob;
+pub mod gpulist;
 pub mod hostlist;
 pub mod launch;
 pub mod leftover;

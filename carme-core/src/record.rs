@@ -6,6 +6,8 @@
 
 use std::fmt::Write;
 
+use crate::gpulist::{GpuSet, parse_index_list};
+
 const MAGIC: &str = "carme-job-record 1";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +19,10 @@ pub struct JobRecord {
     pub constraint: String,
     /// The job's Slurm account, if it has one.
     pub account: Option<String>,
+    /// The job's GPUs on this node (the prolog's `SLURM_JOB_GPUS`, which
+    /// slurmd sets from the job credential); None in a record written
+    /// before carme-prolog kept them.
+    pub gpus: Option<GpuSet>,
 }
 
 impl JobRecord {
@@ -31,6 +37,9 @@ impl JobRecord {
         if let Some(a) = &self.account {
             let _ = writeln!(s, "account={}", a.replace('\n', " "));
         }
+        if let Some(g) = &self.gpus {
+            let _ = writeln!(s, "gpus={g}");
+        }
         s
     }
 
@@ -40,7 +49,7 @@ impl JobRecord {
             return Err("not a carme job record".to_string());
         }
         let (mut job_id, mut uid, mut gid, mut constraint) = (None, None, None, None);
-        let mut account = None;
+        let (mut account, mut gpus) = (None, None);
         for line in lines {
             let (k, v) = line
                 .split_once('=')
@@ -52,6 +61,7 @@ impl JobRecord {
                 "gid" => gid = Some(num()?),
                 "constraint" => constraint = Some(v.to_string()),
                 "account" => account = Some(v.to_string()).filter(|a| !a.is_empty()),
+                "gpus" => gpus = Some(parse_index_list(v).map_err(|e| format!("gpus: {e}"))?),
                 _ => return Err(format!("unknown record key `{k}`")),
             }
         }
@@ -61,6 +71,7 @@ impl JobRecord {
             gid: gid.ok_or("record lacks gid")?,
             constraint: constraint.ok_or("record lacks constraint")?,
             account,
+            gpus,
         })
     }
 }
@@ -72,8 +83,13 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(job_id: u32, uid: u32, gid: u32, constraint in "[a-z0-9&|,\\[\\]()*_.-]{0,40}", account in proptest::option::of("[a-z0-9_-]{1,12}")) {
-            let r = JobRecord { job_id, uid, gid, constraint, account };
+        fn round_trip(job_id: u32, uid: u32, gid: u32, constraint in "[a-z0-9&|,\\[\\]()*_.-]{0,40}", account in proptest::option::of("[a-z0-9_-]{1,12}"), gpus in proptest::option::of(proptest::collection::vec(0u32..=1023, 0..8))) {
+            let gpus = gpus.map(|v| {
+                let mut s = GpuSet::new();
+                v.into_iter().for_each(|i| { s.insert(i); });
+                s
+            });
+            let r = JobRecord { job_id, uid, gid, constraint, account, gpus };
             prop_assert_eq!(JobRecord::parse(&r.to_text()).unwrap(), r);
         }
     }
@@ -88,6 +104,7 @@ mod tests {
             "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\nextra=1\n",
             "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\nbad line\n",
             "carme-job-record 2\njob_id=1\nuid=0\ngid=0\nconstraint=a\n",
+            "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\ngpus=0-4096\n",
         ] {
             assert!(JobRecord::parse(bad).is_err(), "{bad:?}");
         }

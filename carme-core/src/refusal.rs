@@ -114,6 +114,18 @@ impl Refusal {
         ))
     }
 
+    /// slurmctld could not say whether `job` is a Carme job (no image was
+    /// asked for, so the step may or may not be one).
+    pub fn job_unverifiable(job: u32, detail: &str) -> Refusal {
+        Refusal::new(format!(
+            "this node could not ask slurmctld whether job {job} is a Carme job ({detail}). \
+             A Carme job's steps must not run without Carme's setup, so this step's tasks \
+             are refused (a batch script or interactive shell still runs, on the host; the \
+             sruns in it ask again). Try again in a minute; if it keeps failing, tell your \
+             cluster admins."
+        ))
+    }
+
     /// `--carme-beeond` on a step of an existing job.
     pub fn beeond_in_step(job: &str) -> Refusal {
         let job = escape(job);

@@ -2,9 +2,11 @@
 //! and what Carme derives from them: GPU counts, and how many of a user's
 //! Carme jobs count against `max_running_jobs`.
 
+use serde::{Deserialize, Serialize};
+
 use crate::gate::names_feature;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobState {
     Pending,
     Running,
@@ -12,7 +14,9 @@ pub enum JobState {
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializable so that a query run in a child process (bounded in time,
+/// see the plugin's `ffi::load_job`) can hand its answer back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobInfo {
     pub job_id: u32,
     pub user_id: u32,
@@ -27,8 +31,11 @@ pub struct JobInfo {
     pub time_limit: Option<u64>,
     /// All GRES the job holds, e.g. `gpu:4` (what scontrol shows as JOB_GRES).
     pub gres_total: Option<String>,
-    /// Per node, e.g. `gpu:2(IDX:0-1)` or `gpu:a100:1(IDX:3),nic:1(IDX:0)`.
+    /// Per node, e.g. `gpu:2(IDX:0-1)` or `gpu:a100:1(IDX:3),nic:1(IDX:0)`,
+    /// in the order of `nodes` (empty for a node without GRES).
     pub gres_detail: Vec<String>,
+    /// The job's nodes, a hostlist (`n[1-3]`).
+    pub nodes: Option<String>,
 }
 
 /// Slurm's INFINITE and NO_VAL in a uint32 time limit.
@@ -134,6 +141,7 @@ mod tests {
             time_limit: Some(60),
             gres_total: None,
             gres_detail: vec![],
+            nodes: None,
         }
     }
 

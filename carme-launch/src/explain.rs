@@ -243,7 +243,10 @@ pub fn explain(a: &ExplainArgs) -> ExitCode {
     ) {
         refusals.push(r.message().to_string());
     }
-    let (driver_facts, nvml) = taskplan::driver_for(&cfg, requested, &mut |m| debug(m));
+    let (driver_facts, nvml) =
+        taskplan::driver_for(&cfg, requested, &carme_node::nvml::probe_cached, &mut |m| {
+            debug(m)
+        });
     let choice = driver::choose(&cfg, requested, &driver_facts, &task.node);
     let (runs, check) = match choice {
         Ok(c) => (c.image, Ok(c.check)),

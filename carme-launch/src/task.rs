@@ -53,7 +53,10 @@ pub fn plan(config: &Path, image: &str, cmd: &[OsString]) -> Result<LaunchPlan, 
         .images
         .get(image)
         .map_or(DriverFacts::NotProbed, |requested| {
-            taskplan::driver_for(&cfg, requested, &mut |m| debug(m)).0
+            taskplan::driver_for(&cfg, requested, &carme_node::nvml::probe_cached, &mut |m| {
+                debug(m)
+            })
+            .0
         });
     let facts = task.facts();
     let decided = taskplan::plan_task(&cfg, image, &driver, &facts, cmd, &mut |m| debug(m))

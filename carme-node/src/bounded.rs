@@ -195,6 +195,92 @@ pub fn run(
     }
 }
 
+/// The answer of a child process that computes one value in slurmstepd
+/// (a slurmctld query, the NVML probe: calls that can block for as long as
+/// a hung controller or driver makes them) and writes it to a pipe: read
+/// it, at most `max` bytes, for at most `timeout` in all. A child still
+/// running at the bound, or sending more, is killed (SIGKILL) and, if it
+/// can be reaped within [`REAP_WAIT`], reaped; one stuck in the kernel is
+/// left as a zombie (slurmstepd reaps it when the step's tasks end). The
+/// child must write its answer, close the pipe and exit 0.
+pub fn collect_answer(
+    child: Pid,
+    answer: std::os::fd::OwnedFd,
+    timeout: Duration,
+    max: usize,
+) -> Result<Vec<u8>, String> {
+    use nix::errno::Errno;
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::signal::kill;
+    use std::os::fd::AsFd;
+
+    let until = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let give_up = |why: String| {
+        let _ = kill(child, Signal::SIGKILL);
+        reap(child, Instant::now() + REAP_WAIT);
+        Err(why)
+    };
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return give_up(format!("no answer within {} s", timeout.as_secs_f32()));
+        }
+        let ms =
+            PollTimeout::try_from(left.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(answer.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return give_up(format!("poll: {e}")),
+        }
+        match nix::unistd::read(&answer, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if out.len() + n > max {
+                    return give_up(format!("the answer is larger than {max} bytes"));
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            Err(Errno::EINTR | Errno::EAGAIN) => continue,
+            Err(e) => return give_up(format!("read: {e}")),
+        }
+    }
+    // The pipe is closed: the child is exiting.
+    let left = until.saturating_duration_since(Instant::now());
+    match reap(child, Instant::now() + left.max(REAP_WAIT)) {
+        Some(Ok(nix::sys::wait::WaitStatus::Exited(_, 0))) => Ok(out),
+        // Reaped by someone else (a host process's SIGCHLD handler): the
+        // answer is whole (the caller's decoder checks it).
+        Some(Err(Errno::ECHILD)) => Ok(out),
+        Some(Ok(nix::sys::wait::WaitStatus::Exited(_, c))) => Err(format!("exit status {c}")),
+        Some(Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _))) => Err(format!("killed by {s}")),
+        Some(Ok(other)) => Err(format!("ended as {other:?}")),
+        Some(Err(e)) => Err(format!("waitpid: {e}")),
+        None => give_up("it closed its answer but did not exit".into()),
+    }
+}
+
+/// Wait for `child` to end until `until` (polling, so it cannot block);
+/// its status (or waitpid's error) if it ended, None if still running.
+fn reap(child: Pid, until: Instant) -> Option<nix::Result<nix::sys::wait::WaitStatus>> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let mut nap = Duration::from_micros(100);
+    loop {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+            other => return Some(other),
+        }
+        let now = Instant::now();
+        if now >= until {
+            return None;
+        }
+        std::thread::sleep(nap.min(until - now));
+        nap = (nap * 2).min(Duration::from_millis(20));
+    }
+}
+
 /// The environment admin tools get: a standard PATH, the C locale, root's
 /// home (ssh/pdsh find their keys there) and `extra`.
 pub fn tool_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -283,6 +369,56 @@ mod tests {
         });
         assert!(gone, "background child {pid} survived");
         let _ = std::fs::remove_file(&marker);
+    }
+
+    /// A child started as the plugin's forked ones are: its answer on a
+    /// pipe (here its stdout).
+    fn answering(script: &str) -> (Pid, std::os::fd::OwnedFd) {
+        // collect_answer reaps it (waitpid), as it does the plugin's forks.
+        #[allow(clippy::zombie_processes)]
+        let mut c = Command::new("/bin/sh")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out: std::os::fd::OwnedFd = c.stdout.take().unwrap().into();
+        (Pid::from_raw(c.id() as i32), out)
+    }
+
+    #[test]
+    fn collects_an_answer() {
+        let (pid, fd) = answering("printf 'the answer'");
+        let got = collect_answer(pid, fd, Duration::from_secs(10), 100);
+        assert_eq!(got.as_deref(), Ok(&b"the answer"[..]));
+        let (pid, fd) = answering("printf half; exit 3");
+        assert_eq!(
+            collect_answer(pid, fd, Duration::from_secs(10), 100),
+            Err("exit status 3".into())
+        );
+    }
+
+    #[test]
+    fn a_hung_child_is_killed_at_the_bound() {
+        // What a hung slurmctld or NVML call looks like from outside:
+        // no answer, no exit. Without the bound this waits 60 s.
+        let (pid, fd) = answering("exec sleep 60");
+        let t = Instant::now();
+        let got = collect_answer(pid, fd, Duration::from_millis(300), 100);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(got, Err("no answer within 0.3 s".into()));
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(stat.is_empty(), "the child is still there: {stat}");
+        // Also one that keeps writing, but never finishes.
+        let (pid, fd) = answering("while :; do echo x; sleep 0.05; done");
+        let got = collect_answer(pid, fd, Duration::from_millis(300), 1 << 20);
+        assert_eq!(got, Err("no answer within 0.3 s".into()));
+    }
+
+    #[test]
+    fn an_oversized_answer_is_refused() {
+        let (pid, fd) = answering("yes");
+        let got = collect_answer(pid, fd, Duration::from_secs(10), 4096);
+        assert_eq!(got, Err("the answer is larger than 4096 bytes".into()));
     }
 
     #[test]

@@ -11,16 +11,29 @@
 //! slurmstepd, once per Carme step, so it loads the library, reads what it
 //! needs, shuts NVML down and unloads it again, holding nothing between
 //! steps.
+//!
+//! A hung driver makes NVML block (in the kernel) for as long as it likes:
+//! slurmstepd runs the probe in a forked child bounded by [`PROBE_TIMEOUT`]
+//! (the plugin's fork, [`crate::bounded::collect_answer`] for the wait),
+//! which hands its answer back as [`encode_answer`] bytes.
 
 use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError as WrapperError;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// How long slurmstepd waits for the NVML probe (a child process) before
+/// it goes on without NVML's answer, as without NVML.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The most bytes a probe's answer may have (a few hundred per GPU).
+pub const MAX_ANSWER: usize = 1 << 20;
+
 /// One GPU as NVML enumerates it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NvmlGpu {
     /// NVML's index (`nvmlDeviceGetHandleByIndex_v2`); not necessarily the
     /// minor number's or CUDA's order.
@@ -34,7 +47,7 @@ pub struct NvmlGpu {
     pub pci_bus_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NvmlFacts {
     /// As NVML reports it: 12040 is CUDA 12.4 (major = v / 1000,
     /// minor = v % 1000 / 10, `NVML_CUDA_DRIVER_VERSION_MAJOR/MINOR`).
@@ -43,7 +56,7 @@ pub struct NvmlFacts {
     pub gpus: Vec<NvmlGpu>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum NvmlError {
     /// The library is not there: the normal case on nodes without NVIDIA.
     NotLoaded(String),
@@ -82,6 +95,14 @@ pub fn probe(library: &Path) -> Result<NvmlFacts, NvmlError> {
 /// answer twice per step (the GPUs' UUIDs, the image's driver check), and
 /// NVML's init is slow on nodes with many GPUs.
 pub fn probe_cached(library: &Path) -> Result<NvmlFacts, NvmlError> {
+    probe_cached_with(library, &probe)
+}
+
+/// [`probe_cached`] with the probe `how` (slurmstepd's bounded one).
+pub fn probe_cached_with(
+    library: &Path,
+    how: &dyn Fn(&Path) -> Result<NvmlFacts, NvmlError>,
+) -> Result<NvmlFacts, NvmlError> {
     type Last = Option<(PathBuf, Result<NvmlFacts, NvmlError>)>;
     static LAST: Mutex<Last> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
@@ -90,9 +111,24 @@ pub fn probe_cached(library: &Path) -> Result<NvmlFacts, NvmlError> {
     {
         return result.clone();
     }
-    let result = probe(library);
+    let result = how(library);
     *last = Some((library.to_path_buf(), result.clone()));
     result
+}
+
+/// A probe's result as bytes, for a child process to hand back.
+pub fn encode_answer(result: &Result<NvmlFacts, NvmlError>) -> Vec<u8> {
+    serde_json::to_vec(result).unwrap_or_default()
+}
+
+/// What [`encode_answer`] made (a garbled answer is a failed probe).
+pub fn decode_answer(library: &Path, bytes: &[u8]) -> Result<NvmlFacts, NvmlError> {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| {
+        Err(NvmlError::Failed(format!(
+            "NVML {}: the probe's answer is garbled: {e}",
+            library.display()
+        )))
+    })
 }
 
 fn probe_unguarded(library: &Path) -> Result<NvmlFacts, NvmlError> {

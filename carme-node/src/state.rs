@@ -287,6 +287,7 @@ mod tests {
             gid: 1000,
             constraint: "carme&gpu".into(),
             account: Some("projx".into()),
+            gpus: None,
         }
     }
 

@@ -83,16 +83,18 @@ pub enum NvmlStatus {
 }
 
 /// The driver's CUDA version, when the choice of image depends on it
-/// (NVML is asked only then).
+/// (NVML is asked only then, through `probe`: [`nvml::probe_cached`], or
+/// slurmstepd's bounded probe).
 pub fn driver_for(
     cfg: &Config,
     image: &Image,
+    probe: &dyn Fn(&Path) -> Result<nvml::NvmlFacts, NvmlError>,
     debug: &mut dyn FnMut(String),
 ) -> (DriverFacts, NvmlStatus) {
     if !needs_driver(image) {
         return (DriverFacts::NotProbed, NvmlStatus::NotProbed);
     }
-    match nvml::probe_cached(&cfg.gpu.nvml) {
+    match probe(&cfg.gpu.nvml) {
         Ok(f) => {
             let cuda = CudaVersion(f.cuda_driver_version);
             debug(format!(

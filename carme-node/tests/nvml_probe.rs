@@ -220,3 +220,71 @@ fn an_nvml_whose_init_fails_failed() {
     // The same library without the failure works, in a child too.
     assert!(child(t, &inst.lib, &[]).starts_with("ok 12040 "));
 }
+
+/// In a child: probe and print the answer as slurmstepd's forked probe
+/// hands it back ([`carme_node::nvml::encode_answer`]).
+fn child_answer(lib: &Path) {
+    let answer = carme_node::nvml::encode_answer(&probe(lib));
+    println!("CHILD-ANSWER {}", String::from_utf8_lossy(&answer));
+}
+
+/// Run this test binary again as a child that probes `lib`, and wait for
+/// its answer as slurmstepd does: at most `bound`.
+fn bounded_child(
+    test: &str,
+    lib: &Path,
+    env: &[(&str, &str)],
+    bound: std::time::Duration,
+) -> Result<Vec<u8>, String> {
+    use std::process::{Command, Stdio};
+    // collect_answer reaps it (waitpid), as it does the plugin's forks.
+    #[allow(clippy::zombie_processes)]
+    let mut c = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_LIB, lib)
+        .env_remove("CARME_NVML_STANDIN_FAIL")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out: std::os::fd::OwnedFd = c.stdout.take().unwrap().into();
+    let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+    carme_node::bounded::collect_answer(pid, out, bound, carme_node::nvml::MAX_ANSWER)
+}
+
+#[test]
+fn a_hung_driver_is_cut_off_at_the_bound() {
+    if let Some(lib) = std::env::var_os(CHILD_LIB) {
+        return child_answer(Path::new(&lib));
+    }
+    use std::time::{Duration, Instant};
+    let inst = install("hang", &[(".json", NODE)]);
+    let t = "a_hung_driver_is_cut_off_at_the_bound";
+    // A driver that stopped answering: nvmlInit_v2 never returns. The
+    // probe's child is killed at the bound and the caller goes on.
+    let started = Instant::now();
+    let r = bounded_child(
+        t,
+        &inst.lib,
+        &[("CARME_NVML_STANDIN_FAIL", "hang")],
+        Duration::from_secs(2),
+    );
+    let took = started.elapsed();
+    assert_eq!(r, Err("no answer within 2 s".to_string()));
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    // The same library, answering: the facts come back whole.
+    let bytes = bounded_child(t, &inst.lib, &[], Duration::from_secs(60)).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let answer = text
+        .lines()
+        .find_map(|l| l.split_once("CHILD-ANSWER ").map(|(_, a)| a))
+        .unwrap_or_else(|| panic!("no answer in {text}"));
+    let facts = carme_node::nvml::decode_answer(&inst.lib, answer.as_bytes()).unwrap();
+    assert_eq!(facts, node_facts());
+    // A garbled answer is a failed probe, not a panic.
+    assert!(matches!(
+        carme_node::nvml::decode_answer(&inst.lib, b"{\"Ok\":"),
+        Err(NvmlError::Failed(m)) if m.contains("garbled")
+    ));
+}

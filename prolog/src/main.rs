@@ -75,6 +75,21 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     };
 
+    // slurmd sets the prolog's SLURM_JOB_GPUS from the job credential (only
+    // where the gpu GRES plugin runs; absent elsewhere: no GPUs), so unlike
+    // a step's environment the user cannot set it. Slurmstepd takes the
+    // job's GPUs on this node from here.
+    let gpus = match carme_core::gpulist::parse_index_list(
+        &std::env::var("SLURM_JOB_GPUS").unwrap_or_default(),
+    ) {
+        Ok(g) => g,
+        Err(e) => {
+            log.error(&format!(
+                "SLURM_JOB_GPUS: {e}; the job's steps see no GPUs on this node"
+            ));
+            carme_core::gpulist::GpuSet::new()
+        }
+    };
     let record = JobRecord {
         job_id: job,
         uid: facts.uid,
@@ -83,6 +98,7 @@ fn main() -> ExitCode {
         account: std::env::var("SLURM_JOB_ACCOUNT")
             .ok()
             .filter(|a| !a.is_empty()),
+        gpus: Some(gpus),
     };
     if let Err(e) = carme_node::state::write_record(&state_dir, &record) {
         return fail(Fault {

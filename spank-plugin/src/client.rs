@@ -8,7 +8,7 @@ use carme_core::decide::{Classification, Constraint, JobRequest, check_beeond_op
 use carme_core::limits::{Account, Resolved, Who, ask_of_request, check, effective};
 use carme_core::slurmjob::running_now;
 
-use crate::ffi::{self, Level, Spank, log};
+use crate::ffi::{Level, Spank, log};
 use crate::plugin::{load_config, with_state};
 use crate::who::JobUser;
 
@@ -89,7 +89,7 @@ fn check_limits_early(
     let mut ask = req.map(ask_of_request).unwrap_or_default();
     ask.image = Some(image);
     if req.is_some() && matches!(eff.max_running_jobs, Resolved::Limit { .. }) {
-        match ffi::load_user_jobs(me.uid) {
+        match crate::bounded::load_user_jobs(me.uid) {
             Ok(jobs) => ask.running_jobs = Some(running_now(me.uid, &jobs, &cfg.gate.feature)),
             Err(e) => log(Level::Debug, &format!("carme: running jobs unknown: {e}")),
         }

@@ -14,6 +14,7 @@
 use std::ffi::{CStr, CString, OsStr, OsString, c_char, c_int, c_void};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
 
 #[allow(
     non_camel_case_types,
@@ -546,13 +547,14 @@ unsafe fn job_info(rec: &sys::slurm_job_info_t) -> JobInfo {
         sys::JOB_SUSPENDED => JobState::Suspended,
         _ => JobState::Other,
     };
+    // One entry per node of the job, in node order: a node without GRES
+    // keeps its place as "" (carme_core::gpulist pairs them with nodes).
     let mut gres_detail = Vec::new();
     if !rec.gres_detail_str.is_null() {
         for i in 0..rec.gres_detail_cnt as usize {
             // SAFETY: gres_detail_str has gres_detail_cnt entries.
-            if let Some(s) = unsafe { opt_string(*rec.gres_detail_str.add(i)) } {
-                gres_detail.push(s);
-            }
+            gres_detail
+                .push(unsafe { opt_string(*rec.gres_detail_str.add(i)) }.unwrap_or_default());
         }
     }
     JobInfo {
@@ -567,6 +569,7 @@ unsafe fn job_info(rec: &sys::slurm_job_info_t) -> JobInfo {
         time_limit: time_limit_minutes(rec.time_limit),
         gres_total: unsafe { opt_string(rec.gres_total) },
         gres_detail,
+        nodes: unsafe { opt_string(rec.nodes) },
     }
 }
 
@@ -638,6 +641,49 @@ fn slurm_errno_text() -> String {
             format!("error {e}")
         } else {
             CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+// ---- bounded work in a child process ---------------------------------------------------
+
+/// Run `work` in a forked child and return the bytes it produced, waiting
+/// at most `timeout` (see [`carme_node::bounded::collect_answer`]); for
+/// calls that can block as long as a hung slurmctld or GPU driver makes
+/// them. No thread is started (the plugin starts none): the child only runs
+/// `work`, writes its answer to a pipe and `_exit`s, never returning into
+/// Slurm's code. slurmstepd may have other threads; one that held a lock
+/// at the fork can make the child wait for it, which the bound ends too.
+pub fn in_child(
+    timeout: Duration,
+    max: usize,
+    work: impl FnOnce() -> Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    use nix::unistd::{ForkResult, fork, pipe2};
+    let (answer, writer) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: the child runs only `work` (plain Rust and the libslurm or
+    // NVML calls it makes) and then `_exit`s: it never unwinds or returns
+    // into the caller's frames, and runs no atexit handlers.
+    match unsafe { fork() } {
+        Err(e) => Err(format!("fork: {e}")),
+        Ok(ForkResult::Child) => {
+            drop(answer);
+            let code = match catch_unwind(AssertUnwindSafe(work)) {
+                Ok(bytes) => {
+                    let mut out = std::fs::File::from(writer);
+                    match std::io::Write::write_all(&mut out, &bytes) {
+                        Ok(()) => 0,
+                        Err(_) => 1,
+                    }
+                }
+                Err(_) => 2,
+            };
+            // SAFETY: ends the child at once, as described above.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(writer);
+            carme_node::bounded::collect_answer(child, answer, timeout, max)
         }
     }
 }

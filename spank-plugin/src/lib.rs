@@ -13,6 +13,7 @@
 #![deny(unsafe_code)]
 
 mod allocator;
+mod bounded;
 mod client;
 mod ffi;
 mod limits;

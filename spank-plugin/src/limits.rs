@@ -9,7 +9,8 @@ use carme_core::limits::{Account, Ask, Effective, Resolved, Who, ask_of_job, che
 use carme_core::slurmjob::running_before;
 use carme_node::state;
 
-use crate::ffi::{self, Level, log};
+use crate::bounded;
+use crate::ffi::{Level, log};
 use crate::remote::JobFacts;
 use crate::who::JobUser;
 
@@ -98,11 +99,11 @@ fn decide_whole_job(
     };
     let info = match job.info {
         Some(info) => info,
-        None => ffi::load_job(job_id).map_err(unreachable)?,
+        None => bounded::load_job(job_id).map_err(unreachable)?,
     };
     let mut ask = ask_of_job(&info);
     if matches!(eff.max_running_jobs, Resolved::Limit { .. }) {
-        let jobs = ffi::load_user_jobs(info.user_id).map_err(unreachable)?;
+        let jobs = bounded::load_user_jobs(info.user_id).map_err(unreachable)?;
         ask.running_jobs = Some(running_before(&info, &jobs, &cfg.gate.feature));
     }
     check(cfg, eff, &ask)

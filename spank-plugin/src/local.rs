@@ -6,7 +6,7 @@ use carme_core::client_args::{self, Client, Knowledge};
 use carme_core::decide::{Classification, Constraint};
 
 use crate::client::{constraint_of, decide_early, env, own_argv, pass_beeond};
-use crate::ffi::{self, Level, Spank, log};
+use crate::ffi::{Level, Spank, log};
 use crate::plugin::{BEEOND_ENV_FOR_SRUN, with_state};
 
 pub fn post_opt(sp: &Spank) -> Result<(), ()> {
@@ -35,7 +35,7 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
         Knowledge::Given(id) => match id
             .parse::<u32>()
             .map_err(|e| e.to_string())
-            .and_then(ffi::load_job)
+            .and_then(crate::bounded::load_job)
         {
             Ok(rec) => {
                 features = rec.features;

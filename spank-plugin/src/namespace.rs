@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use carme_core::Refusal;
 use carme_core::config::Config;
+use carme_core::gpulist::{GpuSet, step_gpus};
 use carme_node::devview::DeviceView;
 use carme_node::gpus::plan_gpus;
 use carme_node::namespace::{self, JobDir, Shm, StepNamespace};
@@ -25,6 +26,8 @@ pub struct StepPlace<'a> {
     pub node: &'a str,
     /// Task steps get `SLURM_STEP_GPUS`; batch/interactive `SLURM_JOB_GPUS`.
     pub batch_like: bool,
+    /// The job's GPUs on this node, from a source the user cannot set.
+    pub job_gpus: GpuSet,
 }
 
 /// Build the step's namespace and set the matching environment; the
@@ -47,10 +50,12 @@ pub fn build(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<Handle, Refu
     } else {
         "SLURM_STEP_GPUS"
     };
-    // Set by slurmstepd's GRES plugin before SPANK runs (or unset when the
-    // step has no GPUs), so the user cannot choose it.
-    let allocated = parse_indices(sp.getenv(gpu_var).as_deref())
-        .map_err(|e| fail(format!("{gpu_var}: {e}")))?;
+    // Set (or unset when the step has no GPUs) by slurmstepd's gpu GRES
+    // plugin before SPANK runs — but only on nodes with GresTypes=gpu:
+    // elsewhere it is the user's. So it may only narrow the job's GPUs.
+    let allocated = step_gpus(&place.job_gpus, sp.getenv(gpu_var).as_deref())
+        .map_err(|e| fail(format!("{gpu_var}: {e}")))?
+        .indices();
     let device_dir = cfg.gpu.device_dir.expand(node, job);
     let entries = sys
         .list_dir(&device_dir)
@@ -144,29 +149,6 @@ pub fn enter(job_id: u32, held: &Handle) -> Result<(), ()> {
     })
 }
 
-/// `0,2-3` (Slurm's GPU index list) as numbers; empty or absent: none.
-fn parse_indices(list: Option<&str>) -> Result<Vec<u32>, String> {
-    let mut out = Vec::new();
-    for part in list.unwrap_or("").split(',').filter(|p| !p.is_empty()) {
-        let num = |s: &str| {
-            s.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("`{part}` is not a GPU index"))
-        };
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (num(a)?, num(b)?);
-                if b < a || b - a > 1024 {
-                    return Err(format!("`{part}` is not a GPU index range"));
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(num(part)?),
-        }
-    }
-    Ok(out)
-}
-
 /// UUIDs of the allocated GPUs from NVML, when it loads and knows them all;
 /// None otherwise (the environment then uses indices).
 fn gpu_uuids(
@@ -199,7 +181,7 @@ fn gpu_uuids(
 /// NVML's view of this node's GPUs; None without NVML (the usual case on
 /// machines without NVIDIA's driver), logged for admins only.
 fn nvml_facts(cfg: &Config) -> Option<carme_node::nvml::NvmlFacts> {
-    match carme_node::nvml::probe_cached(&cfg.gpu.nvml) {
+    match crate::bounded::nvml_facts(&cfg.gpu.nvml) {
         Ok(f) => Some(f),
         Err(e) => {
             log(

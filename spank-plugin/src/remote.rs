@@ -24,12 +24,14 @@ use std::path::Path;
 
 use carme_core::Refusal;
 use carme_core::config::{Config, JobFacts as JobFactSource, Loaded, Scope};
-use carme_core::decide::{StepKind, StepPlan, plan_step};
+use carme_core::decide::{StepKind, StepPlan, plan_step, plan_unverified_step};
 use carme_core::driver::DriverFacts;
+use carme_core::gpulist::{GpuSet, job_gpus_on_node};
 use carme_core::launch::{self, TaskFacts};
 use carme_core::slurmjob::JobInfo;
 use carme_node::taskplan;
 
+use crate::bounded;
 use crate::ffi::{self, Level, Spank, StepId, log};
 use crate::limits;
 use crate::namespace;
@@ -84,8 +86,9 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
             let constraint = job.constraint.clone();
             match plan_step(&loaded, kind, constraint.as_deref(), image.as_deref()) {
                 StepPlan::Container { image } | StepPlan::HostForCarme { image } => {
+                    let gpus = job_gpus(&job, job_id);
                     let refusal = limits::refusal(&loaded, who.as_ref(), job_id, &image, job)
-                        .or_else(|| enter_namespace(sp, &loaded, job_id, kind));
+                        .or_else(|| enter_namespace(sp, &loaded, job_id, kind, gpus));
                     match refusal {
                         Some(r) => refused(r),
                         None if kind == StepKind::Tasks => StepPlan::Container { image },
@@ -96,6 +99,7 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
             }
         }
         Facts::Failed(r) => refused(r),
+        Facts::Unverified(e) => plan_unverified_step(kind, job_id, image.is_some(), &e),
     };
     if let (Loaded::Broken { error, .. }, false) = (&loaded, plan == StepPlan::Untouched) {
         log(Level::Error, &format!("carme: config error: {error}"));
@@ -109,7 +113,8 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
             None => {
                 let mut driver_debug = Vec::new();
                 let driver = cfg.images.get(&image).map_or(DriverFacts::NotProbed, |i| {
-                    taskplan::driver_for(&cfg, i, &mut |m| driver_debug.push(m)).0
+                    let probe = bounded::nvml_facts;
+                    taskplan::driver_for(&cfg, i, &probe, &mut |m| driver_debug.push(m)).0
                 });
                 with_state(|s| {
                     s.launch = Some(StepLaunch {
@@ -138,6 +143,8 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     Ok(())
 }
 
+// One value per step, never stored: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Facts {
     /// Known not to be a Carme job, without further work.
     NotCarme,
@@ -145,6 +152,8 @@ enum Facts {
     Job(JobFacts),
     /// A Carme step cannot be checked: refuse it.
     Failed(Refusal),
+    /// slurmctld could not be asked (why): the step may be a Carme job's.
+    Unverified(String),
 }
 
 /// A job's facts from the prolog record or from slurmctld.
@@ -153,6 +162,8 @@ pub struct JobFacts {
     pub account: Option<String>,
     /// slurmctld's record, when it was asked already.
     pub info: Option<JobInfo>,
+    /// The job's GPUs on this node from carme-prolog's record, if it has them.
+    pub gpus: Option<GpuSet>,
 }
 
 impl JobFacts {
@@ -161,7 +172,25 @@ impl JobFacts {
             constraint: info.features.clone(),
             account: info.account.clone(),
             info: Some(info),
+            gpus: None,
         })
+    }
+}
+
+/// The job's GPUs on this node, from sources the user cannot set:
+/// carme-prolog's record (its `SLURM_JOB_GPUS` came from slurmd), else
+/// slurmctld's per-node GRES detail of the job (asked now for a record
+/// written before records kept GPUs). Never the step's environment: where
+/// the gpu GRES plugin does not run, a user's own `SLURM_STEP_GPUS` gets
+/// there (see carme_core::gpulist).
+fn job_gpus(job: &JobFacts, job_id: u32) -> Result<GpuSet, String> {
+    if let Some(g) = job.gpus {
+        return Ok(g);
+    }
+    let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
+    match &job.info {
+        Some(info) => job_gpus_on_node(info, &node),
+        None => job_gpus_on_node(&bounded::load_job(job_id)?, &node),
     }
 }
 
@@ -170,19 +199,18 @@ impl JobFacts {
 /// or slurmctld (one RPC per step).
 fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
     let basics = loaded.basics();
-    let ask_slurmctld = || match ffi::load_job(job_id) {
+    let ask_slurmctld = || match bounded::load_job(job_id) {
         Ok(info) => Ok(info),
         Err(e) => {
             log(Level::Error, &format!("carme: job {job_id}: {e}"));
-            Err(Refusal::controller_unreachable(&e))
+            Err(e)
         }
     };
     match basics.job_facts {
         JobFactSource::Slurmctld => match ask_slurmctld() {
             Ok(info) => JobFacts::of(info),
-            // Without an image asked for, an unverifiable job is left alone.
-            Err(_) if !wants_image => Facts::NotCarme,
-            Err(r) => Facts::Failed(r),
+            // It may be a Carme job, image or not: fail closed.
+            Err(e) => Facts::Unverified(e),
         },
         JobFactSource::Prolog => {
             // slurmstepd sets SLURMD_NODENAME in its own environment from
@@ -194,6 +222,7 @@ fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
                     constraint: Some(rec.constraint),
                     account: rec.account,
                     info: None,
+                    gpus: rec.gpus,
                 }),
                 Ok(None) if !wants_image => Facts::NotCarme,
                 // Asked for an image but no record: find out why, so the
@@ -208,7 +237,7 @@ fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
                         Facts::Failed(Refusal::node_not_ready(&problem))
                     }
                     Ok(info) => JobFacts::of(info),
-                    Err(r) => Facts::Failed(r),
+                    Err(e) => Facts::Failed(Refusal::controller_unreachable(&e)),
                 },
                 Err(e) => {
                     log(Level::Error, &format!("carme: job {job_id}: {e}"));
@@ -221,11 +250,26 @@ fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
     }
 }
 
-/// Build this step's own mount namespace and hold it for the tasks
+/// Build this step's own mount namespace, with the job's GPUs on this
+/// node (`gpus`) as the most it may see, and hold it for the tasks
 /// ([`task_init_privileged`]); slurmstepd stays in the host's.
-fn enter_namespace(sp: &Spank, loaded: &Loaded, job_id: u32, kind: StepKind) -> Option<Refusal> {
+fn enter_namespace(
+    sp: &Spank,
+    loaded: &Loaded,
+    job_id: u32,
+    kind: StepKind,
+    gpus: Result<GpuSet, String>,
+) -> Option<Refusal> {
     let Loaded::Ready(cfg) = loaded else {
         return None;
+    };
+    let job_gpus = match gpus {
+        Ok(g) => g,
+        Err(e) => {
+            let what = format!("the job's GPUs on this node are unknown: {e}");
+            log(Level::Error, &format!("carme: job {job_id}: {what}"));
+            return Some(Refusal::node_not_ready(&what));
+        }
     };
     let (Some(uid), Some(gid)) = (sp.uid(), sp.gid()) else {
         return Some(Refusal::node_not_ready("slurmstepd gave no job uid/gid"));
@@ -237,6 +281,7 @@ fn enter_namespace(sp: &Spank, loaded: &Loaded, job_id: u32, kind: StepKind) -> 
         gid,
         node: &node,
         batch_like: kind != StepKind::Tasks,
+        job_gpus,
     };
     match namespace::build(sp, cfg, &place) {
         Ok(held) => {

@@ -115,9 +115,19 @@ start() {
     install -m 755 "$TARGET/carme-epilog" "$dir/libexec/carme-epilog"
     # Slurm runs Prolog=/Epilog= without arguments: one-line wrappers pass
     # this cluster's config path (as a site with a non-default path would).
+    # Test knob: a file DIR/etc/prolog-delay/JOBID holding N makes that
+    # job's prolog sleep N seconds first (e2e tests stop slurmctld while a
+    # job's batch step is about to start).
+    mkdir -p "$dir/etc/prolog-delay"
+    chmod 755 "$dir/etc/prolog-delay"
     for f in prolog epilog; do
-        printf '#!/bin/sh\nexec %s/libexec/carme-%s --config %s/etc/carme.toml\n' \
-            "$dir" "$f" "$dir" >"$dir/libexec/$f.sh"
+        {
+            echo '#!/bin/sh'
+            if [ "$f" = prolog ]; then
+                printf 'd=%s/etc/prolog-delay/$SLURM_JOB_ID; [ -f "$d" ] && sleep "$(cat "$d")"\n' "$dir"
+            fi
+            printf 'exec %s/libexec/carme-%s --config %s/etc/carme.toml\n' "$dir" "$f" "$dir"
+        } >"$dir/libexec/$f.sh"
         chmod 755 "$dir/libexec/$f.sh"
     done
     # A stand-in libnvidia-ml (no NVIDIA driver here): per-node fake GPUs

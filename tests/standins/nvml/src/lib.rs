@@ -7,7 +7,8 @@
 //!
 //! Its fake GPUs come from a JSON file next to the loaded library (see
 //! [`config`]), read at the first `nvmlInit_v2`. `CARME_NVML_STANDIN_FAIL=init`
-//! makes `nvmlInit_v2` fail as it does when the NVIDIA driver is not loaded.
+//! makes `nvmlInit_v2` fail as it does when the NVIDIA driver is not loaded;
+//! `CARME_NVML_STANDIN_FAIL=hang` makes it never return (a hung driver).
 //!
 //! The raw-pointer C ABI is confined to [`ffi`]; the rest is safe Rust.
 

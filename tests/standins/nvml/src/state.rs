@@ -60,6 +60,17 @@ pub fn init(library: Option<&Path>) -> NvmlReturn {
             );
             return ERROR_DRIVER_NOT_LOADED;
         }
+        Ok("hang") => {
+            // A driver that stopped answering: NVML blocks in the kernel.
+            drop(s);
+            complain(
+                "nvmlInit_v2",
+                &format!("hanging as asked by {}=hang", crate::FAIL_VAR),
+            );
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
         Ok(other) => {
             complain(
                 "nvmlInit_v2",

@@ -114,7 +114,9 @@ pub fn build(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<Handle, Refu
     // job on this node (root's, in the state dir) is the truth, whether the
     // job asked by constraint or with --carme-beeond.
     match carme_node::nodejob::read(&state_dir, place.job_id) {
-        Ok(Some(rec)) => {
+        // Only this job's own record: not one another uid's earlier job
+        // with this id left, nor an ended job's leftovers.
+        Ok(Some(rec)) if rec.uid == place.uid && rec.leftover.is_none() => {
             if let Some(b) = rec.beeond {
                 env.push((
                     "CARME_BEEOND_PATH".into(),
@@ -122,7 +124,7 @@ pub fn build(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<Handle, Refu
                 ));
             }
         }
-        Ok(None) => {}
+        Ok(_) => {}
         Err(e) => log(
             Level::Error,
             &format!(

@@ -80,7 +80,7 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
         StepKind::Tasks => StepPlan::Refused(r),
         _ => StepPlan::HostWithWarning(r),
     };
-    let plan = match job_constraint(&loaded, job_id, image.is_some()) {
+    let plan = match job_constraint(&loaded, job_id, sp.uid(), image.is_some()) {
         Facts::NotCarme => StepPlan::Untouched,
         Facts::Job(job) => {
             let constraint = job.constraint.clone();
@@ -196,8 +196,10 @@ fn job_gpus(job: &JobFacts, job_id: u32) -> Result<GpuSet, String> {
 
 /// The job's constraint, from the source the config names: the record
 /// carme-prolog left on this node (a missing one costs one failed open),
-/// or slurmctld (one RPC per step).
-fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
+/// or slurmctld (one RPC per step). A record of another uid is an earlier
+/// job's with the same id (slurmctld's ids restarted): never taken for
+/// this job's, slurmctld is asked instead.
+fn job_constraint(loaded: &Loaded, job_id: u32, uid: Option<u32>, wants_image: bool) -> Facts {
     let basics = loaded.basics();
     let ask_slurmctld = || match bounded::load_job(job_id) {
         Ok(info) => Ok(info),
@@ -218,6 +220,20 @@ fn job_constraint(loaded: &Loaded, job_id: u32, wants_image: bool) -> Facts {
             let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
             let dir = basics.state_dir.expand(&node, Some(job_id));
             match carme_node::state::read_record(&dir, job_id) {
+                Ok(Some(rec)) if Some(rec.uid) != uid => {
+                    log(
+                        Level::Error,
+                        &format!(
+                            "carme: job {job_id}: the record on node {node} is of uid {}, \
+                             not the job's: an earlier job's with this id; asking slurmctld",
+                            rec.uid
+                        ),
+                    );
+                    match ask_slurmctld() {
+                        Ok(info) => JobFacts::of(info),
+                        Err(e) => Facts::Unverified(e),
+                    }
+                }
                 Ok(Some(rec)) => Facts::Job(JobFacts {
                     constraint: Some(rec.constraint),
                     account: rec.account,

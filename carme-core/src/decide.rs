@@ -112,6 +112,12 @@ pub enum StepPlan {
     /// step would drain the node, so the user is warned and its sruns are
     /// refused instead.
     HostWithWarning(Refusal),
+    /// A batch script or interactive shell that may belong to a Carme job
+    /// but cannot be confined (its facts or its namespace are missing): the
+    /// step itself starts (failing it in slurmstepd would drain the node),
+    /// and its task ends with this message before it runs. Never
+    /// unconfined.
+    TasksRefused(Refusal),
     /// Every task runs in `image` through carme-launch.
     Container { image: String },
     /// The step fails with this message before any task starts.
@@ -149,9 +155,10 @@ pub fn plan_step(
 /// no one can tell whether it is a Carme job, and a Carme job's step must
 /// not run unconfined (its own /tmp, hidden GPUs, limits): so fail closed,
 /// whether or not the step asked for an image (a Carme job needs none when
-/// the config has a default image). Task steps are refused; batch and
-/// interactive steps only warned (a failed batch step drains the node, and
-/// a user must never be able to drain one), and their sruns ask again.
+/// the config has a default image). Task steps are refused; the task of a
+/// batch or interactive step ends with the message before it runs (the
+/// step itself is not failed: that would drain the node, and a user must
+/// never be able to drain one).
 /// slurmctld is also the only source of the node's features, so the
 /// plugin cannot tell a node with the gate feature from one without: every
 /// node that loads the plugin counts as one that may run Carme jobs.
@@ -169,7 +176,17 @@ pub fn plan_unverified_step(
     match kind {
         StepKind::Extern => StepPlan::Untouched,
         StepKind::Tasks => StepPlan::Refused(why),
-        StepKind::Batch | StepKind::Interactive => StepPlan::HostWithWarning(why),
+        StepKind::Batch | StepKind::Interactive => StepPlan::TasksRefused(why),
+    }
+}
+
+/// A step of a Carme job that cannot be confined (its namespace could not
+/// be built, its facts could not be read): task steps are refused, the
+/// task of a batch or interactive step ends before it runs.
+pub fn plan_unconfinable_step(kind: StepKind, why: Refusal) -> StepPlan {
+    match kind {
+        StepKind::Tasks => StepPlan::Refused(why),
+        _ => StepPlan::TasksRefused(why),
     }
 }
 
@@ -424,6 +441,15 @@ mod tests {
 
     #[test]
     fn unverified_steps_fail_closed_and_never_fail_a_batch_step() {
+        let r = Refusal::node_not_ready("x");
+        assert_eq!(
+            plan_unconfinable_step(StepKind::Tasks, r.clone()),
+            StepPlan::Refused(r.clone())
+        );
+        assert_eq!(
+            plan_unconfinable_step(StepKind::Batch, r.clone()),
+            StepPlan::TasksRefused(r)
+        );
         use StepKind::*;
         let detail = "slurm_load_job(17): no answer within 15 s";
         let plain = Refusal::job_unverifiable(17, detail);
@@ -432,9 +458,10 @@ mod tests {
         let cases = [
             (Tasks, false, StepPlan::Refused(plain.clone())),
             (Tasks, true, StepPlan::Refused(imaged.clone())),
-            (Batch, false, StepPlan::HostWithWarning(plain.clone())),
-            (Batch, true, StepPlan::HostWithWarning(imaged.clone())),
-            (Interactive, false, StepPlan::HostWithWarning(plain.clone())),
+            // Issue 13 (review): never unconfined, never a failed step.
+            (Batch, false, StepPlan::TasksRefused(plain.clone())),
+            (Batch, true, StepPlan::TasksRefused(imaged.clone())),
+            (Interactive, false, StepPlan::TasksRefused(plain.clone())),
             (Extern, false, StepPlan::Untouched),
         ];
         for (kind, image, want) in cases {

@@ -11,10 +11,11 @@
 //!
 //! Leftovers. A record whose directories could not all be removed is kept
 //! with its tries counted; every later prolog and epilog of a Carme job on
-//! the node retries within a bound of its own. The node is drained only
-//! after [`MAX_FRUITLESS`] tries in a row removed nothing (an admin must
-//! look: I/O errors, immutable files): a tree that shrinks on every try is
-//! only slow, never a reason to drain ([`after_try`]).
+//! the node retries within a bound of its own. Leftovers never drain the
+//! node: a user can make them on purpose (a read-only btrfs snapshot no
+//! try removes, tens of millions of files). After [`MAX_FRUITLESS`] tries
+//! in a row removed nothing the log asks an admin to look ([`after_try`],
+//! [`Tries::hopeless`]); the node stays in service.
 
 /// What tells one job on a node from another with the same id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,14 @@ pub fn is_earlier_job(recorded: &Identity, ended: bool, current: &Identity) -> b
     ended || recorded != current
 }
 
-/// Tries in a row that removed nothing, after which the node is drained.
+/// Whether an earlier job's record is the same user's (a requeue): its
+/// leftovers are then theirs to find again.
+pub fn same_user(recorded: &Identity, current: &Identity) -> bool {
+    recorded.job_id == current.job_id && recorded.uid == current.uid && recorded.gid == current.gid
+}
+
+/// Tries in a row that removed nothing, after which retrying is not
+/// expected to help: the log asks an admin to remove the rest.
 pub const MAX_FRUITLESS: u32 = 3;
 
 /// The cleanup tries of one ended job so far.
@@ -52,8 +60,13 @@ pub enum Next {
     Done,
     /// Keep the record with these tries; a later run retries.
     Retry(Tries),
-    /// Keep the record, and drain the node: retrying does not help.
-    Drain(Tries),
+}
+
+impl Tries {
+    /// Retrying has not helped for [`MAX_FRUITLESS`] tries in a row.
+    pub fn hopeless(&self) -> bool {
+        self.fruitless >= MAX_FRUITLESS
+    }
 }
 
 /// After a try that left something or not (`complete`), and removed
@@ -70,11 +83,7 @@ pub fn after_try(before: Tries, complete: bool, progressed: bool) -> Next {
             before.fruitless.saturating_add(1)
         },
     };
-    if t.fruitless >= MAX_FRUITLESS {
-        Next::Drain(t)
-    } else {
-        Next::Retry(t)
-    }
+    Next::Retry(t)
 }
 
 #[cfg(test)]
@@ -114,7 +123,7 @@ mod tests {
     }
 
     #[test]
-    fn tries_and_when_to_drain() {
+    fn tries_never_drain() {
         let t = |tries, fruitless| Tries { tries, fruitless };
         for (before, complete, progressed, next) in [
             (t(0, 0), true, true, Next::Done),
@@ -123,8 +132,10 @@ mod tests {
             (t(0, 0), false, true, Next::Retry(t(1, 0))),
             (t(0, 0), false, false, Next::Retry(t(1, 1))),
             (t(1, 1), false, false, Next::Retry(t(2, 2))),
-            (t(2, 2), false, false, Next::Drain(t(3, 3))),
-            // A huge tree that shrinks every time is never drained for.
+            // Issue 13: a read-only btrfs snapshot is never removed; the
+            // node must stay in service all the same.
+            (t(2, 2), false, false, Next::Retry(t(3, 3))),
+            (t(9, 9), false, false, Next::Retry(t(10, 10))),
             (t(40, 0), false, true, Next::Retry(t(41, 0))),
             (t(7, 2), false, true, Next::Retry(t(8, 0))),
             (t(u32::MAX, 1), false, false, Next::Retry(t(u32::MAX, 2))),
@@ -135,5 +146,6 @@ mod tests {
                 "{before:?} complete={complete} progressed={progressed}"
             );
         }
+        assert!(!t(5, 2).hopeless() && t(3, 3).hopeless());
     }
 }

@@ -24,8 +24,8 @@
 //!   could not be removed) the record stays, marked as the leftovers of an
 //!   ended job with its tries counted ([`Cleaned::Left`]): every later
 //!   prolog and epilog of a Carme job on the node retries it
-//!   ([`retry_leftovers`], bounded per run), and the node is drained only
-//!   when tries in a row remove nothing ([`carme_core::leftover`]).
+//!   ([`retry_leftovers`], bounded per run); the node is never drained
+//!   for leftovers ([`carme_core::leftover`]).
 //!
 //! Order: the first node stops BeeOND first (the others wait for it),
 //! every other node removes the job's directories first.
@@ -89,9 +89,9 @@ pub enum Cleaned {
     Clean,
     /// Some of its directories are left. The record stays, marked as the
     /// leftovers of an ended job (without its BeeOND, which is gone), for
-    /// a later run to retry; `drain` is the node's drain reason when
-    /// retrying does not help.
-    Left { tries: Tries, drain: Option<String> },
+    /// a later run to retry. Never a reason to drain: a user can make
+    /// leftovers no try removes.
+    Left { tries: Tries },
     /// An ended job's record that another run took over meanwhile (a
     /// retry that finished or counted its try, the prolog of a new job
     /// with this id): left to that run.
@@ -180,7 +180,7 @@ pub fn clean_within(
         // Marked as an ended job's: a new job with this id never takes it
         // for its own.
         let tries = match after_try(before, false, left.removed > 0) {
-            Next::Retry(t) | Next::Drain(t) => t,
+            Next::Retry(t) => t,
             Next::Done => before,
         };
         keep_record(ops, log, job, &record, tries, false);
@@ -193,26 +193,19 @@ pub fn clean_within(
             done.join(", ")
         ));
     }
-    let (tries, drain) = match after_try(before, left.what.is_empty(), left.removed > 0) {
+    let tries = match after_try(before, left.what.is_empty(), left.removed > 0) {
         Next::Done => {
             if let Err(e) = ops.unlink(&record) {
                 log.warn(&format!("cannot remove the job's record: {e}"));
             }
             return Ok(Cleaned::Clean);
         }
-        Next::Retry(t) => (t, None),
-        Next::Drain(t) => (
-            t,
-            Some(format!(
-                "carme: leftovers of job {} not removable ({} tries)",
-                job.job_id, t.fruitless
-            )),
-        ),
+        Next::Retry(t) => t,
     };
     let kept = keep_record(ops, log, job, &record, tries, true);
     let what = left.what.join("; ");
-    match &drain {
-        None => log.error(&format!(
+    match tries.hopeless() {
+        false => log.error(&format!(
             "left {what}. {}: the next prolog or epilog of a Carme job on this node \
              retries (try {} so far)",
             if kept {
@@ -222,15 +215,16 @@ pub fn clean_within(
             },
             tries.tries
         )),
-        Some(_) => log.error(&format!(
-            "left {what}. The last {} tries removed nothing: draining the node. Find \
-             out why from the messages above, remove the rest by hand, remove {}, then \
-             resume the node",
+        true => log.error(&format!(
+            "left {what}. The last {} tries removed nothing: an admin must look. Find \
+             out why from the messages above (a read-only btrfs snapshot: `btrfs \
+             subvolume delete` it), remove the rest by hand, then remove {}; until then \
+             later runs keep retrying, and the node stays in service",
             tries.fruitless,
             record.display()
         )),
     }
-    Ok(Cleaned::Left { tries, drain })
+    Ok(Cleaned::Left { tries })
 }
 
 /// Whether the record of `job` is still what this run acts on. An ended
@@ -293,7 +287,8 @@ pub fn read_record(
 /// in `state_dir` marked as leftovers; never the record of `current`, nor
 /// of a running job), for at most `budget` in all. Records whose BeeOND
 /// mount stayed are the admin's (the node was drained for them). Drains
-/// the node when the policy says so ([`carme_core::leftover`]).
+/// the node only for a mount that cannot be detached, never for leftovers
+/// ([`carme_core::leftover`]).
 pub fn retry_leftovers(
     ops: &dyn NodeOps,
     log: &dyn Log,
@@ -348,8 +343,7 @@ pub fn retry_leftovers(
                 log.info(&format!("the leftovers of ended job {id} are removed"));
                 None
             }
-            Ok(Cleaned::Left { drain, .. }) => drain,
-            Ok(Cleaned::TakenOver) => None,
+            Ok(Cleaned::Left { .. } | Cleaned::TakenOver) => None,
             Err(u) => Some(u.short),
         };
         if let Some(reason) = drain

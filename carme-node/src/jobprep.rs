@@ -190,6 +190,20 @@ fn clear_earlier_job(
         // This job's own: the prolog runs again for the same attempt.
         return Ok(());
     }
+    // The same user's earlier run (a requeue, which the user may ask for):
+    // what its epilog could not remove is theirs. It stays in the paths
+    // this run gets, and this run's epilog removes it. Never a reason to
+    // wait or to drain: a user must not be able to drain a node by
+    // requeueing a job that left a huge or unremovable tree.
+    if ended && carme_core::leftover::same_user(&old.identity(), &job.identity()) {
+        log.warn(&format!(
+            "an earlier run of job {} by the same user left directories ({} tries to \
+             remove them); they stay for this run, and its epilog removes them",
+            job.job_id,
+            old.leftover.map_or(0, |t| t.tries)
+        ));
+        return Ok(());
+    }
     log.warn(&format!(
         "the record of job {id} on this node is of an earlier job {id} (uid {}, gid {}, \
          requeued {} times, {}), not this one (uid {}, gid {}, requeued {} times): \

@@ -395,7 +395,16 @@ pub fn build_held(sys: &dyn Syscall, ns: &StepNamespace) -> Result<Handle, Names
         .map_err(failed("cannot open the working directory".into(), here))?;
     // Nothing to go back from when unshare fails: the thread is where it was.
     unshare(sys)?;
-    let built = populate(sys, ns).and_then(|()| {
+    // A panic must not unwind past the way back to the host's namespace
+    // (the plugin's FFI guard would catch it with slurmstepd still inside).
+    let populated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| populate(sys, ns)))
+        .unwrap_or_else(|_| {
+            Err(failed(
+                "building the step's namespace panicked".into(),
+                here,
+            )(io::Error::other("panic")))
+        });
+    let built = populated.and_then(|()| {
         sys.open_mount_ns().map_err(failed(
             "cannot open the step's mount namespace (/proc/thread-self/ns/mnt)".into(),
             here,

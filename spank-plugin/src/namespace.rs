@@ -113,26 +113,28 @@ pub fn build(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<Handle, Refu
     // BeeOND exists only where carme-prolog set it up: its record for this
     // job on this node (root's, in the state dir) is the truth, whether the
     // job asked by constraint or with --carme-beeond.
-    match carme_node::nodejob::read(&state_dir, place.job_id) {
+    // Without BeeOND here the variable is unset: a value of the user's own
+    // must not make the runtime bind the whole mount base (other jobs').
+    let beeond = match carme_node::nodejob::read(&state_dir, place.job_id) {
         // Only this job's own record: not one another uid's earlier job
         // with this id left, nor an ended job's leftovers.
         Ok(Some(rec)) if rec.uid == place.uid && rec.leftover.is_none() => {
-            if let Some(b) = rec.beeond {
-                env.push((
-                    "CARME_BEEOND_PATH".into(),
-                    Some(b.mount.display().to_string()),
-                ));
-            }
+            rec.beeond.map(|b| b.mount.display().to_string())
         }
-        Ok(_) => {}
-        Err(e) => log(
-            Level::Error,
-            &format!(
-                "carme: job {}: cannot read the prolog's record: {e}; CARME_BEEOND_PATH not set",
-                place.job_id
-            ),
-        ),
-    }
+        Ok(_) => None,
+        Err(e) => {
+            log(
+                Level::Error,
+                &format!(
+                    "carme: job {}: cannot read the prolog's record: {e}; CARME_BEEOND_PATH \
+                     not set",
+                    place.job_id
+                ),
+            );
+            None
+        }
+    };
+    env.push(("CARME_BEEOND_PATH".into(), beeond));
     env.extend(gpus.env);
     for (k, v) in env {
         let r = match v {

@@ -24,7 +24,9 @@ use std::path::Path;
 
 use carme_core::Refusal;
 use carme_core::config::{Config, JobFacts as JobFactSource, Loaded, Scope};
-use carme_core::decide::{StepKind, StepPlan, plan_step, plan_unverified_step};
+use carme_core::decide::{
+    StepKind, StepPlan, plan_step, plan_unconfinable_step, plan_unverified_step,
+};
 use carme_core::driver::DriverFacts;
 use carme_core::gpulist::{GpuSet, job_gpus_on_node};
 use carme_core::launch::{self, TaskFacts};
@@ -76,10 +78,13 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     let who = JobUser::of_step(sp);
     let loaded = load_config(Some(&who.as_ref().map_or(Scope::NOBODY, JobUser::scope)));
 
+    // Over its limits: a batch script still runs (its sruns are refused).
     let refused = |r: Refusal| match kind {
         StepKind::Tasks => StepPlan::Refused(r),
         _ => StepPlan::HostWithWarning(r),
     };
+    // Cannot be confined: never runs unconfined.
+    let unconfined = |r: Refusal| plan_unconfinable_step(kind, r);
     let plan = match job_constraint(&loaded, job_id, sp.uid(), image.is_some()) {
         Facts::NotCarme => StepPlan::Untouched,
         Facts::Job(job) => {
@@ -87,18 +92,20 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
             match plan_step(&loaded, kind, constraint.as_deref(), image.as_deref()) {
                 StepPlan::Container { image } | StepPlan::HostForCarme { image } => {
                     let gpus = job_gpus(&job, job_id);
-                    let refusal = limits::refusal(&loaded, who.as_ref(), job_id, &image, job)
-                        .or_else(|| enter_namespace(sp, &loaded, job_id, kind, gpus));
-                    match refusal {
-                        Some(r) => refused(r),
-                        None if kind == StepKind::Tasks => StepPlan::Container { image },
-                        None => StepPlan::HostForCarme { image },
+                    if let Some(r) = limits::refusal(&loaded, who.as_ref(), job_id, &image, job) {
+                        refused(r)
+                    } else if let Some(r) = enter_namespace(sp, &loaded, job_id, kind, gpus) {
+                        unconfined(r)
+                    } else if kind == StepKind::Tasks {
+                        StepPlan::Container { image }
+                    } else {
+                        StepPlan::HostForCarme { image }
                     }
                 }
                 plan => plan,
             }
         }
-        Facts::Failed(r) => refused(r),
+        Facts::Failed(r) => unconfined(r),
         Facts::Unverified(e) => plan_unverified_step(kind, job_id, image.is_some(), &e),
     };
     if let (Loaded::Broken { error, .. }, false) = (&loaded, plan == StepPlan::Untouched) {
@@ -331,7 +338,7 @@ fn runtime_problem(cfg: &Config) -> Option<String> {
 /// The step is not failed here: srun's exit status comes only from its
 /// tasks, so a step failed before its tasks start would exit 0.
 pub fn user_init(_sp: &Spank) -> Result<(), ()> {
-    if let Some(StepPlan::Refused(r) | StepPlan::HostWithWarning(r)) =
+    if let Some(StepPlan::Refused(r) | StepPlan::HostWithWarning(r) | StepPlan::TasksRefused(r)) =
         with_state(|s| s.plan.clone())
     {
         log(Level::Error, r.message());
@@ -376,6 +383,9 @@ pub fn task_init(sp: &Spank) -> Result<(), ()> {
         // Slurm ends the task with exit code 1 before its execve: the
         // payload never runs and srun reports the failure.
         (Some(StepPlan::Refused(_)), _) => Err(TaskError::Step),
+        // A batch script or interactive shell that cannot be confined: it
+        // ends with the message (in its output) before it runs.
+        (Some(StepPlan::TasksRefused(r)), _) => Err(TaskError::Refused(r.message().to_string())),
         // Not a Carme step: nothing to do per task.
         _ => Ok(()),
     });

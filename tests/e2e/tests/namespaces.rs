@@ -157,6 +157,32 @@ fn no_gpus_asked_no_gpus_seen() {
     assert!(out.stdout.contains("CUDA=unset"), "{}", out.all());
 }
 
+/// Issue 13 (review): a job without BeeOND never keeps a
+/// CARME_BEEOND_PATH of the user's own (the runtime would bind BeeOND's
+/// whole mount base, other jobs' file systems included).
+#[test]
+fn a_users_own_beeond_path_is_dropped() {
+    let _g = shared_config();
+    let c = Cluster::get();
+    let out = c.run_full(
+        OTHER,
+        &[
+            "srun",
+            "-w",
+            "n2",
+            "-C",
+            "carme",
+            "sh",
+            "-c",
+            "echo BEEOND=${CARME_BEEOND_PATH-unset}",
+        ],
+        &[("CARME_BEEOND_PATH", "/")],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("BEEOND=unset"), "{}", out.all());
+}
+
 #[test]
 fn tmp_is_the_jobs_own_and_shared_by_its_steps() {
     let _g = shared_config();

@@ -814,12 +814,12 @@ fn beeond_section(
             locate,
         )?,
         feature,
-        data_dir: template_dir(
+        data_dir: root_only_dir(
             b.data_dir.as_deref().unwrap_or("/local/beeond/%n"),
             "beeond.data_dir",
             locate,
         )?,
-        mount_base: template_dir(
+        mount_base: root_only_dir(
             b.mount_base.as_deref().unwrap_or("/mnt/beeond"),
             "beeond.mount_base",
             locate,
@@ -830,6 +830,29 @@ fn beeond_section(
         wait_timeout: duration(b.wait_timeout, "150s", "wait_timeout")?,
         extra_start_args: b.extra_start_args,
     })
+}
+
+/// A directory root makes and trusts, where a user who created it (or a
+/// parent) first would make the prolog fail and drain the node: not in a
+/// directory every user can write.
+fn root_only_dir(
+    s: &str,
+    key: &str,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<PathTemplate, ConfigError> {
+    let t = template_dir(s, key, locate)?;
+    match in_shared_writable_dir(Path::new(t.as_str())) {
+        Some(shared) => Err(locate(
+            key,
+            format!(
+                "`{}` is in {shared}, where every user can create files: a user who \
+                 creates it first would make carme-prolog fail and drain the node. Use a \
+                 directory only root can create",
+                t.as_str()
+            ),
+        )),
+        None => Ok(t),
+    }
 }
 
 /// `[beeond] status_dir`: beeond trusts its status file as root (stop and
@@ -1645,6 +1668,29 @@ cuda = "11.8"
             DEFAULT_BEEOND_STATUS_DIR
         );
         assert_eq!(DEFAULT_BEEOND_STATUS_DIR, "/run/carme/beeond");
+    }
+
+    /// Issue 13 (review): a BeeOND data dir or mount base a user could
+    /// create first would drain the node; refused at load.
+    #[test]
+    fn beeond_dirs_in_user_writable_dirs_are_config_errors() {
+        for (from, to, key) in [
+            (
+                "data_dir = \"/local/beeond/%n\"",
+                "data_dir = \"/var/tmp/beeond/%n\"",
+                "beeond.data_dir",
+            ),
+            (
+                "mount_base = \"/mnt/beeond\"",
+                "mount_base = \"/tmp/beeond\"",
+                "beeond.mount_base",
+            ),
+        ] {
+            assert!(ALL.contains(from), "{from}");
+            let e = parse(&ALL.replace(from, to)).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert!(e.message.contains("drain the node"), "{e}");
+        }
     }
 
     /// Issue 13: no default root-managed directory lies where a user could

@@ -672,38 +672,11 @@ mod tests {
     #[test]
     fn minimal_step_with_existing_job_dir() {
         // No devices, no scratch; the prolog made the job's tmp already.
-        let mut n = ns();
-        n.devices = None;
-        n.scratch = None;
-        let sys = RecordingSyscall::new()
-            .with_stat("/tmp", Stat::dir(0o1777, 0, 0))
-            .with_stat("/dev/shm", Stat::dir(0o1777, 0, 0))
-            .with_stat("/var/carme/tmp/42", Stat::dir(0o700, UID, GID));
+        let (n, sys) = minimal();
         build(&sys, &n).unwrap();
-        assert_eq!(
-            sys.calls(),
-            vec![
-                Call::UnshareMountNs,
-                mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_SLAVE, None),
-                erd("/dev", 0o755),
-                mount(
-                    Some("tmpfs"),
-                    "/dev/shm",
-                    Some("tmpfs"),
-                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                    Some("mode=1777,size=1073741824"),
-                ),
-                erd("/var/carme/tmp", 0o711),
-                erd("/", 0o755),
-                mount(
-                    Some("/var/carme/tmp/42"),
-                    "/tmp",
-                    None,
-                    MsFlags::MS_BIND,
-                    None
-                ),
-            ]
-        );
+        let mut want = vec![Call::UnshareMountNs];
+        want.extend(minimal_mounts());
+        assert_eq!(sys.calls(), want);
     }
 
     #[test]

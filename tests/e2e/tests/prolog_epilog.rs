@@ -713,9 +713,15 @@ fn symlink_planted_at_the_scratch_path_is_never_followed() {
     let rel = c.root(&["scontrol", "release", &job.to_string()]);
     assert_eq!(rel.code, 0, "{}", rel.all());
     wait_job_done(&c, job, Duration::from_secs(60));
-    // The job ran and failed cleanly: its step was refused the directory.
+    // The job failed cleanly: its batch script could not be confined (no
+    // scratch directory for it), so it ended before it ran, saying why.
     let text = std::fs::read_to_string(&out).unwrap_or_default();
-    assert!(text.contains("srun=") && !text.contains("srun=0"), "{text}");
+    assert!(
+        text.contains("carme: this node cannot start Carme jobs right now")
+            && text.contains("is a Symlink")
+            && !text.contains("srun="),
+        "{text}"
+    );
     // The target is untouched: not chowned, not chmodded, not emptied.
     let md = std::fs::metadata(&canary).unwrap();
     assert_eq!((md.uid(), md.permissions().mode() & 0o7777), (0, 0o750));

@@ -334,20 +334,25 @@ fn own_mount_root(ops: &dyn NodeOps, job: &NodeJob, b: &BeeondNode) -> Result<()
         })
 }
 
-/// Check the root-owned directories beeond works in on this node.
+/// Check the root-owned directories beeond works in on this node. All of
+/// them, parents included, must be root's alone (no sticky parent like a
+/// world-writable /local): then whether they pass depends on the config
+/// only, never on what a user created first, and a failure (which drains
+/// the node) is the admin's to fix.
 fn check_beeond_dirs(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), Fault> {
     let unsafe_dir = |what: &str, key: &str, why: String| {
         fault(
-            format!("BeeOND {what}: {why} ([beeond] {key})"),
+            format!(
+                "BeeOND {what}: {why} ([beeond] {key}: it and every parent must be root's, \
+                 not writable by group or others, and not sticky)"
+            ),
             format!("carme: unsafe BeeOND {what}"),
         )
     };
-    ops.sys()
-        .ensure_root_dir(&b.mount_base, 0o755)
+    ops.prepare_private_dir(&b.mount_base, 0o755)
         .map_err(|why| unsafe_dir("mount base", "mount_base", why))?;
     if let Some(parent) = b.setup.data_dir.parent() {
-        ops.sys()
-            .ensure_root_dir(parent, 0o755)
+        ops.prepare_private_dir(parent, 0o755)
             .map_err(|why| unsafe_dir("data directory", "data_dir", why))?;
     }
     check_status_dir(ops, b).map_err(|why| {
@@ -359,8 +364,7 @@ fn check_beeond_dirs(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), Fault> {
     // beeond writes its services' logs below <log_dir>/beeond-<jobid> as
     // root: log_dir must be root's and closed to others like the others.
     if let Some(parent) = b.setup.log_dir.parent() {
-        ops.sys()
-            .ensure_root_dir(parent, 0o700)
+        ops.prepare_private_dir(parent, 0o700)
             .map_err(|why| unsafe_dir("log directory", "paths.log_dir", why))?;
     }
     Ok(())
@@ -377,7 +381,7 @@ pub fn check_status_dir(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), String>
             b.setup.status_file.display()
         ));
     };
-    ops.prepare_private_dir(dir).map_err(|why| {
+    ops.prepare_private_dir(dir, 0o700).map_err(|why| {
         format!(
             "config error: [beeond] status_dir {}: {why}. beeond acts as root on what \
              its status file names, so the directory and all its parents must be \

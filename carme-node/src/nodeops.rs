@@ -37,11 +37,12 @@ pub trait NodeOps {
     fn unlink(&self, path: &Path) -> Result<bool, String>;
     /// Write a root-only file atomically (its directory made safe first).
     fn write_root_file(&self, path: &Path, text: &str) -> Result<(), String>;
-    /// Make sure `dir` exists as a root-owned directory that only root can
-    /// write, and so can all its parents (none sticky): for BeeOND's status
-    /// file, which beeond trusts as root
-    /// ([`crate::state::ensure_private_root_dir`]).
-    fn prepare_private_dir(&self, dir: &Path) -> Result<(), String>;
+    /// Make sure `dir` exists (made with `mode`) as a root-owned directory
+    /// that only root can write, and so can all its parents (none sticky):
+    /// for BeeOND's directories, where a user who could create one first
+    /// would drain the node, and its status file, which beeond trusts as
+    /// root ([`crate::state::ensure_private_root_dir`]).
+    fn prepare_private_dir(&self, dir: &Path, mode: u32) -> Result<(), String>;
     /// Run an admin tool for at most `timeout` (see [`crate::bounded`]).
     fn run(&self, argv: &[OsString], timeout: Duration) -> Ran;
     /// Remove `<base>/<jobid>` symlink-safely (see [`crate::rmtree`]),
@@ -135,8 +136,8 @@ impl NodeOps for LinuxNode {
         crate::state::write_root_file(path, text)
     }
 
-    fn prepare_private_dir(&self, dir: &Path) -> Result<(), String> {
-        crate::state::ensure_private_root_dir(dir, 0o700)
+    fn prepare_private_dir(&self, dir: &Path, mode: u32) -> Result<(), String> {
+        crate::state::ensure_private_root_dir(dir, mode)
     }
 
     fn run(&self, argv: &[OsString], timeout: Duration) -> Ran {

@@ -212,7 +212,7 @@ impl NodeOps for FakeNode {
             .collect())
     }
 
-    fn prepare_private_dir(&self, dir: &Path) -> Result<(), String> {
+    fn prepare_private_dir(&self, dir: &Path, _mode: u32) -> Result<(), String> {
         self.note(format!("private dir {}", dir.display()));
         match self.unsafe_dirs.borrow().get(dir) {
             Some(why) => Err(why.clone()),

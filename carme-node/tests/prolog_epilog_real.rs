@@ -460,6 +460,34 @@ fn a_user_writable_status_dir_never_reaches_beeond() {
     assert!(victim.join("precious").exists());
 }
 
+/// Issue 13 (review): BeeOND's data dir under a world-writable sticky
+/// parent (like a 1777 /local) is refused before any user has created
+/// anything there: whether the prolog fails depends on the config alone,
+/// never on who created `<parent>/beeond` first.
+#[test]
+fn beeond_dirs_under_a_sticky_parent_are_refused_whoever_made_them() {
+    let root = TestRoot::new("sticky-data");
+    let b = script_beeond(&root.0, "exit 0", true);
+    let local = root.0.join("local");
+    fs::create_dir(&local).unwrap();
+    chmod(&local, 0o1777);
+    let cfg = config(&root.0, &b, "10s");
+    let mut job = plan(&cfg, "n1");
+    let bee = job.beeond.as_mut().unwrap();
+    bee.setup.data_dir = local.join("beeond/42");
+    let ops = LinuxNode::new(Path::new("/var/tmp"), &[("SLURMD_NODENAME", "n1")]);
+    let log = MemoryLog::default();
+    let state = root.0.join("state/n1");
+    let f = jobprep::prepare(&ops, &log, &job, &state).unwrap_err();
+    assert_eq!(
+        f.short, "carme: unsafe BeeOND data directory",
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("mode 1777"), "{}", f.message);
+    assert!(!local.join("beeond").exists(), "made nothing there");
+}
+
 #[test]
 fn stop_and_stoplocal_that_hang_are_killed_at_their_bounds() {
     // Both hang (a child in the background too): each is killed with its

@@ -336,10 +336,10 @@ pub fn retry_leftovers(
         ));
         let drain = match clean_within(ops, log, &rec, Source::Record, state_dir, left) {
             Ok(Cleaned::Clean) => {
-                // What the plugin kept for that job is stale too.
-                for name in [format!("job-{id}"), format!("job-{id}.limits")] {
-                    let _ = ops.unlink(&state_dir.join(name));
-                }
+                // The job record and limits verdict of that job went with
+                // the epilog that marked these leftovers; what has that
+                // name now is a new job's with this id (a requeue whose
+                // prolog ran meanwhile): never unlinked here.
                 log.info(&format!("the leftovers of ended job {id} are removed"));
                 None
             }

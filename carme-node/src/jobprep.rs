@@ -195,7 +195,12 @@ fn clear_earlier_job(
     // this run gets, and this run's epilog removes it. Never a reason to
     // wait or to drain: a user must not be able to drain a node by
     // requeueing a job that left a huge or unremovable tree.
-    if ended && carme_core::leftover::same_user(&old.identity(), &job.identity()) {
+    let same_paths = old.tmp_base == job.tmp_base && old.scratch_base == job.scratch_base;
+    if ended
+        && old.beeond.is_none()
+        && same_paths
+        && carme_core::leftover::same_user(&old.identity(), &job.identity())
+    {
         log.warn(&format!(
             "an earlier run of job {} by the same user left directories ({} tries to \
              remove them); they stay for this run, and its epilog removes them",
@@ -234,19 +239,41 @@ fn clear_earlier_job(
             format!("carme: leftovers of an earlier job {} block it", job.job_id),
         )
     };
+    // Directories left are never a reason to drain (a user can make ones no
+    // try removes): this job's record replaces the earlier one, and what
+    // is left is the admin's to remove, as the log says. Where it is in
+    // this job's paths, ensure_job_dir refuses it (another uid's) or
+    // hands it on (the same user's), and the plugin refuses the job's
+    // steps or runs them; no node is drained. A mount that stays is a
+    // node fault, as in the epilog.
+    let orphaned = |what: String| {
+        log.error(&format!(
+            "what an earlier job {id} (uid {}) left on this node stays: {what}. Nothing \
+             retries it any more (job {id}'s record is this job's now): remove {} and {} \
+             (if still there) by hand",
+            old.uid,
+            old.tmp_base.join(job.job_id.to_string()).display(),
+            old.scratch_base
+                .as_ref()
+                .map_or("no scratch".to_string(), |s| s
+                    .join(job.job_id.to_string())
+                    .display()
+                    .to_string()),
+            id = job.job_id,
+        ));
+        Ok(())
+    };
     match clean(ops, log, &old, Source::Earlier, state_dir) {
         Ok(Cleaned::Clean) => Ok(()),
         // A retry of another run finished it meanwhile, or still counts.
         Ok(Cleaned::TakenOver) => match crate::jobclean::read_record(ops, state_dir, job.job_id) {
             Ok(None) => Ok(()),
-            _ => Err(blocked(
-                "another run retrying its cleanup left something".to_string(),
-            )),
+            _ => orphaned("another run retrying its cleanup left something".to_string()),
         },
-        Ok(Cleaned::Left { tries, .. }) => Err(blocked(format!(
+        Ok(Cleaned::Left { tries, .. }) => orphaned(format!(
             "its directories could not all be removed ({} tries)",
             tries.tries
-        ))),
+        )),
         Err(u) => Err(blocked(u.message)),
     }
 }

@@ -85,7 +85,8 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     };
     // Cannot be confined: never runs unconfined.
     let unconfined = |r: Refusal| plan_unconfinable_step(kind, r);
-    let plan = match job_constraint(&loaded, job_id, sp.uid(), image.is_some()) {
+    let owner = sp.uid().zip(sp.gid());
+    let plan = match job_constraint(&loaded, job_id, owner, image.is_some()) {
         Facts::NotCarme => StepPlan::Untouched,
         Facts::Job(job) => {
             let constraint = job.constraint.clone();
@@ -203,10 +204,15 @@ fn job_gpus(job: &JobFacts, job_id: u32) -> Result<GpuSet, String> {
 
 /// The job's constraint, from the source the config names: the record
 /// carme-prolog left on this node (a missing one costs one failed open),
-/// or slurmctld (one RPC per step). A record of another uid is an earlier
-/// job's with the same id (slurmctld's ids restarted): never taken for
-/// this job's, slurmctld is asked instead.
-fn job_constraint(loaded: &Loaded, job_id: u32, uid: Option<u32>, wants_image: bool) -> Facts {
+/// or slurmctld (one RPC per step). A record of another uid or gid
+/// (`owner`) is an earlier job's with the same id (slurmctld's ids
+/// restarted): never taken for this job's, slurmctld is asked instead.
+fn job_constraint(
+    loaded: &Loaded,
+    job_id: u32,
+    owner: Option<(u32, u32)>,
+    wants_image: bool,
+) -> Facts {
     let basics = loaded.basics();
     let ask_slurmctld = || match bounded::load_job(job_id) {
         Ok(info) => Ok(info),
@@ -227,13 +233,14 @@ fn job_constraint(loaded: &Loaded, job_id: u32, uid: Option<u32>, wants_image: b
             let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
             let dir = basics.state_dir.expand(&node, Some(job_id));
             match carme_node::state::read_record(&dir, job_id) {
-                Ok(Some(rec)) if Some(rec.uid) != uid => {
+                Ok(Some(rec)) if Some((rec.uid, rec.gid)) != owner => {
                     log(
                         Level::Error,
                         &format!(
-                            "carme: job {job_id}: the record on node {node} is of uid {}, \
-                             not the job's: an earlier job's with this id; asking slurmctld",
-                            rec.uid
+                            "carme: job {job_id}: the record on node {node} is of uid {} \
+                             gid {}, not the job's: an earlier job's with this id; asking \
+                             slurmctld",
+                            rec.uid, rec.gid
                         ),
                     );
                     match ask_slurmctld() {

@@ -14,6 +14,15 @@ use crate::ffi::{Level, log};
 use crate::remote::JobFacts;
 use crate::who::JobUser;
 
+/// Why a step of a Carme job must not run.
+pub enum LimitRefusal {
+    /// The job is over a limit.
+    Over(Refusal),
+    /// The facts to decide are missing (the user unknown here, slurmctld
+    /// not answering): the step cannot be let run, confined or not.
+    NoFacts(Refusal),
+}
+
 /// Why this step of a Carme job must not run, if it must not. `loaded`
 /// holds the rules of `who` (the job's user and groups).
 pub fn refusal(
@@ -22,15 +31,15 @@ pub fn refusal(
     job_id: u32,
     image: &str,
     job: JobFacts,
-) -> Option<Refusal> {
+) -> Option<LimitRefusal> {
     let Some(who) = who else {
         log(
             Level::Error,
             &format!("carme: job {job_id}: cannot resolve the job's user"),
         );
-        return Some(Refusal::node_not_ready(
+        return Some(LimitRefusal::NoFacts(Refusal::node_not_ready(
             "the job's user is unknown on this node",
-        ));
+        )));
     };
     // A broken config never gets here: plan_step refused the step already.
     let Loaded::Ready(cfg) = loaded else {
@@ -49,7 +58,7 @@ pub fn refusal(
         ..Ask::default()
     };
     if let Err(r) = check(cfg, &eff, &image_ask) {
-        return Some(r);
+        return Some(LimitRefusal::Over(r));
     }
     if !whole_job_limits(&eff) {
         return None;
@@ -57,14 +66,22 @@ pub fn refusal(
     let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
     let dir = cfg.paths.state_dir.expand(&node, Some(job_id));
     match state::read_verdict(&dir, job_id) {
-        Ok(Some(v)) => return v.err().map(Refusal::from_message),
+        Ok(Some(v)) => {
+            return v
+                .err()
+                .map(|m| LimitRefusal::Over(Refusal::from_message(m)));
+        }
         Ok(None) => {}
         Err(e) => log(
             Level::Error,
             &format!("carme: job {job_id}: {e}; deciding again"),
         ),
     }
-    let verdict = decide_whole_job(cfg, &eff, job_id, job);
+    let verdict = match decide_whole_job(cfg, &eff, job_id, job) {
+        Ok(v) => v,
+        // Not kept: a later step asks slurmctld again.
+        Err(r) => return Some(LimitRefusal::NoFacts(r)),
+    };
     let stored = verdict.clone().map_err(|r| r.message().to_string());
     if let Err(e) = state::write_verdict(&dir, job_id, &stored) {
         log(
@@ -72,7 +89,7 @@ pub fn refusal(
             &format!("carme: job {job_id}: cannot keep the decision: {e}"),
         );
     }
-    verdict.err()
+    verdict.err().map(LimitRefusal::Over)
 }
 
 /// Limits whose check needs the whole job's facts.
@@ -87,12 +104,13 @@ fn whole_job_limits(eff: &Effective) -> bool {
     .contains(&true)
 }
 
+/// Ok(the decision), or Err when slurmctld could not be asked.
 fn decide_whole_job(
     cfg: &Config,
     eff: &Effective,
     job_id: u32,
     job: JobFacts,
-) -> Result<(), Refusal> {
+) -> Result<Result<(), Refusal>, Refusal> {
     let unreachable = |e: String| {
         log(Level::Error, &format!("carme: job {job_id}: {e}"));
         Refusal::controller_unreachable(&e)
@@ -106,5 +124,5 @@ fn decide_whole_job(
         let jobs = bounded::load_user_jobs(info.user_id).map_err(unreachable)?;
         ask.running_jobs = Some(running_before(&info, &jobs, &cfg.gate.feature));
     }
-    check(cfg, eff, &ask)
+    Ok(check(cfg, eff, &ask))
 }

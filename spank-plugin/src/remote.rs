@@ -93,8 +93,11 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
             match plan_step(&loaded, kind, constraint.as_deref(), image.as_deref()) {
                 StepPlan::Container { image } | StepPlan::HostForCarme { image } => {
                     let gpus = job_gpus(&job, job_id);
-                    if let Some(r) = limits::refusal(&loaded, who.as_ref(), job_id, &image, job) {
+                    let over = limits::refusal(&loaded, who.as_ref(), job_id, &image, job);
+                    if let Some(limits::LimitRefusal::Over(r)) = over {
                         refused(r)
+                    } else if let Some(limits::LimitRefusal::NoFacts(r)) = over {
+                        unconfined(r)
                     } else if let Some(r) = enter_namespace(sp, &loaded, job_id, kind, gpus) {
                         unconfined(r)
                     } else if kind == StepKind::Tasks {

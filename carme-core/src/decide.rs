@@ -108,15 +108,10 @@ pub enum StepPlan {
     /// A Carme job's batch script or interactive shell: it runs on the
     /// host, and the sruns it starts run in `image`.
     HostForCarme { image: String },
-    /// Runs on the host although the job would be refused: failing a batch
-    /// step would drain the node, so the user is warned and its sruns are
-    /// refused instead.
-    HostWithWarning(Refusal),
-    /// A batch script or interactive shell that may belong to a Carme job
-    /// but cannot be confined (its facts or its namespace are missing): the
-    /// step itself starts (failing it in slurmstepd would drain the node),
-    /// and its task ends with this message before it runs. Never
-    /// unconfined.
+    /// A refused batch script or interactive shell of a Carme job (or one
+    /// that may be a Carme job's but cannot be confined): the step itself
+    /// starts (failing it in slurmstepd would drain the node), and its task
+    /// ends with this message before it runs. Never unconfined.
     TasksRefused(Refusal),
     /// Every task runs in `image` through carme-launch.
     Container { image: String },
@@ -145,8 +140,7 @@ pub fn plan_step(
         // Undetermined cannot happen with a known constraint; treat it as
         // not Carme rather than guess.
         (Ok(_), _) => StepPlan::Untouched,
-        (Err(r), StepKind::Tasks) => StepPlan::Refused(r),
-        (Err(r), _) => StepPlan::HostWithWarning(r),
+        (Err(r), kind) => refused_step(kind, r),
     }
 }
 
@@ -175,15 +169,16 @@ pub fn plan_unverified_step(
     };
     match kind {
         StepKind::Extern => StepPlan::Untouched,
-        StepKind::Tasks => StepPlan::Refused(why),
-        StepKind::Batch | StepKind::Interactive => StepPlan::TasksRefused(why),
+        kind => refused_step(kind, why),
     }
 }
 
-/// A step of a Carme job that cannot be confined (its namespace could not
-/// be built, its facts could not be read): task steps are refused, the
-/// task of a batch or interactive step ends before it runs.
-pub fn plan_unconfinable_step(kind: StepKind, why: Refusal) -> StepPlan {
+/// How a step of a Carme job is refused (over its limits, an unknown
+/// image, a broken config, facts or namespace missing): a task step fails
+/// before its tasks start; the task of a batch or interactive step ends
+/// with the message before it runs (failing those steps in slurmstepd
+/// would drain the node). Never run unconfined.
+pub fn refused_step(kind: StepKind, why: Refusal) -> StepPlan {
     match kind {
         StepKind::Tasks => StepPlan::Refused(why),
         _ => StepPlan::TasksRefused(why),
@@ -415,19 +410,19 @@ mod tests {
                 "{kind:?} {constraint:?} {image:?}"
             );
         }
-        // Refusals: fail task steps, only warn in batch/interactive steps
-        // (a failed batch step drains the node).
+        // Refusals: fail task steps; the task of a batch/interactive step
+        // ends before it runs (a failed batch step would drain the node).
         assert!(matches!(
             plan_step(&l, Tasks, None, Some("base")),
             StepPlan::Refused(_)
         ));
         assert!(matches!(
             plan_step(&l, Batch, None, Some("base")),
-            StepPlan::HostWithWarning(_)
+            StepPlan::TasksRefused(_)
         ));
         assert!(matches!(
             plan_step(&l, Interactive, Some("carme"), Some("x")),
-            StepPlan::HostWithWarning(_)
+            StepPlan::TasksRefused(_)
         ));
         assert!(matches!(
             plan_step(&broken(), Tasks, Some("carme"), None),
@@ -443,11 +438,11 @@ mod tests {
     fn unverified_steps_fail_closed_and_never_fail_a_batch_step() {
         let r = Refusal::node_not_ready("x");
         assert_eq!(
-            plan_unconfinable_step(StepKind::Tasks, r.clone()),
+            refused_step(StepKind::Tasks, r.clone()),
             StepPlan::Refused(r.clone())
         );
         assert_eq!(
-            plan_unconfinable_step(StepKind::Batch, r.clone()),
+            refused_step(StepKind::Batch, r.clone()),
             StepPlan::TasksRefused(r)
         );
         use StepKind::*;

@@ -14,15 +14,6 @@ use crate::ffi::{Level, log};
 use crate::remote::JobFacts;
 use crate::who::JobUser;
 
-/// Why a step of a Carme job must not run.
-pub enum LimitRefusal {
-    /// The job is over a limit.
-    Over(Refusal),
-    /// The facts to decide are missing (the user unknown here, slurmctld
-    /// not answering): the step cannot be let run, confined or not.
-    NoFacts(Refusal),
-}
-
 /// Why this step of a Carme job must not run, if it must not. `loaded`
 /// holds the rules of `who` (the job's user and groups).
 pub fn refusal(
@@ -31,15 +22,15 @@ pub fn refusal(
     job_id: u32,
     image: &str,
     job: JobFacts,
-) -> Option<LimitRefusal> {
+) -> Option<Refusal> {
     let Some(who) = who else {
         log(
             Level::Error,
             &format!("carme: job {job_id}: cannot resolve the job's user"),
         );
-        return Some(LimitRefusal::NoFacts(Refusal::node_not_ready(
+        return Some(Refusal::node_not_ready(
             "the job's user is unknown on this node",
-        )));
+        ));
     };
     // A broken config never gets here: plan_step refused the step already.
     let Loaded::Ready(cfg) = loaded else {
@@ -58,7 +49,7 @@ pub fn refusal(
         ..Ask::default()
     };
     if let Err(r) = check(cfg, &eff, &image_ask) {
-        return Some(LimitRefusal::Over(r));
+        return Some(r);
     }
     if !whole_job_limits(&eff) {
         return None;
@@ -67,9 +58,7 @@ pub fn refusal(
     let dir = cfg.paths.state_dir.expand(&node, Some(job_id));
     match state::read_verdict(&dir, job_id) {
         Ok(Some(v)) => {
-            return v
-                .err()
-                .map(|m| LimitRefusal::Over(Refusal::from_message(m)));
+            return v.err().map(Refusal::from_message);
         }
         Ok(None) => {}
         Err(e) => log(
@@ -80,7 +69,7 @@ pub fn refusal(
     let verdict = match decide_whole_job(cfg, &eff, job_id, job) {
         Ok(v) => v,
         // Not kept: a later step asks slurmctld again.
-        Err(r) => return Some(LimitRefusal::NoFacts(r)),
+        Err(r) => return Some(r),
     };
     let stored = verdict.clone().map_err(|r| r.message().to_string());
     if let Err(e) = state::write_verdict(&dir, job_id, &stored) {
@@ -89,7 +78,7 @@ pub fn refusal(
             &format!("carme: job {job_id}: cannot keep the decision: {e}"),
         );
     }
-    verdict.err().map(LimitRefusal::Over)
+    verdict.err()
 }
 
 /// Limits whose check needs the whole job's facts.

@@ -24,9 +24,7 @@ use std::path::Path;
 
 use carme_core::Refusal;
 use carme_core::config::{Config, JobFacts as JobFactSource, Loaded, Scope};
-use carme_core::decide::{
-    StepKind, StepPlan, plan_step, plan_unconfinable_step, plan_unverified_step,
-};
+use carme_core::decide::{StepKind, StepPlan, plan_step, plan_unverified_step, refused_step};
 use carme_core::driver::DriverFacts;
 use carme_core::gpulist::{GpuSet, job_gpus_on_node};
 use carme_core::launch::{self, TaskFacts};
@@ -78,13 +76,7 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     let who = JobUser::of_step(sp);
     let loaded = load_config(Some(&who.as_ref().map_or(Scope::NOBODY, JobUser::scope)));
 
-    // Over its limits: a batch script still runs (its sruns are refused).
-    let refused = |r: Refusal| match kind {
-        StepKind::Tasks => StepPlan::Refused(r),
-        _ => StepPlan::HostWithWarning(r),
-    };
-    // Cannot be confined: never runs unconfined.
-    let unconfined = |r: Refusal| plan_unconfinable_step(kind, r);
+    let refused = |r: Refusal| refused_step(kind, r);
     let owner = sp.uid().zip(sp.gid());
     let plan = match job_constraint(&loaded, job_id, owner, image.is_some()) {
         Facts::NotCarme => StepPlan::Untouched,
@@ -93,13 +85,10 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
             match plan_step(&loaded, kind, constraint.as_deref(), image.as_deref()) {
                 StepPlan::Container { image } | StepPlan::HostForCarme { image } => {
                     let gpus = job_gpus(&job, job_id);
-                    let over = limits::refusal(&loaded, who.as_ref(), job_id, &image, job);
-                    if let Some(limits::LimitRefusal::Over(r)) = over {
+                    if let Some(r) = limits::refusal(&loaded, who.as_ref(), job_id, &image, job) {
                         refused(r)
-                    } else if let Some(limits::LimitRefusal::NoFacts(r)) = over {
-                        unconfined(r)
                     } else if let Some(r) = enter_namespace(sp, &loaded, job_id, kind, gpus) {
-                        unconfined(r)
+                        refused(r)
                     } else if kind == StepKind::Tasks {
                         StepPlan::Container { image }
                     } else {
@@ -109,7 +98,7 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
                 plan => plan,
             }
         }
-        Facts::Failed(r) => unconfined(r),
+        Facts::Failed(r) => refused(r),
         Facts::Unverified(e) => plan_unverified_step(kind, job_id, image.is_some(), &e),
     };
     if let (Loaded::Broken { error, .. }, false) = (&loaded, plan == StepPlan::Untouched) {
@@ -348,9 +337,7 @@ fn runtime_problem(cfg: &Config) -> Option<String> {
 /// The step is not failed here: srun's exit status comes only from its
 /// tasks, so a step failed before its tasks start would exit 0.
 pub fn user_init(_sp: &Spank) -> Result<(), ()> {
-    if let Some(StepPlan::Refused(r) | StepPlan::HostWithWarning(r) | StepPlan::TasksRefused(r)) =
-        with_state(|s| s.plan.clone())
-    {
+    if let Some(StepPlan::Refused(r) | StepPlan::TasksRefused(r)) = with_state(|s| s.plan.clone()) {
         log(Level::Error, r.message());
     }
     Ok(())
@@ -393,8 +380,8 @@ pub fn task_init(sp: &Spank) -> Result<(), ()> {
         // Slurm ends the task with exit code 1 before its execve: the
         // payload never runs and srun reports the failure.
         (Some(StepPlan::Refused(_)), _) => Err(TaskError::Step),
-        // A batch script or interactive shell that cannot be confined: it
-        // ends with the message (in its output) before it runs.
+        // A refused batch script or interactive shell: it ends with the
+        // message (in its output) before it runs.
         (Some(StepPlan::TasksRefused(r)), _) => Err(TaskError::Refused(r.message().to_string())),
         // Not a Carme step: nothing to do per task.
         _ => Ok(()),

@@ -210,3 +210,15 @@ fn write_atomically(path: &Path, text: &str) {
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     std::fs::rename(&tmp, path).expect("rename config");
 }
+
+/// The GPU device names (`nvidiaN`) a listing shows.
+pub fn gpus_in(listing: &str) -> std::collections::BTreeSet<String> {
+    listing
+        .split_whitespace()
+        .filter(|n| {
+            n.strip_prefix("nvidia")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string)
+        .collect()
+}

@@ -7,22 +7,10 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use carme_e2e::{Cluster, OTHER, STAFF, STUDENT, home_of, shared_config, unique_name};
+use carme_e2e::{Cluster, OTHER, STAFF, STUDENT, gpus_in, home_of, shared_config, unique_name};
 
 fn dev_dir(c: &Cluster, node: &str) -> PathBuf {
     c.dir.join(format!("nodes/{node}/dev"))
-}
-
-/// The nvidiaN names a listing shows.
-fn gpus_in(listing: &str) -> BTreeSet<String> {
-    listing
-        .split_whitespace()
-        .filter(|n| {
-            n.strip_prefix("nvidia")
-                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]

@@ -6,18 +6,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use carme_e2e::{Cluster, ConfigSwap, OTHER, STUDENT, exclusive_config, unique_name};
+use carme_e2e::{Cluster, ConfigSwap, OTHER, STUDENT, exclusive_config, gpus_in, unique_name};
 
 /// The nvidiaN names in a listing, per `node:` line.
 fn gpus_of(out: &str, node: &str) -> BTreeSet<String> {
     out.lines()
         .filter_map(|l| l.strip_prefix(&format!("{node}:")))
-        .flat_map(str::split_whitespace)
-        .filter(|n| {
-            n.strip_prefix("nvidia")
-                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .map(str::to_string)
+        .flat_map(gpus_in)
         .collect()
 }
 

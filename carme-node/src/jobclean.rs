@@ -329,6 +329,27 @@ pub fn retry_leftovers(
             waiting.push(id);
             continue;
         }
+        // Another run (a retry elsewhere, the prolog of a new job with this
+        // id) is at it: never two in the same paths at once.
+        let _lock = match ops.lock_job(state_dir, id, Duration::ZERO) {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                log.info(&format!(
+                    "leftovers of ended job {id}: another run is at them; left to it"
+                ));
+                continue;
+            }
+            Err(e) => {
+                log.warn(&format!(
+                    "leftovers of ended job {id}: cannot lock them: {e}"
+                ));
+                continue;
+            }
+        };
+        // What the run before us left: only if the record is still this.
+        if !matches!(read_record(ops, state_dir, id), Ok(Some(ref now)) if *now == rec) {
+            continue;
+        }
         log.info(&format!(
             "retrying the cleanup of ended job {id} (try {}), for at most {}",
             tries.tries.saturating_add(1),

@@ -126,7 +126,10 @@ pub fn prepare(
     state_dir: &Path,
 ) -> Result<(), Fault> {
     let t0 = ops.elapsed();
-    clear_earlier_job(ops, log, job, state_dir)?;
+    // Held until this job's record replaces the earlier one: a retry that
+    // gets the lock after that finds the record is no longer the ended
+    // job's, and leaves these paths alone.
+    let lock = clear_earlier_job(ops, log, job, state_dir)?;
     let record = state_dir.join(crate::nodejob::record_name(job.job_id));
     ops.write_root_file(&record, &job.to_text()).map_err(|e| {
         fault(
@@ -134,6 +137,7 @@ pub fn prepare(
             "carme: cannot write its state dir",
         )
     })?;
+    drop(lock);
     let mut done = Vec::new();
     for (what, base) in [
         ("tmp", Some(&job.tmp_base)),
@@ -175,21 +179,50 @@ fn clear_earlier_job(
     log: &dyn Log,
     job: &NodeJob,
     state_dir: &Path,
-) -> Result<(), Fault> {
+) -> Result<Option<Box<dyn std::any::Any>>, Fault> {
     use crate::jobclean::{Cleaned, Source, clean};
     let old = match crate::jobclean::read_record(ops, state_dir, job.job_id) {
         Ok(Some(old)) => old,
-        Ok(None) => return Ok(()),
+        Ok(None) => return Ok(None),
         Err(e) => {
             log.warn(&format!("replacing an unreadable record: {e}"));
-            return Ok(());
+            return Ok(None);
         }
     };
     let ended = old.leftover.is_some();
     if !carme_core::leftover::is_earlier_job(&old.identity(), ended, &job.identity()) {
         // This job's own: the prolog runs again for the same attempt.
-        return Ok(());
+        return Ok(None);
     }
+    // A retry of the earlier job's leftovers (in another job's prolog or
+    // epilog, at most its budget) must not be removing in the paths this
+    // job is about to get: wait for it, then read what it left.
+    let wait = crate::jobclean::EPILOG_RETRY + std::time::Duration::from_secs(5);
+    let lock = match ops.lock_job(state_dir, job.job_id, wait) {
+        Ok(Some(l)) => Some(l),
+        Ok(None) => {
+            log.warn(&format!(
+                "another run still cleans up after an earlier job {} after {}; going on",
+                job.job_id,
+                secs(wait)
+            ));
+            None
+        }
+        Err(e) => {
+            log.warn(&format!("cannot lock the paths of job {}: {e}", job.job_id));
+            None
+        }
+    };
+    // Read again under the lock: a retry may have finished meanwhile.
+    let old = match crate::jobclean::read_record(ops, state_dir, job.job_id) {
+        Ok(Some(now)) => now,
+        Ok(None) => return Ok(lock),
+        Err(e) => {
+            log.warn(&format!("replacing an unreadable record: {e}"));
+            return Ok(lock);
+        }
+    };
+    let ended = old.leftover.is_some();
     // The same user's earlier run (a requeue, which the user may ask for):
     // what its epilog could not remove is theirs. It stays in the paths
     // this run gets, and this run's epilog removes it. Never a reason to
@@ -207,7 +240,7 @@ fn clear_earlier_job(
             job.job_id,
             old.leftover.map_or(0, |t| t.tries)
         ));
-        return Ok(());
+        return Ok(lock);
     }
     log.warn(&format!(
         "the record of job {id} on this node is of an earlier job {id} (uid {}, gid {}, \
@@ -261,19 +294,24 @@ fn clear_earlier_job(
                     .to_string()),
             id = job.job_id,
         ));
-        Ok(())
     };
     match clean(ops, log, &old, Source::Earlier, state_dir) {
-        Ok(Cleaned::Clean) => Ok(()),
+        Ok(Cleaned::Clean) => Ok(lock),
         // A retry of another run finished it meanwhile, or still counts.
         Ok(Cleaned::TakenOver) => match crate::jobclean::read_record(ops, state_dir, job.job_id) {
-            Ok(None) => Ok(()),
-            _ => orphaned("another run retrying its cleanup left something".to_string()),
+            Ok(None) => Ok(lock),
+            _ => {
+                orphaned("another run retrying its cleanup left something".to_string());
+                Ok(lock)
+            }
         },
-        Ok(Cleaned::Left { tries, .. }) => orphaned(format!(
-            "its directories could not all be removed ({} tries)",
-            tries.tries
-        )),
+        Ok(Cleaned::Left { tries, .. }) => {
+            orphaned(format!(
+                "its directories could not all be removed ({} tries)",
+                tries.tries
+            ));
+            Ok(lock)
+        }
         Err(u) => Err(blocked(u.message)),
     }
 }

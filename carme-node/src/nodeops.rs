@@ -43,6 +43,15 @@ pub trait NodeOps {
     /// would drain the node, and its status file, which beeond trusts as
     /// root ([`crate::state::ensure_private_root_dir`]).
     fn prepare_private_dir(&self, dir: &Path, mode: u32) -> Result<(), String>;
+    /// The lock of job id `job`'s paths in `state_dir`, waiting at most
+    /// `wait`; Ok(None) when another run still holds it
+    /// ([`crate::state::lock_job`]). Held until the box is dropped.
+    fn lock_job(
+        &self,
+        state_dir: &Path,
+        job: u32,
+        wait: Duration,
+    ) -> Result<Option<Box<dyn std::any::Any>>, String>;
     /// Run an admin tool for at most `timeout` (see [`crate::bounded`]).
     fn run(&self, argv: &[OsString], timeout: Duration) -> Ran;
     /// Remove `<base>/<jobid>` symlink-safely (see [`crate::rmtree`]),
@@ -138,6 +147,16 @@ impl NodeOps for LinuxNode {
 
     fn prepare_private_dir(&self, dir: &Path, mode: u32) -> Result<(), String> {
         crate::state::ensure_private_root_dir(dir, mode)
+    }
+
+    fn lock_job(
+        &self,
+        state_dir: &Path,
+        job: u32,
+        wait: Duration,
+    ) -> Result<Option<Box<dyn std::any::Any>>, String> {
+        Ok(crate::state::lock_job(state_dir, job, wait)?
+            .map(|l| Box::new(l) as Box<dyn std::any::Any>))
     }
 
     fn run(&self, argv: &[OsString], timeout: Duration) -> Ran {

@@ -106,6 +106,52 @@ fn ensure_dir(dir: &Path, mode: u32, parents: Parents) -> Result<(), String> {
     Ok(())
 }
 
+/// A lock on one job id's records and directories on this node, held
+/// while a run cleans up after an ended job with that id (a retry of its
+/// leftovers, or the prolog of a new job with its id): two never work in
+/// the same paths at once. Released when dropped.
+pub struct JobLock {
+    _held: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Take the lock of `job` in the root-owned `dir`, waiting at most `wait`;
+/// Ok(None) when another run still holds it then. The lock file is
+/// root's, 0600, opened without following links; it stays (empty).
+pub fn lock_job(
+    dir: &Path,
+    job: u32,
+    wait: std::time::Duration,
+) -> Result<Option<JobLock>, String> {
+    use nix::fcntl::{Flock, FlockArg};
+    ensure_root_dir(dir, 0o700)?;
+    let path = dir.join(format!("job-{job}.lock"));
+    let fd = open(
+        &path,
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    let st = fstat(fd.as_fd()).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !is_file(&st) || st.st_uid != 0 {
+        return Err(format!("{}: not a root-owned file", path.display()));
+    }
+    let deadline = std::time::Instant::now() + wait;
+    let mut file = std::fs::File::from(fd);
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(held) => return Ok(Some(JobLock { _held: held })),
+            Err((f, Errno::EWOULDBLOCK)) => {
+                if std::time::Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                file = f;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err((_, e)) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
 fn record_name(job: u32) -> String {
     format!("job-{job}")
 }
@@ -332,6 +378,36 @@ mod tests {
         assert_eq!(read_verdict(&dir, 7).unwrap(), None);
         assert!(!remove_job(&dir, 7).unwrap(), "second removal is a no-op");
         assert_eq!(read_record(&dir, 7).unwrap(), None);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Issue 13 (review): two runs never clean up after one job id at once.
+    #[test]
+    fn job_locks_exclude_each_other_and_end_when_dropped() {
+        require_root();
+        let base = scratch("lock");
+        let dir = base.join("state");
+        let first = lock_job(&dir, 42, std::time::Duration::ZERO).unwrap();
+        assert!(first.is_some());
+        let t = std::time::Instant::now();
+        let second = lock_job(&dir, 42, std::time::Duration::from_millis(200)).unwrap();
+        assert!(second.is_none(), "taken twice");
+        assert!(t.elapsed() >= std::time::Duration::from_millis(200));
+        assert!(
+            lock_job(&dir, 43, std::time::Duration::ZERO)
+                .unwrap()
+                .is_some()
+        );
+        drop(first);
+        assert!(
+            lock_job(&dir, 42, std::time::Duration::ZERO)
+                .unwrap()
+                .is_some()
+        );
+        // Never through a link planted in its place.
+        std::fs::remove_file(dir.join("job-44.lock")).ok();
+        symlink("/etc/passwd", dir.join("job-44.lock")).unwrap();
+        assert!(lock_job(&dir, 44, std::time::Duration::ZERO).is_err());
         std::fs::remove_dir_all(&base).unwrap();
     }
 

@@ -38,6 +38,8 @@ pub struct FakeNode {
     pub removal: RefCell<Option<Removal>>,
     /// Directories [`NodeOps::prepare_private_dir`] refuses, with why.
     pub unsafe_dirs: RefCell<BTreeMap<PathBuf, String>>,
+    /// Job ids whose lock another run holds.
+    pub locked: RefCell<BTreeSet<u32>>,
     /// Results of the next removals, in order (then `removal`).
     pub removals: RefCell<std::collections::VecDeque<Removal>>,
     /// The time each removal was given.
@@ -67,6 +69,7 @@ impl FakeNode {
             unmount_fails: Cell::new(false),
             removal: RefCell::new(None),
             unsafe_dirs: RefCell::new(BTreeMap::new()),
+            locked: RefCell::new(BTreeSet::new()),
             removals: RefCell::new(Default::default()),
             withins: RefCell::new(Vec::new()),
             remove_bound: Cell::new(crate::nodeops::REMOVE_BOUND),
@@ -210,6 +213,21 @@ impl NodeOps for FakeNode {
             .filter(|p| p.parent() == Some(dir))
             .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
             .collect())
+    }
+
+    fn lock_job(
+        &self,
+        _state_dir: &Path,
+        job: u32,
+        wait: Duration,
+    ) -> Result<Option<Box<dyn std::any::Any>>, String> {
+        if self.locked.borrow().contains(&job) {
+            self.note(format!("lock job-{job} busy"));
+            self.clock.set(self.clock.get() + wait);
+            return Ok(None);
+        }
+        self.note(format!("lock job-{job}"));
+        Ok(Some(Box::new(())))
     }
 
     fn prepare_private_dir(&self, dir: &Path, _mode: u32) -> Result<(), String> {
@@ -1335,6 +1353,47 @@ wait_timeout = "120s"
             (1, None),
             "the new run's record"
         );
+    }
+
+    /// Issue 13 (review): a retry never works in paths another run holds
+    /// (the prolog of a requeue, another retry), and a prolog waits for a
+    /// retry at most its bound, then goes on.
+    #[test]
+    fn runs_cleaning_up_after_one_job_id_take_turns() {
+        let n = FakeNode::new();
+        put_record(&n, 42, tries(1, 0));
+        n.locked.borrow_mut().insert(42);
+        let log = MemoryLog::default();
+        jobclean::retry_leftovers(&n, &log, Path::new(STATE), 50, Duration::from_secs(5));
+        assert!(
+            !n.trace().iter().any(|t| t.starts_with("rmtree")),
+            "{:?}",
+            n.trace()
+        );
+        assert!(
+            log.has(Level::Info, "another run is at them"),
+            "{}",
+            log.text()
+        );
+        assert!(record_text(&n, 42).is_some(), "left to the other run");
+
+        // The requeue's prolog: another run holds job 42 past the bound.
+        let mut old = job("n1", "carme", 0);
+        old.leftover = tries(1, 0);
+        let n = FakeNode::new();
+        n.write_root_file(&Path::new(STATE).join("job-42.node"), &old.to_text())
+            .unwrap();
+        n.locked.borrow_mut().insert(42);
+        let log = MemoryLog::default();
+        let t0 = n.elapsed();
+        jobprep::prepare(&n, &log, &job("n1", "carme", 1), Path::new(STATE)).unwrap();
+        assert!(n.elapsed() - t0 >= jobclean::EPILOG_RETRY, "did not wait");
+        assert!(
+            log.has(Level::Warning, "another run still cleans up"),
+            "{}",
+            log.text()
+        );
+        assert!(!n.trace().iter().any(|t| t.starts_with("drain")));
     }
 
     #[test]

@@ -222,3 +222,17 @@ pub fn gpus_in(listing: &str) -> std::collections::BTreeSet<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// The cluster's carme.toml with `job_facts = "slurmctld"` for the guard's
+/// lifetime (the harness uses "prolog"); hold [`exclusive_config`].
+pub fn slurmctld_facts(c: &Cluster) -> ConfigSwap {
+    let original = std::fs::read_to_string(c.carme_toml()).unwrap();
+    assert!(
+        original.contains("job_facts = \"prolog\""),
+        "harness config changed"
+    );
+    ConfigSwap::new(
+        &c.carme_toml(),
+        &original.replace("job_facts = \"prolog\"", "job_facts = \"slurmctld\""),
+    )
+}

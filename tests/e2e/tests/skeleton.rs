@@ -576,39 +576,7 @@ fn broken_config_refuses_carme_jobs_and_spares_others() {
     // #SBATCH constraint from the client, so slurmstepd must refuse it:
     // the batch step is not failed (that would drain the node), its
     // script ends before it runs, with the message in its output.
-    let name = unique_name("broken-stdin");
-    let out_file = home_of(STUDENT).join(format!("{name}.out"));
-    let out = c.run_full(
-        STUDENT,
-        &[
-            "sbatch",
-            "--wait",
-            "-J",
-            &name,
-            "-o",
-            out_file.to_str().unwrap(),
-        ],
-        &[],
-        Some("#!/bin/sh\n#SBATCH --constraint=carme\nsrun true\necho srun-exit=$?\n"),
-    );
-    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
-    // sbatch --wait exits with the job's exit code: the script's 125.
-    assert_eq!(out.code, 125, "{}\n{text}", out.all());
-    assert!(
-        text.contains(&want),
-        "want {want} in the job output:\n{text}"
-    );
-    assert!(!text.contains("srun-exit="), "the script ran:\n{text}");
-    let node_state = c.root(&["sinfo", "-h", "-N", "-o", "%N %T"]).stdout;
-    assert!(
-        !node_state.contains("drain"),
-        "a node was drained:\n{node_state}"
-    );
-
-    // Non-Carme jobs still run, on Carme nodes too.
-    let out = c.run_as(STUDENT, &["srun", "-w", "n1", "echo", "still-running"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), "still-running");
+    refused_in_slurmstepd_spares_others(&c, "broken-stdin", "srun true", &want);
 }
 
 /// Root runs commands from carme.toml, so a config that others than root
@@ -655,38 +623,7 @@ fn a_config_others_can_write_refuses_carme_jobs_and_spares_others() {
 
     // slurmstepd (root) refuses too: the script on stdin hides the
     // constraint from the client; it ends before it runs.
-    let name = unique_name("untrusted-stdin");
-    let out_file = home_of(STUDENT).join(format!("{name}.out"));
-    let out = c.run_full(
-        STUDENT,
-        &[
-            "sbatch",
-            "--wait",
-            "-J",
-            &name,
-            "-o",
-            out_file.to_str().unwrap(),
-        ],
-        &[],
-        Some("#!/bin/sh\n#SBATCH --constraint=carme\nsrun cat /CARME_IMAGE\necho srun-exit=$?\n"),
-    );
-    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
-    // sbatch --wait exits with the job's exit code: the script's 125.
-    assert_eq!(out.code, 125, "{}\n{text}", out.all());
-    assert!(
-        text.contains(&want),
-        "want {want} in the job output:\n{text}"
-    );
-    assert!(!text.contains("srun-exit="), "the script ran:\n{text}");
-    let node_state = c.root(&["sinfo", "-h", "-N", "-o", "%N %T"]).stdout;
-    assert!(
-        !node_state.contains("drain"),
-        "a node was drained:\n{node_state}"
-    );
-
-    let out = c.run_as(STUDENT, &["srun", "-w", "n1", "echo", "still-running"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), "still-running");
+    refused_in_slurmstepd_spares_others(&c, "untrusted-stdin", "srun cat /CARME_IMAGE", &want);
 }
 
 fn chown(path: &Path, user: &str) {
@@ -763,10 +700,7 @@ fn multi_prog_is_refused_for_carme_steps_on_22_05() {
 fn job_facts_from_slurmctld_work_without_the_prolog_record() {
     let _g = exclusive_config();
     let c = Cluster::get();
-    let original = std::fs::read_to_string(c.carme_toml()).unwrap();
-    let text = original.replace("job_facts = \"prolog\"", "job_facts = \"slurmctld\"");
-    assert_ne!(text, original, "harness config changed shape");
-    let _swap = ConfigSwap::new(&c.carme_toml(), &text);
+    let _swap = carme_e2e::slurmctld_facts(&c);
     let out = srun_carme(&c, STAFF, "tools", &["cat", "/CARME_IMAGE"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(out.stdout.trim(), "tools");
@@ -867,4 +801,44 @@ fn records_are_removed_by_the_epilog() {
             record.display()
         );
     }
+}
+
+/// A Carme batch script read from stdin (its `#SBATCH` constraint hidden
+/// from the client) whose step slurmstepd refuses with `want`: the batch
+/// step is not failed (that would drain the node), the script ends before
+/// it runs with the message in its output; non-Carme jobs still run.
+fn refused_in_slurmstepd_spares_others(c: &Cluster, tag: &str, srun: &str, want: &str) {
+    let name = unique_name(tag);
+    let out_file = home_of(STUDENT).join(format!("{name}.out"));
+    let script = format!("#!/bin/sh\n#SBATCH --constraint=carme\n{srun}\necho srun-exit=$?\n");
+    let out = c.run_full(
+        STUDENT,
+        &[
+            "sbatch",
+            "--wait",
+            "-J",
+            &name,
+            "-o",
+            out_file.to_str().unwrap(),
+        ],
+        &[],
+        Some(&script),
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    // sbatch --wait exits with the job's exit code: the script's 125.
+    assert_eq!(out.code, 125, "{}\n{text}", out.all());
+    assert!(
+        text.contains(want),
+        "want {want} in the job output:\n{text}"
+    );
+    assert!(!text.contains("srun-exit="), "the script ran:\n{text}");
+    let node_state = c.root(&["sinfo", "-h", "-N", "-o", "%N %T"]).stdout;
+    assert!(
+        !node_state.contains("drain"),
+        "a node was drained:\n{node_state}"
+    );
+    // Non-Carme jobs still run, on Carme nodes too.
+    let out = c.run_as(STUDENT, &["srun", "-w", "n1", "echo", "still-running"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "still-running");
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use carme_e2e::{Cluster, ConfigSwap, OTHER, STUDENT, exclusive_config, gpus_in, unique_name};
+use carme_e2e::{Cluster, OTHER, STUDENT, exclusive_config, gpus_in, slurmctld_facts, unique_name};
 
 /// The nvidiaN names in a listing, per `node:` line.
 fn gpus_of(out: &str, node: &str) -> BTreeSet<String> {
@@ -20,11 +20,7 @@ fn gpus_of(out: &str, node: &str) -> BTreeSet<String> {
 fn each_node_sees_its_own_gpus_from_slurmctld() {
     let _g = exclusive_config();
     let c = Cluster::get();
-    let original = std::fs::read_to_string(c.carme_toml()).unwrap();
-    let _swap = ConfigSwap::new(
-        &c.carme_toml(),
-        &original.replace("job_facts = \"prolog\"", "job_facts = \"slurmctld\""),
-    );
+    let _swap = slurmctld_facts(&c);
     // Another job holds one GPU of n1, so the two-node job below gets
     // different GPU indices on n1 and n2: a node that took another node's
     // entry of the GRES detail would show it.

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use carme_e2e::{Cluster, ConfigSwap, STUDENT, exclusive_config, home_of, unique_name};
+use carme_e2e::{Cluster, STUDENT, exclusive_config, home_of, slurmctld_facts, unique_name};
 
 /// slurmctld stopped for the guard's lifetime (continued also on panic).
 struct Stopped(String);
@@ -38,11 +38,7 @@ impl Drop for Stopped {
 fn a_batch_step_without_job_facts_never_runs_unconfined_nor_drains() {
     let _g = exclusive_config();
     let c = Cluster::get();
-    let original = std::fs::read_to_string(c.carme_toml()).unwrap();
-    let _swap = ConfigSwap::new(
-        &c.carme_toml(),
-        &original.replace("job_facts = \"prolog\"", "job_facts = \"slurmctld\""),
-    );
+    let _swap = slurmctld_facts(&c);
     let name = unique_name("unverified");
     let out_file = home_of(STUDENT).join(format!("{name}.out"));
     let out = c.run_as(

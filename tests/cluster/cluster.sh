@@ -20,6 +20,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
+# The plugin is built once per Slurm series (tests/cluster/release.sh):
+# CARME_PLUGIN_SO names the one for the Slurm this cluster runs.
+PLUGIN_SO=${CARME_PLUGIN_SO:-$TARGET/libcarme_spank.so}
 
 NODES=(n1 n2 n3)
 CARME_NODES="n1,n2"            # Feature=carme,beeond
@@ -81,7 +84,8 @@ start() {
     local dir=$1
     [ "$(id -u)" = 0 ] || die "start needs root (slurmd and munged run as root)"
     [ -e "$dir/etc/slurm.conf" ] && die "$dir already holds a cluster; stop it first"
-    for f in libcarme_spank.so carme-launch carme-exec carme-prolog carme-epilog carme-runtime-standin libnvidia_ml_standin.so carme-beeond-standin; do
+    [ -e "$PLUGIN_SO" ] || die "$PLUGIN_SO missing: run cargo build --release first"
+    for f in carme-launch carme-exec carme-prolog carme-epilog carme-runtime-standin libnvidia_ml_standin.so carme-beeond-standin; do
         [ -e "$TARGET/$f" ] || die "$TARGET/$f missing: run cargo build --release first"
     done
     for b in slurmctld slurmd munged ch-run; do
@@ -108,7 +112,7 @@ start() {
     chmod 1777 "$dir/shared"
 
     # Artifacts, copied so a rebuild cannot change a running cluster.
-    install -m 755 "$TARGET/libcarme_spank.so" "$dir/lib/libcarme_spank.so"
+    install -m 755 "$PLUGIN_SO" "$dir/lib/libcarme_spank.so"
     install -m 755 "$TARGET/carme-launch" "$dir/libexec/carme-launch"
     install -m 755 "$TARGET/carme-exec" "$dir/libexec/carme-exec"
     install -m 755 "$TARGET/carme-prolog" "$dir/libexec/carme-prolog"

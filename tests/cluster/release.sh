@@ -128,8 +128,8 @@ headers() {
 
 # Runs as root in the new namespace (stage two of `exec`).
 enter() {
-    local dir=$1 name=$2
-    shift 2
+    local dir=$1 name=$2 cwd=$3
+    shift 3
     mount --make-rprivate /
     # pivot_root needs the new root to be a mount point.
     mount --bind "$dir" "$dir"
@@ -154,7 +154,9 @@ enter() {
     pivot_root . .oldroot
     umount -l /.oldroot
     rmdir /.oldroot 2>/dev/null || true
-    cd /
+    # The caller's directory, when the root's view has it (the repository
+    # and the harness base do).
+    cd "$cwd" 2>/dev/null || cd /
     export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
     exec "$@"
 }
@@ -172,7 +174,7 @@ run_in() {
     dir=$(make_root "$series")
     mkdir -p "$BASE"
     exec unshare --mount --uts --propagation private -- \
-        bash "$HERE/release.sh" __enter "$dir" "carme-${series/./}" "$@"
+        bash "$HERE/release.sh" __enter "$dir" "carme-${series/./}" "$PWD" "$@"
 }
 
 # Every process whose root directory is the release root or lies below it

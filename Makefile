@@ -51,8 +51,12 @@ check-24.11: deps
 	    nm -D target/slurm-24.11/release/libcarme_spank.so | grep -q ' U spank_prepend_task_argv' || \
 	    { echo "check-24.11: the plugin does not use spank_prepend_task_argv" >&2; exit 1; }
 
+# The e2e suite on every supported Slurm series: 22.05 on this machine,
+# 24.11 (Debian trixie) and 26.05 (Debian sid) in roots that
+# tests/cluster/release.sh makes once with mmdebstrap. SERIES=24.11 runs one.
+SERIES ?=
 test-e2e: build
-	bash tests/e2e/run.sh $(E2E_DIR)
+	bash tests/e2e/all-series.sh $(E2E_DIR) $(SERIES)
 
 test: lint test-unit check-24.11 test-e2e
 

@@ -14,6 +14,7 @@ PACKAGES=(
     util-linux procps iproute2 psmisc     # runuser, script, ps, ss, fuser
     binutils                              # nm, readelf (artifact checks)
     btrfs-progs                           # mkfs.btrfs, btrfs: subvolumes in job dirs (carme-node tests)
+    mmdebstrap                            # roots of Debian trixie/sid: Slurm 24.11 and 26.05 (release.sh)
     ca-certificates curl
 )
 

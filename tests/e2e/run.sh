@@ -1,10 +1,45 @@
 #!/bin/bash
 # Start a fresh harness cluster in DIR, run the end-to-end tests against it,
 # stop it again (also on failure), and show the daemons' logs if a test failed.
+#
+#   run.sh DIR [SERIES]
+#
+# SERIES (default 22.05, the machine's own Slurm) picks the Slurm release:
+# 24.11 and 26.05 run in their Debian roots (tests/cluster/release.sh). The
+# test binaries and the release-independent programs are built here on the
+# host; the plugin is built against that release's headers; the cluster and
+# every test run inside the root, in its private namespace.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-DIR=${1:?usage: run.sh DIR}
+DIR=${1:?usage: run.sh DIR [SERIES]}
+SERIES=${2:-22.05}
 CLUSTER="$ROOT/tests/cluster/cluster.sh"
+RELEASE="$ROOT/tests/cluster/release.sh"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+
+if [ "${CARME_E2E_INSIDE:-}" != 1 ]; then
+    suite=$(bash "$RELEASE" suite "$SERIES")
+    if [ "$suite" = host ]; then
+        export CARME_PLUGIN_SO="$TARGET/release/libcarme_spank.so"
+    else
+        inc=$(bash "$RELEASE" headers "$SERIES")
+        CARME_SLURM_INCLUDE=$inc cargo build --release -p carme-spank \
+            --target-dir "$TARGET/slurm-$SERIES"
+        export CARME_PLUGIN_SO="$TARGET/slurm-$SERIES/release/libcarme_spank.so"
+    fi
+    # Built here (the roots have no toolchain), run there: the test
+    # executables, in cargo's order.
+    bins=$(cargo test --release -p carme-e2e --no-run --message-format=json \
+        | grep -o '"executable":"[^"]*"' | sed 's/^"executable":"//; s/"$//')
+    [ -n "$bins" ] || { echo "run.sh: no e2e test executables were built" >&2; exit 1; }
+    export CARME_E2E_INSIDE=1 CARME_E2E_BINS="$bins"
+    rc=0
+    bash "$RELEASE" exec "$SERIES" -- bash "$0" "$DIR" "$SERIES" || rc=$?
+    # From the host's view: whatever still lives in the root (nothing,
+    # when the cluster stopped cleanly) is ended by PID.
+    [ "$suite" = host ] || bash "$RELEASE" sweep "$SERIES"
+    exit $rc
+fi
 
 if [ -f "$DIR/etc/slurm.conf" ]; then
     bash "$CLUSTER" stop "$DIR" || true
@@ -18,12 +53,19 @@ trap cleanup EXIT
 
 bash "$CLUSTER" start "$DIR"
 export CARME_CLUSTER_DIR=$DIR
+. "$DIR/env"
+echo "=== e2e on Slurm $SERIES: $(srun --version)" >&2
 set +e
-cargo test --release -p carme-e2e -- --test-threads="${E2E_THREADS:-4}"
-rc=$?
+rc=0
+failed=()
+while read -r bin; do
+    [ -n "$bin" ] || continue
+    echo "=== $(basename "$bin") (Slurm $SERIES)" >&2
+    "$bin" --test-threads="${E2E_THREADS:-4}" || { rc=1; failed+=("$(basename "$bin")"); }
+done <<<"$CARME_E2E_BINS"
 set -e
 if [ $rc -ne 0 ]; then
-    echo "=== e2e failed; last lines of the cluster logs" >&2
+    echo "=== e2e on Slurm $SERIES failed in: ${failed[*]}; last lines of the cluster logs" >&2
     for f in "$DIR"/log/*.log; do
         echo "--- $f" >&2
         tail -n 40 "$f" >&2

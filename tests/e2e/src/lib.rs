@@ -236,3 +236,31 @@ pub fn slurmctld_facts(c: &Cluster) -> ConfigSwap {
         &original.replace("job_facts = \"prolog\"", "job_facts = \"slurmctld\""),
     )
 }
+
+/// The Slurm release (major, minor) the cluster's clients are, from
+/// `srun --version` ("slurm 24.11.5"): tests whose right answer differs by
+/// release assert that release's own expectation.
+pub fn slurm_series() -> (u32, u32) {
+    static SERIES: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    *SERIES.get_or_init(|| {
+        let c = Cluster::get();
+        let out = c.root(&["srun", "--version"]);
+        assert_eq!(out.code, 0, "srun --version: {}", out.all());
+        let v = out
+            .stdout
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("srun --version: {}", out.all()));
+        let mut parts = v.split('.').map(|p| p.parse::<u32>());
+        match (parts.next(), parts.next()) {
+            (Some(Ok(major)), Some(Ok(minor))) => (major, minor),
+            _ => panic!("srun --version: unexpected {v:?}"),
+        }
+    })
+}
+
+/// Slurm >= 23.11: the plugin prepends the runtime to each task's argv
+/// (spank_prepend_task_argv) instead of the carme-exec hop.
+pub fn has_prepend_argv() -> bool {
+    slurm_series() >= (23, 11)
+}

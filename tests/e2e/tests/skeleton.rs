@@ -650,12 +650,20 @@ fn option_is_listed_in_srun_help() {
     }
 }
 
+/// Before 23.11 each task reaches its runtime through carme-exec, which
+/// --multi-prog would bypass: refused early. From 23.11 the plugin
+/// prepends the runtime to every task's own argv, so each rank runs its
+/// own program in the image.
 #[test]
-fn multi_prog_is_refused_for_carme_steps_on_22_05() {
+fn multi_prog_for_carme_steps_per_release() {
     let _g = shared_config();
     let c = Cluster::get();
     let conf = home_of(STUDENT).join(format!("{}.conf", unique_name("mp")));
-    std::fs::write(&conf, "0 echo zero\n* echo other\n").unwrap();
+    std::fs::write(
+        &conf,
+        "0 sh -c 'echo zero $(cat /CARME_IMAGE)'\n* sh -c 'echo other $(cat /CARME_IMAGE)'\n",
+    )
+    .unwrap();
     chown(&conf, STUDENT);
     let name = unique_name("multiprog");
     let out = c.run_as(
@@ -672,14 +680,25 @@ fn multi_prog_is_refused_for_carme_steps_on_22_05() {
             conf.to_str().unwrap(),
         ],
     );
-    assert_ne!(out.code, 0, "{}", out.all());
-    assert!(
-        out.stderr
-            .contains("carme: srun --multi-prog is not supported"),
-        "{}",
-        out.all()
-    );
-    assert!(c.jobs_named(&name).is_empty(), "a job was queued");
+    if carme_e2e::has_prepend_argv() {
+        assert_eq!(out.code, 0, "{}", out.all());
+        let mut lines: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| !l.contains("warning: $PATH not set"))
+            .collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["other base", "zero base"], "{}", out.all());
+    } else {
+        assert_ne!(out.code, 0, "{}", out.all());
+        assert!(
+            out.stderr
+                .contains("carme: srun --multi-prog is not supported"),
+            "{}",
+            out.all()
+        );
+        assert!(c.jobs_named(&name).is_empty(), "a job was queued");
+    }
     // Without Carme it is Slurm's business as usual.
     let out = c.run_as(
         STUDENT,

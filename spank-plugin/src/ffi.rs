@@ -48,6 +48,9 @@ pub static plugin_type: [u8; 6] = *b"spank\0";
 #[allow(non_upper_case_globals)]
 pub static plugin_version: u32 = sys::SLURM_VERSION_NUMBER;
 
+/// The Slurm release of the headers the plugin is built against.
+pub const SLURM_VERSION_NUMBER: u32 = sys::SLURM_VERSION_NUMBER;
+
 // ---- exported callbacks -----------------------------------------------------------
 
 #[unsafe(no_mangle)]

@@ -7,7 +7,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CLUSTER_DIR ?= /var/lib/carme-test/cluster
 E2E_DIR ?= /var/lib/carme-test/e2e-cluster
 
-.PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-24.11 bench clean
+.PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-series bench clean
 
 all: build
 
@@ -43,13 +43,12 @@ lint: deps
 test-unit: deps
 	cargo test --workspace --exclude carme-e2e
 
-# The plugin must also build against Slurm >= 23.11 headers (prepend path).
-check-24.11: deps
-	inc=$$(bash tests/cluster/slurm-headers.sh) && \
-	    CARME_SLURM_INCLUDE=$$inc cargo clippy -p carme-spank --target-dir target/slurm-24.11 -- -D warnings && \
-	    CARME_SLURM_INCLUDE=$$inc cargo build --release -p carme-spank --target-dir target/slurm-24.11 && \
-	    nm -D target/slurm-24.11/release/libcarme_spank.so | grep -q ' U spank_prepend_task_argv' || \
-	    { echo "check-24.11: the plugin does not use spank_prepend_task_argv" >&2; exit 1; }
+# The plugin built and checked for each Slurm series (tests/cluster/check-series.sh):
+# clippy, plugin_version, exports, the prepend path, the client option tables.
+check-series: deps
+	for s in $$(bash tests/cluster/release.sh series); do \
+	    bash tests/cluster/check-series.sh $$s || exit 1; \
+	done
 
 # The e2e suite on every supported Slurm series: 22.05 on this machine,
 # 24.11 (Debian trixie) and 26.05 (Debian sid) in roots that
@@ -58,7 +57,7 @@ SERIES ?=
 test-e2e: build
 	bash tests/e2e/all-series.sh $(E2E_DIR) $(SERIES)
 
-test: lint test-unit check-24.11 test-e2e
+test: lint test-unit check-series test-e2e
 
 bench: build
 	bash bench/run.sh

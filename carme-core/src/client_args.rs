@@ -10,10 +10,13 @@
 //! only costs friendliness while a wrong one would be a bug.
 //!
 //! Owned here:
-//! - the option tables of the three clients as of Slurm 22.05 (name, short
-//!   letter, argument kind), checked against `--help` and the installed
-//!   binaries by `tests/client_args_help.rs`, and against
-//!   `src/common/slurm_opt.c` of `slurm-22-05-8-1` when written;
+//! - the option tables of the three clients (name, short letter, argument
+//!   kind) of each Slurm release the plugin is built for (22.05, 24.11,
+//!   26.05; see [`Release`]), checked against `--help` and the installed
+//!   binaries of each release by `tests/client_args_help.rs`, and against
+//!   `src/common/slurm_opt.c` of `slurm-22-05-8-1`, `slurm-24-11-5-1` and
+//!   `slurm-26-05-3-1` when written. An option a release's clients have but
+//!   its table lacks would make everything after it `Unknown`;
 //! - a model of GNU `getopt_long` as the clients call it (option string
 //!   starting with `+`: options stop at the first non-option);
 //! - the precedence Slurm applies: command line over input environment
@@ -32,6 +35,47 @@
 //!   `--ignore-pbs`/`SBATCH_IGNORE_PBS`;
 //! - `--help` shows the wrong argument kind for a few options (see the
 //!   integration test); the table follows what getopt is really given.
+
+/// The Slurm release whose clients' option tables apply. The plugin takes
+/// the one of the Slurm it is built for (its headers' SLURM_VERSION_NUMBER):
+/// Slurm only loads a plugin built for its own major.minor, so the clients
+/// around it are of that release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Release {
+    V22_05,
+    V24_11,
+    V26_05,
+}
+
+impl Release {
+    pub const ALL: [Release; 3] = [Release::V22_05, Release::V24_11, Release::V26_05];
+
+    /// (major, minor).
+    pub fn series(self) -> (u32, u32) {
+        match self {
+            Release::V22_05 => (22, 5),
+            Release::V24_11 => (24, 11),
+            Release::V26_05 => (26, 5),
+        }
+    }
+
+    /// The table for Slurm `major.minor`: the newest known release not newer
+    /// than it (options only come and go between releases, and a series
+    /// between two known ones has at least the older one's). Before 22.05,
+    /// the oldest table: no such Slurm is supported.
+    pub fn for_series(major: u32, minor: u32) -> Release {
+        Release::ALL
+            .into_iter()
+            .rev()
+            .find(|r| r.series() <= (major, minor))
+            .unwrap_or(Release::V22_05)
+    }
+
+    /// From a SLURM_VERSION_NUMBER (0xMMmmpp).
+    pub fn for_version_number(n: u32) -> Release {
+        Release::for_series((n >> 16) & 0xff, (n >> 8) & 0xff)
+    }
+}
 
 /// Which client's argv this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,12 +189,19 @@ pub const CARME_SPANK_OPTIONS: &[OptSpec] = &[
     },
 ];
 
-/// The builtin getopt table of `client` (Slurm 22.05), without SPANK options.
-pub fn option_table(client: Client) -> &'static [OptSpec] {
-    match client {
-        Client::Srun => &SRUN_TABLE,
-        Client::Sbatch => &SBATCH_TABLE,
-        Client::Salloc => &SALLOC_TABLE,
+/// The builtin getopt table of `client` of `release`, without SPANK options.
+pub fn option_table(release: Release, client: Client) -> &'static [OptSpec] {
+    use Release::*;
+    match (release, client) {
+        (V22_05, Client::Srun) => &SRUN_22_05,
+        (V22_05, Client::Sbatch) => &SBATCH_22_05,
+        (V22_05, Client::Salloc) => &SALLOC_22_05,
+        (V24_11, Client::Srun) => &SRUN_24_11,
+        (V24_11, Client::Sbatch) => &SBATCH_24_11,
+        (V24_11, Client::Salloc) => &SALLOC_24_11,
+        (V26_05, Client::Srun) => &SRUN_26_05,
+        (V26_05, Client::Sbatch) => &SBATCH_26_05,
+        (V26_05, Client::Salloc) => &SALLOC_26_05,
     }
 }
 
@@ -158,47 +209,55 @@ pub fn option_table(client: Client) -> &'static [OptSpec] {
 /// process environment. For sbatch this is `parse_sbatch` with no script
 /// text: whatever the script could set is then `Unknown`.
 pub fn parse(
+    release: Release,
     client: Client,
     argv: &[String],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> ClientRequest {
-    parse_with_plugin_options(client, argv, env, CARME_SPANK_OPTIONS)
+    parse_with_plugin_options(release, client, argv, env, CARME_SPANK_OPTIONS)
 }
 
 /// sbatch: like `parse`, also applying the `#SBATCH` directives of
 /// `script_text` (None = the script could not be read, e.g. it comes from
 /// stdin: whatever it could have set is then `Unknown`, not `Absent`).
 pub fn parse_sbatch(
+    release: Release,
     argv: &[String],
     env: &dyn Fn(&str) -> Option<String>,
     script_text: Option<&str>,
 ) -> ClientRequest {
-    parse_sbatch_with_plugin_options(argv, env, script_text, CARME_SPANK_OPTIONS)
+    parse_sbatch_with_plugin_options(release, argv, env, script_text, CARME_SPANK_OPTIONS)
 }
 
 /// `parse` with the SPANK options known to be registered (by Carme and by
 /// other plugins, e.g. pyxis). Without them an unknown `--name value` makes
 /// what follows it unknown, since nobody can tell whether it took `value`.
 pub fn parse_with_plugin_options(
+    release: Release,
     client: Client,
     argv: &[String],
     env: &dyn Fn(&str) -> Option<String>,
     plugin_options: &[OptSpec],
 ) -> ClientRequest {
     match client {
-        Client::Sbatch => parse_sbatch_with_plugin_options(argv, env, None, plugin_options),
-        Client::Srun | Client::Salloc => parse_srun_salloc(client, argv, env, plugin_options),
+        Client::Sbatch => {
+            parse_sbatch_with_plugin_options(release, argv, env, None, plugin_options)
+        }
+        Client::Srun | Client::Salloc => {
+            parse_srun_salloc(release, client, argv, env, plugin_options)
+        }
     }
 }
 
 /// `parse_sbatch` with the SPANK options known to be registered.
 pub fn parse_sbatch_with_plugin_options(
+    release: Release,
     argv: &[String],
     env: &dyn Fn(&str) -> Option<String>,
     script_text: Option<&str>,
     plugin_options: &[OptSpec],
 ) -> ClientRequest {
-    let table = Table::new(Client::Sbatch, plugin_options);
+    let table = Table::new(release, Client::Sbatch, plugin_options);
     let mut out = ClientRequest::default();
 
     // First pass (process_options_first_pass): sbatch drops every ":" word,
@@ -295,7 +354,7 @@ pub fn parse_sbatch_with_plugin_options(
     out.time = resolve(&TIME, Some(TIME_VARS.sbatch));
     let gpu: Vec<(&Field, Knowledge)> = GPU_FIELDS
         .iter()
-        .map(|(f, var)| (*f, resolve(f, var.map(|v| v.sbatch))))
+        .map(|(f, var)| (*f, resolve(f, table.env_of(f, *var).map(|v| v.sbatch))))
         .collect();
     out.set_gpus(gpu);
     out.finish();
@@ -316,12 +375,13 @@ pub fn batch_directives(script_text: &str) -> Vec<String> {
 // srun and salloc
 
 fn parse_srun_salloc(
+    release: Release,
     client: Client,
     argv: &[String],
     env: &dyn Fn(&str) -> Option<String>,
     plugin_options: &[OptSpec],
 ) -> ClientRequest {
-    let table = Table::new(client, plugin_options);
+    let table = Table::new(release, client, plugin_options);
     let scan = getopt(&table, argv);
     let mut out = ClientRequest::default();
     let srun = client == Client::Srun;
@@ -432,8 +492,8 @@ fn parse_srun_salloc(
 
     let mut gpu = Vec::new();
     for (field, vars) in GPU_FIELDS {
-        let env_value = match vars {
-            Some(v) => lookup(var_of(*v)),
+        let env_value = match table.env_of(field, *vars) {
+            Some(v) => lookup(var_of(v)),
             None => EnvValue::Known(None),
         };
         let mut k = combine(scan.value(argv, field), env_value, Cli::NotSet);
@@ -615,9 +675,8 @@ const TIME_VARS: EnvVars = EnvVars {
     salloc: "SALLOC_TIMELIMIT",
 };
 
-/// GPU-ish options in report order, with their input variables (22.05 reads
-/// none for --tres-per-task, which 22.05 does not have; it is here so newer
-/// clients' requests are seen).
+/// GPU-ish options in report order, with their input variables (read only
+/// by releases whose clients have the option: 22.05 has no --tres-per-task).
 const GPU_FIELDS: &[(&Field, Option<EnvVars>)] = &[
     (
         &Field {
@@ -685,7 +744,11 @@ const GPU_FIELDS: &[(&Field, Option<EnvVars>)] = &[
             names: &["tres-per-task"],
             short: None,
         },
-        None,
+        Some(EnvVars {
+            srun: "SLURM_TRES_PER_TASK",
+            sbatch: "SBATCH_TRES_PER_TASK",
+            salloc: "SALLOC_TRES_PER_TASK",
+        }),
     ),
 ];
 
@@ -734,11 +797,16 @@ struct Table<'a> {
 }
 
 impl<'a> Table<'a> {
-    fn new(client: Client, plugin: &'a [OptSpec]) -> Self {
+    fn new(release: Release, client: Client, plugin: &'a [OptSpec]) -> Self {
         Table {
-            builtin: option_table(client),
+            builtin: option_table(release, client),
             plugin,
         }
+    }
+
+    /// A field's input variables, when this release's client has the option.
+    fn env_of(&self, field: &Field, vars: Option<EnvVars>) -> Option<EnvVars> {
+        vars.filter(|_| self.builtin.iter().any(|o| o.long == field.canon))
     }
 
     fn all(&self) -> impl Iterator<Item = &OptSpec> {
@@ -1107,9 +1175,11 @@ fn wrapper_lines(text: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------
-// The option tables (Slurm 22.05). Sources: `--help`, the man pages, and
-// the `slurm_opt_*` definitions in src/common/slurm_opt.c (an option belongs
-// to a client when it has a set function for it).
+// The option tables, one list for all releases: a row holds from its
+// `since` release (22.05 when not given) up to, not including, its `until`
+// release. Sources: `--help` and the man pages of each release, and the
+// `slurm_opt_*` definitions in src/common/slurm_opt.c at its tag (an option
+// belongs to a client when it has a set function for it).
 
 const R: u8 = 1; // srun
 const B: u8 = 2; // sbatch
@@ -1123,12 +1193,53 @@ const NO: ArgKind = ArgKind::None;
 const REQ: ArgKind = ArgKind::Required;
 const OPT: ArgKind = ArgKind::Optional;
 
-const fn o(clients: u8, long: &'static str, short: Option<char>, arg: ArgKind) -> (u8, OptSpec) {
-    (clients, OptSpec { long, short, arg })
+use Release::{V24_11, V26_05};
+
+#[derive(Clone, Copy)]
+struct Row {
+    clients: u8,
+    since: Release,
+    until: Option<Release>,
+    spec: OptSpec,
+}
+
+impl Row {
+    const fn since(self, release: Release) -> Row {
+        Row {
+            since: release,
+            ..self
+        }
+    }
+
+    const fn until(self, release: Release) -> Row {
+        Row {
+            until: Some(release),
+            ..self
+        }
+    }
+
+    const fn holds(&self, mask: u8, release: Release) -> bool {
+        let r = release as u8;
+        self.clients & mask != 0
+            && self.since as u8 <= r
+            && match self.until {
+                Some(u) => r < u as u8,
+                None => true,
+            }
+    }
+}
+
+const fn o(clients: u8, long: &'static str, short: Option<char>, arg: ArgKind) -> Row {
+    Row {
+        clients,
+        since: Release::V22_05,
+        until: None,
+        spec: OptSpec { long, short, arg },
+    }
 }
 
 #[rustfmt::skip]
-const OPTIONS: &[(u8, OptSpec)] = &[
+const OPTIONS: &[Row] = &[
     o(R,   "accel-bind",          None,      REQ),
     o(RBA, "account",             Some('A'), REQ),
     o(RBA, "acctg-freq",          None,      REQ),
@@ -1171,8 +1282,11 @@ const OPTIONS: &[(u8, OptSpec)] = &[
     o(RB,  "export",              None,      REQ), // sbatch --help shows "[=names]"
     o(B,   "export-file",         None,      REQ),
     o(RBA, "extra-node-info",     Some('B'), REQ),
-    o(BA,  "get-user-env",        None,      OPT), // --help shows no argument
-    o(RBA, "gid",                 None,      REQ),
+    o(BA,  "get-user-env",        None,      OPT).until(V24_11), // --help shows no argument
+    o(B,   "get-user-env",        None,      OPT).since(V24_11).until(V26_05),
+    o(B,   "get-user-env",        None,      NO).since(V26_05),
+    o(RBA, "gid",                 None,      REQ).until(V24_11),
+    o(B,   "gid",                 None,      REQ).since(V24_11),
     o(RBA, "gpu-bind",            None,      REQ),
     o(RBA, "gpu-freq",            None,      REQ),
     o(RBA, "gpus",                Some('G'), REQ),
@@ -1229,24 +1343,28 @@ const OPTIONS: &[(u8, OptSpec)] = &[
     o(R,   "overlap",             None,      OPT), // --help shows no argument
     o(RBA, "oversubscribe",       Some('s'), NO),
     o(R,   "pack-group",          None,      REQ),
-    o(B,   "parsable",            None,      NO),
+    o(B,   "parsable",            None,      NO).until(V26_05),
+    o(RB,  "parsable",            None,      NO).since(V26_05),
     o(RBA, "partition",           Some('p'), REQ),
-    o(RBA, "power",               None,      REQ),
+    o(RBA, "power",               None,      REQ).until(V24_11),
     o(RBA, "prefer",              None,      REQ),
     o(R,   "preserve-env",        Some('E'), NO),
     o(RBA, "priority",            None,      REQ),
     o(RBA, "profile",             None,      REQ),
     o(R,   "prolog",              None,      REQ),
     o(RB,  "propagate",           None,      OPT),
-    o(R,   "pty",                 None,      NO),
+    o(R,   "pty",                 None,      NO).until(V24_11),
+    o(R,   "pty",                 None,      OPT).since(V24_11),
     o(RBA, "qos",                 Some('q'), REQ),
     o(RBA, "quiet",               Some('Q'), NO),
     o(R,   "quit-on-interrupt",   None,      NO),
     o(RBA, "reboot",              None,      NO),
     o(R,   "relative",            Some('r'), REQ),
-    o(B,   "requeue",             None,      NO),
+    o(B,   "requeue",             None,      NO).until(V26_05),
+    o(B,   "requeue",             None,      OPT).since(V26_05),
     o(RBA, "reservation",         None,      REQ),
-    o(R,   "resv-ports",          None,      OPT), // --help shows no argument
+    o(R,   "resv-ports",          None,      OPT).until(V24_11), // --help shows no argument
+    o(RBA, "resv-ports",          None,      OPT).since(V24_11),
     o(R,   "send-libs",           None,      OPT),
     o(RBA, "signal",              None,      REQ),
     o(R,   "slurmd-debug",        None,      REQ),
@@ -1263,10 +1381,8 @@ const OPTIONS: &[(u8, OptSpec)] = &[
     o(RBA, "time",                Some('t'), REQ),
     o(RBA, "time-min",            None,      REQ),
     o(RBA, "tmp",                 None,      REQ),
-    // Not in 22.05 (its clients reject it, so knowing it costs nothing);
-    // newer clients' GPU requests through it are then seen.
-    o(RBA, "tres-per-task",       None,      REQ),
-    o(RBA, "uid",                 None,      REQ),
+    o(RBA, "uid",                 None,      REQ).until(V24_11),
+    o(B,   "uid",                 None,      REQ).since(V24_11),
     o(R,   "unbuffered",          Some('u'), NO),
     o(RBA, "usage",               None,      NO),
     o(RBA, "use-min-nodes",       None,      NO),
@@ -1279,13 +1395,34 @@ const OPTIONS: &[(u8, OptSpec)] = &[
     o(R,   "whole",               None,      NO),
     o(B,   "wrap",                None,      REQ), // --help shows "[=command string]"
     o(RA,  "x11",                 None,      OPT), // built in on Debian; --help omits it
+    // New in 24.11 (since 22.05).
+    o(RBA, "autocomplete",        None,      REQ).since(V24_11), // undocumented
+    o(RBA, "container-id",        None,      REQ).since(V24_11), // 24.11 --help shows no argument
+    o(R,   "external-launcher",   None,      OPT).since(V24_11), // undocumented
+    o(RBA, "extra",               None,      REQ).since(V24_11),
+    o(RBA, "oom-kill-step",       None,      OPT).since(V24_11),
+    o(RBA, "segment",             None,      REQ).since(V24_11),
+    o(RBA, "stepmgr",             None,      NO).since(V24_11),
+    o(R,   "treewidth",           None,      REQ).since(V24_11),
+    o(RBA, "tres-bind",           None,      REQ).since(V24_11),
+    o(RBA, "tres-per-task",       None,      REQ).since(V24_11),
+    // New in 26.05.
+    o(R,   "async",               None,      NO).since(V26_05),
+    o(RBA, "consolidate-segments", None,     NO).since(V26_05),
+    o(RBA, "container-type",      None,      REQ).since(V26_05),
+    o(B,   "external",            None,      NO).since(V26_05),
+    o(R,   "ignore-signals",      None,      REQ).since(V26_05),
+    o(RBA, "mem-update",          None,      REQ).since(V26_05),
+    o(RBA, "resources",           None,      REQ).since(V26_05),
+    o(RBA, "spread-segments",     None,      NO).since(V26_05),
+    o(R,   "wait-for-children",   None,      NO).since(V26_05),
 ];
 
-const fn count(mask: u8) -> usize {
+const fn count(mask: u8, release: Release) -> usize {
     let mut n = 0;
     let mut i = 0;
     while i < OPTIONS.len() {
-        if OPTIONS[i].0 & mask != 0 {
+        if OPTIONS[i].holds(mask, release) {
             n += 1;
         }
         i += 1;
@@ -1293,7 +1430,7 @@ const fn count(mask: u8) -> usize {
     n
 }
 
-const fn select<const N: usize>(mask: u8) -> [OptSpec; N] {
+const fn select<const N: usize>(mask: u8, release: Release) -> [OptSpec; N] {
     let mut out = [OptSpec {
         long: "",
         short: None,
@@ -1302,8 +1439,8 @@ const fn select<const N: usize>(mask: u8) -> [OptSpec; N] {
     let mut i = 0;
     let mut j = 0;
     while i < OPTIONS.len() {
-        if OPTIONS[i].0 & mask != 0 {
-            out[j] = OPTIONS[i].1;
+        if OPTIONS[i].holds(mask, release) {
+            out[j] = OPTIONS[i].spec;
             j += 1;
         }
         i += 1;
@@ -1311,9 +1448,20 @@ const fn select<const N: usize>(mask: u8) -> [OptSpec; N] {
     out
 }
 
-static SRUN_TABLE: [OptSpec; count(R)] = select(R);
-static SBATCH_TABLE: [OptSpec; count(B)] = select(B);
-static SALLOC_TABLE: [OptSpec; count(A)] = select(A);
+macro_rules! table {
+    ($name:ident, $mask:expr, $release:expr) => {
+        static $name: [OptSpec; count($mask, $release)] = select($mask, $release);
+    };
+}
+table!(SRUN_22_05, R, Release::V22_05);
+table!(SBATCH_22_05, B, Release::V22_05);
+table!(SALLOC_22_05, A, Release::V22_05);
+table!(SRUN_24_11, R, Release::V24_11);
+table!(SBATCH_24_11, B, Release::V24_11);
+table!(SALLOC_24_11, A, Release::V24_11);
+table!(SRUN_26_05, R, Release::V26_05);
+table!(SBATCH_26_05, B, Release::V26_05);
+table!(SALLOC_26_05, A, Release::V26_05);
 
 #[cfg(test)]
 mod tests {
@@ -1348,11 +1496,26 @@ mod tests {
             "salloc" => Client::Salloc,
             other => panic!("no client {other}"),
         };
-        parse(client, &argv, &env_of(env))
+        same_in_every_release(|r| parse(r, client, &argv, &env_of(env)))
+    }
+
+    /// The answer of `parse_in` for 22.05, checked to be the same for every
+    /// release: the cases here use options every release has (only the notes
+    /// may also name the options newer releases add).
+    fn same_in_every_release(parse_in: impl Fn(Release) -> ClientRequest) -> ClientRequest {
+        let first = parse_in(Release::V22_05);
+        for r in &Release::ALL[1..] {
+            let other = ClientRequest {
+                notes: first.notes.clone(),
+                ..parse_in(*r)
+            };
+            assert_eq!(other, first, "{r:?} differs from 22.05");
+        }
+        first
     }
 
     fn sbatch(cmd: &str, env: &[(&str, &str)], script: Option<&str>) -> ClientRequest {
-        parse_sbatch(&words(cmd), &env_of(env), script)
+        same_in_every_release(|r| parse_sbatch(r, &words(cmd), &env_of(env), script))
     }
 
     fn g(v: &str) -> Knowledge {
@@ -1713,12 +1876,7 @@ mod tests {
                 false,
             ),
             ("salloc", &[("SLURM_GPUS", "2")], &[], false),
-            (
-                "srun --tres-per-task=gres/gpu:1 cmd",
-                &[],
-                &[("tres-per-task", "gres/gpu:1")],
-                false,
-            ),
+            // --tres-per-task (24.11 on): each_release_knows_its_own_options.
             // After an unknown word: what it cannot change stays, the rest is unknown.
             ("srun -G1 --bogus cmd", &[], &[("gpus", "1")], false),
             (
@@ -2016,7 +2174,7 @@ mod tests {
             arg: ArgKind::None,
         }];
         let argv = words("srun --container-writable -C x cmd");
-        let r = parse_with_plugin_options(Client::Srun, &argv, &no_env, &pyxis);
+        let r = parse_with_plugin_options(Release::V22_05, Client::Srun, &argv, &no_env, &pyxis);
         assert_eq!(r.constraint, g("x"));
         // An option given as a plugin's cannot shadow a builtin one.
         let fake = [OptSpec {
@@ -2025,11 +2183,11 @@ mod tests {
             arg: ArgKind::None,
         }];
         let argv = words("srun --constraint x cmd");
-        let r = parse_with_plugin_options(Client::Srun, &argv, &no_env, &fake);
+        let r = parse_with_plugin_options(Release::V22_05, Client::Srun, &argv, &no_env, &fake);
         assert_eq!(r.constraint, g("x"));
         // Without the Carme option, its next-word form is opaque.
         let argv = words("srun --carme-image img -C x cmd");
-        let r = parse_with_plugin_options(Client::Srun, &argv, &no_env, &[]);
+        let r = parse_with_plugin_options(Release::V22_05, Client::Srun, &argv, &no_env, &[]);
         assert_eq!(r.constraint, Unknown);
     }
 
@@ -2050,43 +2208,154 @@ mod tests {
 
     #[test]
     fn tables_are_consistent() {
-        for client in [Client::Srun, Client::Sbatch, Client::Salloc] {
-            let table = option_table(client);
-            for (i, a) in table.iter().enumerate() {
-                for b in &table[i + 1..] {
-                    assert_ne!(a.long, b.long, "{client:?}");
-                    if a.short.is_some() {
-                        assert_ne!(a.short, b.short, "{client:?} {} {}", a.long, b.long);
+        for release in Release::ALL {
+            for client in [Client::Srun, Client::Sbatch, Client::Salloc] {
+                let table = option_table(release, client);
+                for (i, a) in table.iter().enumerate() {
+                    for b in &table[i + 1..] {
+                        assert_ne!(a.long, b.long, "{release:?} {client:?}");
+                        if a.short.is_some() {
+                            assert_ne!(a.short, b.short, "{client:?} {} {}", a.long, b.long);
+                        }
                     }
                 }
+                for long in ["constraint", "nodes", "gpus", "gres", "help"] {
+                    assert!(table.iter().any(|o| o.long == long), "{client:?} {long}");
+                }
             }
-            for long in ["constraint", "nodes", "gpus", "gres", "help"] {
-                assert!(table.iter().any(|o| o.long == long), "{client:?} {long}");
+            for (alias, canon) in ALIASES {
+                let find = |l: &str| {
+                    option_table(release, Client::Srun)
+                        .iter()
+                        .find(|o| o.long == l)
+                        .map(|o| o.arg)
+                };
+                assert_eq!(find(alias), find(canon), "{alias}");
+                assert!(find(alias).is_some(), "{alias}");
             }
+            let find = |c, l| {
+                option_table(release, c)
+                    .iter()
+                    .find(|o| o.long == l)
+                    .copied()
+            };
+            assert_eq!(
+                find(Client::Srun, "jobid").map(|o| o.arg),
+                Some(ArgKind::Required)
+            );
+            assert_eq!(find(Client::Sbatch, "jobid"), None);
+            assert_eq!(
+                find(Client::Sbatch, "wait").map(|o| o.arg),
+                Some(ArgKind::None)
+            );
+            assert_eq!(
+                find(Client::Srun, "wait").map(|o| o.arg),
+                Some(ArgKind::Required)
+            );
         }
-        for (alias, canon) in ALIASES {
-            let a = option_table(Client::Srun).iter().find(|o| o.long == *alias);
-            let c = option_table(Client::Srun).iter().find(|o| o.long == *canon);
-            assert_eq!(a.map(|o| o.arg), c.map(|o| o.arg), "{alias}");
-            assert!(a.is_some(), "{alias}");
-        }
-        let find = |c, l| option_table(c).iter().find(|o| o.long == l).copied();
+        // What changed between releases (slurm_opt.c at each tag).
+        let arg = |r, c, l| {
+            option_table(r, c)
+                .iter()
+                .find(|o| o.long == l)
+                .map(|o| o.arg)
+        };
+        assert_eq!(arg(Release::V22_05, Client::Srun, "tres-per-task"), None);
         assert_eq!(
-            find(Client::Srun, "jobid").map(|o| o.arg),
+            arg(Release::V24_11, Client::Srun, "tres-per-task"),
             Some(ArgKind::Required)
         );
-        assert_eq!(find(Client::Sbatch, "jobid"), None);
         assert_eq!(
-            find(Client::Sbatch, "wait").map(|o| o.arg),
+            arg(Release::V22_05, Client::Srun, "pty"),
             Some(ArgKind::None)
         );
         assert_eq!(
-            find(Client::Srun, "wait").map(|o| o.arg),
-            Some(ArgKind::Required)
+            arg(Release::V24_11, Client::Srun, "pty"),
+            Some(ArgKind::Optional)
+        );
+        assert_eq!(arg(Release::V24_11, Client::Salloc, "uid"), None);
+        assert_eq!(arg(Release::V24_11, Client::Srun, "power"), None);
+        assert_eq!(arg(Release::V24_11, Client::Srun, "async"), None);
+        assert_eq!(
+            arg(Release::V26_05, Client::Srun, "async"),
+            Some(ArgKind::None)
+        );
+        assert_eq!(
+            arg(Release::V26_05, Client::Sbatch, "requeue"),
+            Some(ArgKind::Optional)
         );
     }
 
+    #[test]
+    fn release_of_a_series_is_the_nearest_older_known() {
+        for (major, minor, want) in [
+            (21, 8, Release::V22_05),
+            (22, 5, Release::V22_05),
+            (23, 11, Release::V22_05),
+            (24, 5, Release::V22_05),
+            (24, 11, Release::V24_11),
+            (25, 11, Release::V24_11),
+            (26, 5, Release::V26_05),
+            (27, 11, Release::V26_05),
+        ] {
+            assert_eq!(Release::for_series(major, minor), want, "{major}.{minor}");
+        }
+        assert_eq!(Release::for_version_number(0x160508), Release::V22_05);
+        assert_eq!(Release::for_version_number(0x180b05), Release::V24_11);
+        assert_eq!(Release::for_version_number(0x1a0505), Release::V26_05);
+    }
+
+    /// An option only a newer release has: known to that release's table
+    /// (what follows it stays known), unknown to the older one's.
+    #[test]
+    fn each_release_knows_its_own_options() {
+        let argv = words("srun --tres-bind gres/gpu:verbose -C carme cmd");
+        let old = parse(Release::V22_05, Client::Srun, &argv, &no_env);
+        assert!(old.constraint.is_unknown(), "{old:?}");
+        for r in [Release::V24_11, Release::V26_05] {
+            let new = parse(r, Client::Srun, &argv, &no_env);
+            assert_eq!(new.constraint, g("carme"), "{r:?}");
+            assert!(!new.incomplete, "{r:?} {new:?}");
+        }
+        let argv = words("srun --async -C carme cmd");
+        assert!(
+            parse(Release::V24_11, Client::Srun, &argv, &no_env)
+                .constraint
+                .is_unknown()
+        );
+        assert_eq!(
+            parse(Release::V26_05, Client::Srun, &argv, &no_env).constraint,
+            g("carme")
+        );
+        // --tres-per-task and its input variables exist from 24.11 on.
+        let env = env_of(&[("SLURM_TRES_PER_TASK", "gres/gpu:2")]);
+        let argv = words("srun -C carme cmd");
+        assert!(
+            parse(Release::V22_05, Client::Srun, &argv, &env)
+                .gpu_requests
+                .is_empty()
+        );
+        for r in [Release::V24_11, Release::V26_05] {
+            let req = parse(r, Client::Srun, &argv, &env);
+            assert_eq!(
+                req.gpu_requests,
+                vec![("tres-per-task".to_string(), "gres/gpu:2".to_string())],
+                "{r:?}"
+            );
+            let cmd = words("srun --tres-per-task=gres/gpu:1 cmd");
+            let req = parse(r, Client::Srun, &cmd, &no_env);
+            assert_eq!(
+                req.gpu_requests,
+                vec![("tres-per-task".to_string(), "gres/gpu:1".to_string())]
+            );
+        }
+    }
+
     // -- properties ---------------------------------------------------------
+
+    fn any_release() -> impl Strategy<Value = Release> {
+        prop::sample::select(Release::ALL.to_vec())
+    }
 
     fn any_client() -> impl Strategy<Value = Client> {
         prop_oneof![
@@ -2116,6 +2385,7 @@ mod tests {
     proptest! {
         #[test]
         fn never_panics(
+            release in any_release(),
             client in any_client(),
             argv in prop::collection::vec(word(), 0..12),
             env in prop::collection::vec(
@@ -2142,8 +2412,8 @@ mod tests {
             ),
         ) {
             let env = junk_env(env);
-            let _ = parse(client, &argv, &env);
-            let _ = parse_sbatch(&argv, &env, script.as_deref());
+            let _ = parse(release, client, &argv, &env);
+            let _ = parse_sbatch(release, &argv, &env, script.as_deref());
             let _ = batch_directives(script.as_deref().unwrap_or(""));
         }
 
@@ -2154,8 +2424,8 @@ mod tests {
     }
 
     /// One use of a known option, rendered in one of its valid forms.
-    fn option_use(client: Client) -> impl Strategy<Value = Vec<String>> {
-        let table: Vec<OptSpec> = option_table(client)
+    fn option_use(release: Release, client: Client) -> impl Strategy<Value = Vec<String>> {
+        let table: Vec<OptSpec> = option_table(release, client)
             .iter()
             .filter(|o| o.long != "constraint")
             .copied()
@@ -2190,17 +2460,19 @@ mod tests {
         }
     }
 
-    fn with_constraint_among_options() -> impl Strategy<Value = (Client, Vec<String>, String)> {
-        any_client().prop_flat_map(|client| {
+    fn with_constraint_among_options()
+    -> impl Strategy<Value = (Release, Client, Vec<String>, String)> {
+        (any_release(), any_client()).prop_flat_map(|(release, client)| {
             (
+                Just(release),
                 Just(client),
-                prop::collection::vec(option_use(client), 0..8),
-                prop::collection::vec(option_use(client), 0..8),
+                prop::collection::vec(option_use(release, client), 0..8),
+                prop::collection::vec(option_use(release, client), 0..8),
                 "[a-zA-Z0-9&|_*\\[\\]-]{1,10}",
                 0..6u8,
                 prop::collection::vec(word(), 0..4),
             )
-                .prop_map(|(client, before, after, x, form, tail)| {
+                .prop_map(|(release, client, before, after, x, form, tail)| {
                     let name = match client {
                         Client::Srun => "srun",
                         Client::Sbatch => "sbatch",
@@ -2213,14 +2485,16 @@ mod tests {
                     // The command (or script) and its arguments, which are not options.
                     argv.push("job.sh".into());
                     argv.extend(tail);
-                    (client, argv, x)
+                    (release, client, argv, x)
                 })
         })
     }
 
     proptest! {
         #[test]
-        fn constraint_among_known_options_is_given((client, argv, x) in with_constraint_among_options()) {
+        fn constraint_among_known_options_is_given(
+            (release, client, argv, x) in with_constraint_among_options()
+        ) {
             let env = env_of(&[
                 ("SLURM_CONSTRAINT", "env"),
                 ("SBATCH_CONSTRAINT", "env"),
@@ -2228,8 +2502,8 @@ mod tests {
             ]);
             let script = "#!/bin/sh\n#SBATCH -C script\n";
             let r = match client {
-                Client::Sbatch => parse_sbatch(&argv, &env, Some(script)),
-                _ => parse(client, &argv, &env),
+                Client::Sbatch => parse_sbatch(release, &argv, &env, Some(script)),
+                _ => parse(release, client, &argv, &env),
             };
             prop_assert_eq!(r.constraint, Knowledge::Given(x), "{:?}", argv);
         }

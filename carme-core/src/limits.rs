@@ -811,11 +811,11 @@ pub fn ask_of_job(job: &crate::slurmjob::JobInfo) -> Ask<'static> {
 #[cfg(test)]
 mod ask_tests {
     use super::*;
-    use crate::client_args::{Client, parse};
+    use crate::client_args::{Client, Release, parse};
 
     fn ask(cmd: &str) -> Ask<'static> {
         let argv: Vec<String> = cmd.split(' ').map(str::to_string).collect();
-        ask_of_request(&parse(Client::Srun, &argv, &|_| None))
+        ask_of_request(&parse(Release::V22_05, Client::Srun, &argv, &|_| None))
     }
 
     #[test]

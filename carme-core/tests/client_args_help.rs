@@ -7,38 +7,99 @@
 //!    (getopt's own error messages tell the kinds apart), which also settles
 //!    the lines where `--help` is wrong.
 //!
-//! The clients must be installed (Debian: slurm-client; CI installs it): a
-//! missing binary fails these tests rather than skipping them. The clients
+//! The tables checked are those of the installed clients' release (from
+//! dpkg's slurm-client); tests/cluster/check-series.sh runs this binary in
+//! each release's root. The clients must be installed (Debian: slurm-client;
+//! CI installs it): a missing binary fails these tests rather than skipping
+//! them. The clients
 //! read a throw-away slurm.conf with an empty plugin stack, so neither the
 //! host's config nor site SPANK options play a part.
 
-use carme_core::client_args::{ArgKind, Client, OptSpec, option_table};
+use carme_core::client_args::{ArgKind, Client, OptSpec, Release, option_table};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Lines where `--help` shows the wrong argument kind (as shown there). The
-/// 22.05 getopt table (`has_arg` in src/common/slurm_opt.c) and the binaries
-/// (test 2) agree with `client_args`, not with these lines.
-const HELP_IS_WRONG: &[(Client, &str, ArgKind)] = &[
-    (Client::Srun, "bcast", ArgKind::Required),
-    (Client::Srun, "container", ArgKind::None),
-    (Client::Srun, "kill-on-bad-exit", ArgKind::None),
-    (Client::Srun, "no-kill", ArgKind::None),
-    (Client::Srun, "overlap", ArgKind::None),
-    (Client::Srun, "resv-ports", ArgKind::None),
-    (Client::Sbatch, "container", ArgKind::None),
-    (Client::Sbatch, "export", ArgKind::Optional),
-    (Client::Sbatch, "get-user-env", ArgKind::None),
-    (Client::Sbatch, "no-kill", ArgKind::None),
-    (Client::Sbatch, "wrap", ArgKind::Optional),
-    (Client::Salloc, "container", ArgKind::None),
-    (Client::Salloc, "get-user-env", ArgKind::None),
-    (Client::Salloc, "no-kill", ArgKind::None),
+/// Lines where `--help` shows the wrong argument kind (as shown there), and
+/// the releases whose help shows it. Each release's getopt table (`has_arg`
+/// in src/common/slurm_opt.c) and its binaries (test 2) agree with
+/// `client_args`, not with these lines.
+const HELP_IS_WRONG: &[(Client, &str, ArgKind, &[Release])] = &[
+    (Client::Srun, "bcast", ArgKind::Required, ALL),
+    (Client::Srun, "container", ArgKind::None, TO_24_11),
+    (Client::Srun, "container-id", ArgKind::None, ONLY_24_11),
+    (Client::Srun, "kill-on-bad-exit", ArgKind::None, ALL),
+    (Client::Srun, "no-kill", ArgKind::None, ALL),
+    (Client::Srun, "overlap", ArgKind::None, ALL),
+    (Client::Srun, "resv-ports", ArgKind::None, ALL),
+    (Client::Sbatch, "container", ArgKind::None, TO_24_11),
+    (Client::Sbatch, "container-id", ArgKind::None, ONLY_24_11),
+    (Client::Sbatch, "export", ArgKind::Optional, ALL),
+    (Client::Sbatch, "get-user-env", ArgKind::None, TO_24_11),
+    (Client::Sbatch, "no-kill", ArgKind::None, ALL),
+    (Client::Sbatch, "resv-ports", ArgKind::None, FROM_24_11),
+    (Client::Sbatch, "wrap", ArgKind::Optional, ALL),
+    (Client::Salloc, "container", ArgKind::None, TO_24_11),
+    (Client::Salloc, "container-id", ArgKind::None, ONLY_24_11),
+    (
+        Client::Salloc,
+        "get-user-env",
+        ArgKind::None,
+        &[Release::V22_05],
+    ),
+    (Client::Salloc, "no-kill", ArgKind::None, ALL),
+    (Client::Salloc, "resv-ports", ArgKind::None, FROM_24_11),
 ];
 
-/// In the table on purpose though 22.05 lacks them (newer clients have them).
-const NEWER_THAN_22_05: &[&str] = &["tres-per-task"];
+/// Lines `--help` shows for options the client no longer has (its getopt
+/// refuses them as unrecognized, which the test checks), and the releases
+/// whose help shows them.
+const HELP_LISTS_GONE: &[(Client, &str, &[Release])] = &[
+    (Client::Srun, "power", FROM_24_11),
+    (Client::Sbatch, "power", FROM_24_11),
+    (Client::Salloc, "power", FROM_24_11),
+    (Client::Salloc, "get-user-env", FROM_24_11),
+];
+
+const ALL: &[Release] = &Release::ALL;
+const TO_24_11: &[Release] = &[Release::V22_05, Release::V24_11];
+const ONLY_24_11: &[Release] = &[Release::V24_11];
+const FROM_24_11: &[Release] = &[Release::V24_11, Release::V26_05];
+
+/// The release of the installed clients (Debian's slurm-client package,
+/// e.g. "24.11.5-4+deb13u1"), whose tables are checked. Run inside a
+/// release root (tests/cluster/release.sh exec SERIES) for another one.
+fn release() -> Release {
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", "slurm-client"])
+        .output()
+        .expect("cannot run dpkg-query: the Slurm clients must come from Debian's slurm-client");
+    let version = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut parts = version.split(['.', '-']);
+    let (Some(Ok(major)), Some(Ok(minor))) = (
+        parts.next().map(str::parse::<u32>),
+        parts.next().map(str::parse::<u32>),
+    ) else {
+        panic!("slurm-client is not installed (dpkg-query says {version:?})");
+    };
+    let release = Release::for_series(major, minor);
+    assert_eq!(
+        release.series(),
+        (major, minor),
+        "no option tables for Slurm {major}.{minor}'s clients: add them to client_args"
+    );
+    release
+}
+
+fn help_is_wrong(
+    release: Release,
+    client: Client,
+) -> impl Iterator<Item = (&'static str, ArgKind)> {
+    HELP_IS_WRONG
+        .iter()
+        .filter(move |(c, _, _, rs)| *c == client && rs.contains(&release))
+        .map(|(_, l, k, _)| (*l, *k))
+}
 
 fn binary(client: Client) -> &'static str {
     match client {
@@ -141,14 +202,15 @@ fn listed_options(help: &str) -> Vec<(String, Option<char>, ArgKind)> {
     out
 }
 
-fn find(client: Client, long: &str) -> Option<OptSpec> {
-    option_table(client)
+fn find(release: Release, client: Client, long: &str) -> Option<OptSpec> {
+    option_table(release, client)
         .iter()
         .find(|o| o.long == long)
         .copied()
 }
 
 fn help_agrees_with_table(client: Client) {
+    let release = release();
     let conf = Conf::new(&format!("help-{}", binary(client)));
     let help = conf.run(client, &["--help"]);
     let listed = listed_options(&help);
@@ -160,22 +222,42 @@ fn help_agrees_with_table(client: Client) {
         binary(client)
     );
     let mut problems = Vec::new();
-    for (long, short, kind) in &listed {
-        let Some(spec) = find(client, long) else {
+    let gone: Vec<&str> = HELP_LISTS_GONE
+        .iter()
+        .filter(|(c, _, rs)| *c == client && rs.contains(&release))
+        .map(|(_, l, _)| *l)
+        .collect();
+    for long in &gone {
+        if !listed.iter().any(|(l, _, _)| l == long) {
+            problems.push(format!("--{long} is in HELP_LISTS_GONE but not listed"));
+        }
+        if find(release, client, long).is_some() {
+            problems.push(format!("--{long} is in HELP_LISTS_GONE and in the table"));
+        }
+        match kind_in_binary(&conf, client, long) {
+            Err(e) if e.contains("is unrecognized") => {}
+            other => problems.push(format!(
+                "--{long} is in HELP_LISTS_GONE but the binary knows it: {other:?}"
+            )),
+        }
+    }
+    for (long, short, kind) in listed
+        .iter()
+        .filter(|(l, _, _)| !gone.contains(&l.as_str()))
+    {
+        let Some(spec) = find(release, client, long) else {
             problems.push(format!("--{long} is listed but not in the table"));
             continue;
         };
         if short.is_some() && spec.short != *short {
             problems.push(format!("--{long}: help -{short:?}, table {:?}", spec.short));
         }
-        let wrong = HELP_IS_WRONG
-            .iter()
-            .find(|(c, l, _)| *c == client && l == long);
+        let wrong = help_is_wrong(release, client).find(|(l, _)| l == long);
         match wrong {
             None if spec.arg != *kind => {
                 problems.push(format!("--{long}: help {kind:?}, table {:?}", spec.arg));
             }
-            Some((_, _, shown)) if shown != kind || spec.arg == *kind => problems.push(format!(
+            Some((_, shown)) if shown != *kind || spec.arg == *kind => problems.push(format!(
                 "--{long}: HELP_IS_WRONG says help shows {shown:?} unlike the table; \
                  help shows {kind:?}, table {:?}",
                 spec.arg
@@ -184,14 +266,14 @@ fn help_agrees_with_table(client: Client) {
         }
     }
     // Every exception must still be needed.
-    for (c, long, _) in HELP_IS_WRONG.iter().filter(|(c, _, _)| *c == client) {
+    for (long, _) in help_is_wrong(release, client) {
         if !listed.iter().any(|(l, _, _)| l == long) {
-            problems.push(format!("{c:?} --{long} is in HELP_IS_WRONG but not listed"));
+            problems.push(format!("--{long} is in HELP_IS_WRONG but not listed"));
         }
     }
     assert!(
         problems.is_empty(),
-        "{} --help vs client_args:\n{}",
+        "{} --help ({release:?}) vs client_args:\n{}",
         binary(client),
         problems.join("\n")
     );
@@ -223,10 +305,10 @@ fn kind_in_binary(conf: &Conf, client: Client, long: &str) -> Result<ArgKind, St
 }
 
 fn binary_agrees_with_table(client: Client) {
+    let release = release();
     let conf = Conf::new(&format!("probe-{}", binary(client)));
-    let problems: Vec<String> = option_table(client)
+    let problems: Vec<String> = option_table(release, client)
         .iter()
-        .filter(|o| !NEWER_THAN_22_05.contains(&o.long))
         .filter_map(|o| match kind_in_binary(&conf, client, o.long) {
             Ok(kind) if kind == o.arg => None,
             Ok(kind) => Some(format!("--{}: binary {kind:?}, table {:?}", o.long, o.arg)),
@@ -235,7 +317,7 @@ fn binary_agrees_with_table(client: Client) {
         .collect();
     assert!(
         problems.is_empty(),
-        "{} vs client_args:\n{}",
+        "{} ({release:?}) vs client_args:\n{}",
         binary(client),
         problems.join("\n")
     );

@@ -7,7 +7,7 @@ use std::io::Read;
 use carme_core::client_args::{self, Client};
 use carme_core::decide::Classification;
 
-use crate::client::{constraint_of, decide_early, env, own_argv, pass_beeond};
+use crate::client::{constraint_of, decide_early, env, own_argv, pass_beeond, release};
 use crate::ffi::{Level, Spank, log, set_process_env};
 use crate::plugin::{IMAGE_ENV_FOR_SRUN, with_state};
 
@@ -21,15 +21,15 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
         .first()
         .is_some_and(|a| a.rsplit('/').next() == Some("salloc"));
     let req = if salloc {
-        client_args::parse(Client::Salloc, &argv, &env)
+        client_args::parse(release(), Client::Salloc, &argv, &env)
     } else {
-        let first = client_args::parse(Client::Sbatch, &argv, &env);
+        let first = client_args::parse(release(), Client::Sbatch, &argv, &env);
         let script = if first.wrap {
             Some(String::new())
         } else {
             first.script.given().and_then(read_script)
         };
-        client_args::parse_sbatch(&argv, &env, script.as_deref())
+        client_args::parse_sbatch(release(), &argv, &env, script.as_deref())
     };
     let class = decide_early(constraint_of(&req), image.as_deref(), Some(&req))?;
     pass_beeond(sp, class.as_ref(), None)?;

@@ -2,7 +2,7 @@
 //! line and turning what it says into the core's `JobRequest` terms.
 
 use carme_core::Refusal;
-use carme_core::client_args::{ClientRequest, Knowledge};
+use carme_core::client_args::{ClientRequest, Knowledge, Release};
 use carme_core::config::{Config, Loaded, Scope};
 use carme_core::decide::{Classification, Constraint, JobRequest, check_beeond_option, classify};
 use carme_core::limits::{Account, Resolved, Who, ask_of_request, check, effective};
@@ -23,6 +23,12 @@ pub fn own_argv() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The release whose client option tables apply: the one the plugin is
+/// built for (Slurm loads it into clients of that major.minor only).
+pub fn release() -> Release {
+    Release::for_version_number(crate::ffi::SLURM_VERSION_NUMBER)
 }
 
 pub fn env(name: &str) -> Option<String> {

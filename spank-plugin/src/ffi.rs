@@ -48,6 +48,9 @@ pub static plugin_type: [u8; 6] = *b"spank\0";
 #[allow(non_upper_case_globals)]
 pub static plugin_version: u32 = sys::SLURM_VERSION_NUMBER;
 
+/// The Slurm release of the headers the plugin is built against.
+pub const SLURM_VERSION_NUMBER: u32 = sys::SLURM_VERSION_NUMBER;
+
 // ---- exported callbacks -----------------------------------------------------------
 
 #[unsafe(no_mangle)]
@@ -520,11 +523,6 @@ pub fn set_process_env(name: &str, value: &str) -> Result<(), String> {
 
 // ---- libslurm, from the hosting process ------------------------------------------------
 
-type LoadJobFn = unsafe extern "C" fn(*mut *mut sys::job_info_msg_t, u32, u16) -> c_int;
-type FreeJobFn = unsafe extern "C" fn(*mut sys::job_info_msg_t);
-type GetErrnoFn = unsafe extern "C" fn() -> c_int;
-type StrerrorFn = unsafe extern "C" fn(c_int) -> *const c_char;
-
 fn host_symbol(name: &CStr) -> Option<*mut c_void> {
     // SAFETY: dlsym with RTLD_DEFAULT and a valid name.
     let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
@@ -573,29 +571,35 @@ unsafe fn job_info(rec: &sys::slurm_job_info_t) -> JobInfo {
     }
 }
 
-/// Call a libslurm job loader from the host process and copy out the records.
-fn load_jobs(loader: &CStr, key: u32, show_flags: u32) -> Result<Vec<JobInfo>, String> {
-    let what = loader.to_string_lossy();
-    let load =
-        host_symbol(loader).ok_or_else(|| format!("{what} is not available in this process"))?;
-    let free = host_symbol(c"slurm_free_job_info_msg")
-        .ok_or("slurm_free_job_info_msg is not available in this process")?;
-    // SAFETY: the symbols are libslurm's, whose signatures the bindgen'd
-    // headers of the same Slurm release describe (Slurm refuses plugins of
-    // another major.minor release, so layouts match).
-    let (load, free) = unsafe {
-        (
-            std::mem::transmute::<*mut c_void, LoadJobFn>(load),
-            std::mem::transmute::<*mut c_void, FreeJobFn>(free),
+/// The libslurm functions' types as the headers declare them (see build.rs).
+/// SAFETY: `p` is the address of the function `T` describes.
+unsafe fn typed<T: Copy>(p: *mut c_void) -> T {
+    // bindgen's types are `Option<unsafe extern "C" fn ..>`: pointer-sized.
+    const { assert!(std::mem::size_of::<T>() == std::mem::size_of::<*mut c_void>()) };
+    // SAFETY: same size; the caller vouches for the type.
+    unsafe { std::mem::transmute_copy::<*mut c_void, T>(&p) }
+}
+
+/// A libslurm function of the hosting process, typed from the headers.
+fn host_function<T: Copy>(name: &CStr) -> Result<T, String> {
+    let p = host_symbol(name).ok_or_else(|| {
+        format!(
+            "{} is not available in this process",
+            name.to_string_lossy()
         )
-    };
-    let mut msg: *mut sys::job_info_msg_t = std::ptr::null_mut();
-    // SAFETY: out-pointer; plain flags.
-    let rc = unsafe { load(&mut msg, key, show_flags as u16) };
-    if rc != 0 || msg.is_null() {
-        return Err(format!("{what}({key}): {}", slurm_errno_text()));
-    }
-    // SAFETY: on success msg points to a valid message until freed.
+    })?;
+    // SAFETY: the symbol is libslurm's, and `T` is the type bindgen made
+    // from its declaration in the headers of the Slurm release the plugin
+    // was built for (Slurm refuses plugins of another major.minor release).
+    Ok(unsafe { typed::<T>(p) })
+}
+
+/// Copy the records out of a message a job loader returned, and free it.
+/// SAFETY: `msg` is non-null and came from slurm_load_job*.
+unsafe fn take_jobs(msg: *mut sys::job_info_msg_t) -> Result<Vec<JobInfo>, String> {
+    let free: sys::carme_slurm_free_job_info_msg_fn = host_function(c"slurm_free_job_info_msg")?;
+    let free = free.ok_or("slurm_free_job_info_msg is null")?;
+    // SAFETY: a valid message until freed.
     let jobs = unsafe {
         let m = &*msg;
         (0..m.record_count as usize)
@@ -609,11 +613,44 @@ fn load_jobs(loader: &CStr, key: u32, show_flags: u32) -> Result<Vec<JobInfo>, S
 
 /// slurm.h's SHOW_DETAIL: 0x0002 in 22.05, `SLURM_BIT(1)` (the same value)
 /// from 23.02 on, a macro bindgen cannot evaluate.
-const SHOW_DETAIL: u32 = 1 << 1;
+const SHOW_DETAIL: u16 = 1 << 1;
+
+/// The key slurm_load_job takes for one job: its id (Slurm < 26.05).
+#[cfg(not(carme_load_job_step_id))]
+fn load_job_key(job_id: u32) -> u32 {
+    job_id
+}
+
+/// The key slurm_load_job takes for one job (Slurm >= 26.05): a step id
+/// as slurm.h's SLURM_STEP_ID_INITIALIZER makes it, with the job id set.
+/// Every field is named, so a field the headers add stops the build.
+#[cfg(carme_load_job_step_id)]
+fn load_job_key(job_id: u32) -> sys::slurm_step_id_t {
+    sys::slurm_step_id_t {
+        sluid: 0,
+        job_id,
+        step_het_comp: sys::NO_VAL,
+        step_id: sys::NO_VAL,
+    }
+}
 
 /// Ask slurmctld for one job, with per-node GRES details.
 pub fn load_job(job_id: u32) -> Result<JobInfo, String> {
-    load_jobs(c"slurm_load_job", job_id, SHOW_DETAIL)?
+    let load: sys::carme_slurm_load_job_fn = host_function(c"slurm_load_job")?;
+    let load = load.ok_or("slurm_load_job is null")?;
+    let mut msg: *mut sys::job_info_msg_t = std::ptr::null_mut();
+    // SAFETY: out-pointer, the key type of these headers, plain flags.
+    let rc = unsafe { load(&mut msg, load_job_key(job_id), SHOW_DETAIL) };
+    // Read at once: libslurm reports failures in errno.
+    let errno = std::io::Error::last_os_error();
+    if rc != 0 || msg.is_null() {
+        return Err(format!(
+            "slurm_load_job({job_id}): {}",
+            slurm_error_text(errno)
+        ));
+    }
+    // SAFETY: a message the loader returned.
+    unsafe { take_jobs(msg) }?
         .into_iter()
         .find(|j| j.job_id == job_id)
         .ok_or_else(|| format!("slurm_load_job({job_id}): no such job"))
@@ -621,27 +658,40 @@ pub fn load_job(job_id: u32) -> Result<JobInfo, String> {
 
 /// Ask slurmctld for all of a user's jobs (for max_running_jobs).
 pub fn load_user_jobs(uid: u32) -> Result<Vec<JobInfo>, String> {
-    load_jobs(c"slurm_load_job_user", uid, 0)
+    let load: sys::carme_slurm_load_job_user_fn = host_function(c"slurm_load_job_user")?;
+    let load = load.ok_or("slurm_load_job_user is null")?;
+    let mut msg: *mut sys::job_info_msg_t = std::ptr::null_mut();
+    // SAFETY: out-pointer, a uid, plain flags.
+    let rc = unsafe { load(&mut msg, uid, 0) };
+    // Read at once: libslurm reports failures in errno.
+    let errno = std::io::Error::last_os_error();
+    if rc != 0 || msg.is_null() {
+        return Err(format!(
+            "slurm_load_job_user({uid}): {}",
+            slurm_error_text(errno)
+        ));
+    }
+    // SAFETY: a message the loader returned.
+    unsafe { take_jobs(msg) }
 }
 
-fn slurm_errno_text() -> String {
-    let (Some(get), Some(text)) = (
-        host_symbol(c"slurm_get_errno"),
-        host_symbol(c"slurm_strerror"),
-    ) else {
+/// libslurm's text for the errno a failed call left (Slurm's own codes and
+/// the system's). slurm_get_errno is gone from libslurm >= 24.11; errno,
+/// read right after the call, is what it returned.
+fn slurm_error_text(errno: std::io::Error) -> String {
+    let Some(e) = errno.raw_os_error() else {
         return "unknown error".to_string();
     };
-    // SAFETY: libslurm's documented signatures.
-    unsafe {
-        let get = std::mem::transmute::<*mut c_void, GetErrnoFn>(get);
-        let text = std::mem::transmute::<*mut c_void, StrerrorFn>(text);
-        let e = get();
-        let p = text(e);
-        if p.is_null() {
-            format!("error {e}")
-        } else {
-            CStr::from_ptr(p).to_string_lossy().into_owned()
-        }
+    let Ok(Some(text)) = host_function::<sys::carme_slurm_strerror_fn>(c"slurm_strerror") else {
+        return format!("error {e} ({errno})");
+    };
+    // SAFETY: slurm_strerror returns a static or thread-local string (or null).
+    let p = unsafe { text(e) };
+    if p.is_null() {
+        format!("error {e}")
+    } else {
+        // SAFETY: NUL-terminated, see above.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
 }
 

@@ -5,14 +5,14 @@ use carme_core::Refusal;
 use carme_core::client_args::{self, Client, Knowledge};
 use carme_core::decide::{Classification, Constraint};
 
-use crate::client::{constraint_of, decide_early, env, own_argv, pass_beeond};
+use crate::client::{constraint_of, decide_early, env, own_argv, pass_beeond, release};
 use crate::ffi::{Level, Spank, log};
 use crate::plugin::{BEEOND_ENV_FOR_SRUN, with_state};
 
 pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     let image = with_state(|s| s.image.clone());
     let argv = own_argv();
-    let req = client_args::parse(Client::Srun, &argv, &env);
+    let req = client_args::parse(release(), Client::Srun, &argv, &env);
     // Slurm hands a job's SPANK options to its sruns through the
     // environment: an inherited --carme-beeond is the job's own (already
     // passed on when it was submitted), not a step asking for BeeOND.

@@ -264,3 +264,23 @@ pub fn slurm_series() -> (u32, u32) {
 pub fn has_prepend_argv() -> bool {
     slurm_series() >= (23, 11)
 }
+
+/// Whether `stderr` (a client's) holds a line slurmstepd sent with
+/// `needle` in it, by the prefix each release gives those lines:
+/// "slurmstepd: error: " (or "slurmstepd-NODE: error: ") before 26.05, "[2026-12-02T13:00:10.233] error: "
+/// (a timestamp, no program name) from 26.05 on. The client's own lines
+/// ("srun: error: ") never count.
+pub fn slurmstepd_said(stderr: &str, needle: &str) -> bool {
+    let timestamped = slurm_series() >= (26, 5);
+    stderr.lines().filter(|l| l.contains(needle)).any(|l| {
+        if timestamped {
+            l.strip_prefix('[')
+                .and_then(|r| r.split_once("] error: "))
+                .is_some_and(|(stamp, _)| {
+                    stamp.len() >= 19 && stamp.as_bytes()[4] == b'-' && stamp.as_bytes()[10] == b'T'
+                })
+        } else {
+            l.starts_with("slurmstepd") && l.contains(": error: ")
+        }
+    })
+}

@@ -36,7 +36,7 @@ bash "$CLUSTER" start "$DIR" >/dev/null
 # The default fact source: drop the harness's override.
 sed -i '/^job_facts = /d' "$DIR/etc/carme.toml"
 grep -q '^job_facts' "$DIR/etc/carme.toml" && { echo "bench: job_facts still set" >&2; exit 1; }
-SERIES=$(srun --version | sed -n 's/^slurm \([0-9]*\.[0-9]*\).*/\1/p')
+SERIES=$(srun --version | sed -n 's/^slurm[^ ]* \([0-9]*\.[0-9]*\).*/\1/p')
 echo "bench: Slurm $SERIES ($(srun --version)), job_facts = default, Prolog/Epilog set, ROUNDS=$ROUNDS"
 
 U="runuser -u carmetest1 -- env SLURM_CONF=$SLURM_CONF"

@@ -196,5 +196,9 @@ fn record_other_job(basics: &GateBasics) {
             "carme-prolog: job {}: cannot record it: {e}; its steps ask slurmctld",
             facts.job_id
         );
+        // An earlier job's record with this id must not stand in for it.
+        if let Err(e) = carme_node::state::remove_job(&dir, facts.job_id) {
+            eprintln!("carme-prolog: job {}: {e}", facts.job_id);
+        }
     }
 }

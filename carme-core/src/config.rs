@@ -131,12 +131,19 @@ pub struct Gate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum JobFacts {
-    /// Ask slurmctld for every step (one RPC each; needs nothing else).
+    /// carme-prolog records every job on the node, Carme or not, so a
+    /// missing record means no prolog ran there (not "not Carme"): the
+    /// step then asks slurmctld once and keeps the answer for the job's
+    /// later steps on the node. Fast and safe with or without `Prolog=`.
     #[default]
+    Auto,
+    /// Ask slurmctld for every step (one RPC each; needs nothing else).
     Slurmctld,
     /// carme-prolog (Slurm `Prolog=`) records each Carme job on the node;
     /// steps of jobs without a record cost nothing. Steps that ask for an
-    /// image without a record still ask slurmctld, to say why.
+    /// image without a record still ask slurmctld, to say why. Unsafe
+    /// where `Prolog=` is not set: a Carme job that names no image runs
+    /// there unchecked.
     Prolog,
 }
 
@@ -411,10 +418,12 @@ pub fn basics_of_broken_config(text: &str) -> GateBasics {
     if let Some(f) = get("gate", "feature").filter(|f| valid_feature(f)) {
         basics.feature = f;
     }
-    // Anything but a valid "prolog" keeps the default (slurmctld), which
-    // works without the prolog.
-    if get("gate", "job_facts").as_deref() == Some("prolog") {
-        basics.job_facts = JobFacts::Prolog;
+    // Anything else keeps the default (auto), which works without the
+    // prolog.
+    match get("gate", "job_facts").as_deref() {
+        Some("prolog") => basics.job_facts = JobFacts::Prolog,
+        Some("slurmctld") => basics.job_facts = JobFacts::Slurmctld,
+        _ => {}
     }
     if let Some(dir) = get("paths", "state_dir")
         .and_then(|d| PathTemplate::parse(&d).ok())
@@ -1234,7 +1243,7 @@ state_dir = "/run/carme/%n"
             Path::new("/data/n1")
         );
         assert_eq!(c.image_names(), ["base", "pytorch-2"]);
-        assert_eq!(c.gate.job_facts, JobFacts::Slurmctld, "default");
+        assert_eq!(c.gate.job_facts, JobFacts::Auto, "default");
         assert_eq!(
             c.paths.state_dir.expand("n2", None),
             Path::new("/run/carme/n2")
@@ -1509,6 +1518,34 @@ state_dir = "/run/carme/%n"
             "[gate]\nfeature=\"a b\"\njob_facts=\"x\"\n[paths]\nstate_dir=\"rel/%q\"",
         );
         assert_eq!(b, GateBasics::default());
+        assert_eq!(GateBasics::default().job_facts, JobFacts::Auto);
+        // Each valid source is kept from a broken config.
+        for (v, want) in [
+            ("auto", JobFacts::Auto),
+            ("slurmctld", JobFacts::Slurmctld),
+            ("prolog", JobFacts::Prolog),
+        ] {
+            let b = basics_of_broken_config(&format!("[gate]\njob_facts=\"{v}\"\nx=1"));
+            assert_eq!(b.job_facts, want, "{v}");
+        }
+    }
+
+    #[test]
+    fn every_job_facts_source_parses() {
+        for (v, want) in [
+            ("auto", JobFacts::Auto),
+            ("slurmctld", JobFacts::Slurmctld),
+            ("prolog", JobFacts::Prolog),
+        ] {
+            let text = format!(
+                "[gate]\njob_facts = \"{v}\"\n[runtime]\nkind = \"charliecloud\"\n\
+                 path = \"/usr/bin/ch-run\"\n"
+            );
+            match Loaded::from_text(&text, Path::new("/c.toml")) {
+                Loaded::Ready(c) => assert_eq!(c.gate.job_facts, want, "{v}"),
+                Loaded::Broken { error, .. } => panic!("{v}: {error}"),
+            }
+        }
     }
 
     #[test]

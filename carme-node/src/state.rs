@@ -164,6 +164,14 @@ fn verdict_name(job: u32) -> String {
 /// Write `text` atomically as `path` (root, 0600); its directory is made
 /// a root-owned directory closed to others first.
 pub fn write_root_file(path: &Path, text: &str) -> Result<(), String> {
+    write_root_file_as(path, text, "")
+}
+
+/// [`write_root_file`] through a temp file of this process's own
+/// (`tag`), for files that several processes may write at once (the steps
+/// of one job keeping slurmctld's answer): one never renames another's
+/// half-written temp file into place.
+fn write_root_file_as(path: &Path, text: &str, tag: &str) -> Result<(), String> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(format!("{}: no directory", path.display()));
     };
@@ -174,7 +182,7 @@ pub fn write_root_file(path: &Path, text: &str) -> Result<(), String> {
         Mode::empty(),
     )
     .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp = format!(".{}.tmp", name.to_string_lossy());
+    let tmp = format!(".{}{tag}.tmp", name.to_string_lossy());
     // A crashed earlier writer may have left the temp file.
     match unlinkat(&d, tmp.as_str(), UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
@@ -243,6 +251,32 @@ pub fn write_record(dir: &Path, rec: &JobRecord) -> Result<(), String> {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(format!("{}: {e}", verdict.display())),
     }
+}
+
+/// Keep slurmctld's answer `rec` as the record of its job (slurmstepd,
+/// where no prolog recorded the job). Ok(false) when a run cleaning up
+/// after an earlier job with this id holds the id's lock: then nothing is
+/// kept (the next step asks again). When the record it replaces was an
+/// earlier job's (`replaces_earlier_job`), a limits verdict kept for this
+/// id goes too, as with [`write_record`].
+pub fn keep_record(
+    dir: &Path,
+    rec: &JobRecord,
+    replaces_earlier_job: bool,
+) -> Result<bool, String> {
+    let Some(_lock) = lock_job(dir, rec.job_id, std::time::Duration::ZERO)? else {
+        return Ok(false);
+    };
+    if replaces_earlier_job {
+        let verdict = dir.join(verdict_name(rec.job_id));
+        match nix::unistd::unlink(&verdict) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(format!("{}: {e}", verdict.display())),
+        }
+    }
+    let path = dir.join(record_name(rec.job_id));
+    write_root_file_as(&path, &rec.to_text(), &format!(".{}", std::process::id()))?;
+    Ok(true)
 }
 
 /// The record of `job`, if there is one.
@@ -334,6 +368,7 @@ mod tests {
             constraint: "carme&gpu".into(),
             account: Some("projx".into()),
             gpus: None,
+            until: None,
         }
     }
 
@@ -378,6 +413,45 @@ mod tests {
         assert_eq!(read_verdict(&dir, 7).unwrap(), None);
         assert!(!remove_job(&dir, 7).unwrap(), "second removal is a no-op");
         assert_eq!(read_record(&dir, 7).unwrap(), None);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Issue 11: slurmstepd keeps slurmctld's answer in the job's record,
+    /// not while a cleanup run holds the id, and an earlier job's verdict
+    /// goes with that job's record.
+    #[test]
+    fn kept_records_replace_and_yield_to_cleanup_runs() {
+        require_root();
+        let base = scratch("keep");
+        let dir = base.join("state");
+        let mut kept = rec(9);
+        kept.until = Some(1_000);
+        assert!(keep_record(&dir, &kept, false).unwrap());
+        assert_eq!(read_record(&dir, 9).unwrap(), Some(kept.clone()));
+        write_verdict(&dir, 9, &Ok(())).unwrap();
+        // The same job's record again (expired): the verdict stays.
+        assert!(keep_record(&dir, &kept, false).unwrap());
+        assert_eq!(read_verdict(&dir, 9).unwrap(), Some(Ok(())));
+        // An earlier job's: its verdict goes.
+        kept.uid = 1001;
+        assert!(keep_record(&dir, &kept, true).unwrap());
+        assert_eq!(read_verdict(&dir, 9).unwrap(), None);
+        assert_eq!(read_record(&dir, 9).unwrap(), Some(kept.clone()));
+        let held = lock_job(&dir, 9, std::time::Duration::ZERO).unwrap();
+        assert!(held.is_some());
+        kept.uid = 1002;
+        assert!(
+            !keep_record(&dir, &kept, false).unwrap(),
+            "kept while locked"
+        );
+        assert_eq!(read_record(&dir, 9).unwrap().unwrap().uid, 1001);
+        drop(held);
+        // No temp file of ours is left behind.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
         std::fs::remove_dir_all(&base).unwrap();
     }
 

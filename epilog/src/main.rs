@@ -5,7 +5,8 @@
 //! cleanup never depends on the job's environment), else, for a job whose
 //! constraint names the gate feature or that has a job record, on what the
 //! config says should be there. Any other job: exit 0 after two failed
-//! opens in the state dir. How it cleans up: [`carme_node::jobclean`].
+//! opens in the state dir, or after removing the record that says it is
+//! not a Carme job (`job_facts = "auto"`). How it cleans up: [`carme_node::jobclean`].
 //!
 //! Then it retries, for at most [`jobclean::EPILOG_RETRY`], the cleanup
 //! of what ended jobs left on the node ([`jobclean::retry_leftovers`]).
@@ -54,6 +55,18 @@ fn main() -> ExitCode {
         _ => carme_node::state::read_record(&state_dir, job)
             .ok()
             .flatten(),
+    };
+    // With `job_facts = "auto"` every job has a record; one whose
+    // constraint does not name the gate feature says the job is not a
+    // Carme job: it only goes.
+    let slurm_record = match slurm_record {
+        Some(r) if !names_feature(&r.constraint, &basics.feature) => {
+            if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
+                eprintln!("carme-epilog: job {job}: cannot remove its record: {e}");
+            }
+            None
+        }
+        r => r,
     };
     let carme = names_feature(&constraint, &basics.feature);
     if matches!(recorded, Ok(None)) && slurm_record.is_none() && !carme {

@@ -2,8 +2,11 @@
 //! root on every node of the job; `PrologFlags=Alloc` makes that happen
 //! when the job is allocated, before any of its steps).
 //!
-//! Any job whose constraint does not name the gate feature: exit 0 at once
-//! (no constraint: without even reading the config). A Carme job:
+//! Any job whose constraint does not name the gate feature: with
+//! `job_facts = "auto"` (the default), record it as such (slurmstepd then
+//! knows without asking slurmctld that its steps are not a Carme job's),
+//! and exit 0; a failure there is logged, never a node fault (its steps
+//! ask slurmctld instead). A Carme job:
 //! 1. record it in the node's state dir (slurmstepd reads the record to
 //!    know the job is a Carme job without asking slurmctld);
 //! 2. prepare its tmp and scratch directories and, when it asks for it,
@@ -18,7 +21,7 @@
 
 use std::process::ExitCode;
 
-use carme_core::config::{Loaded, Scope};
+use carme_core::config::{GateBasics, JobFacts as JobFactSource, Loaded, Scope};
 use carme_core::gate::names_feature;
 use carme_core::record::JobRecord;
 use carme_node::jobclean;
@@ -36,15 +39,14 @@ fn main() -> ExitCode {
         }
     };
     let constraint = std::env::var("SLURM_JOB_CONSTRAINTS").unwrap_or_default();
-    if constraint.is_empty() {
-        // No constraint names no feature: not a Carme job.
-        return ExitCode::SUCCESS;
-    }
     // Only the gate and the node paths are needed: skip users' and
     // groups' limit rules.
     let loaded = carme_node::configfile::load_scoped(&config, Some(&Scope::NOBODY));
     let basics = loaded.basics();
     if !names_feature(&constraint, &basics.feature) {
+        if basics.job_facts == JobFactSource::Auto {
+            record_other_job(&basics);
+        }
         return ExitCode::SUCCESS;
     }
     let facts = match JobFacts::from_env(|k| std::env::var(k).ok()) {
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
             .ok()
             .filter(|a| !a.is_empty()),
         gpus: Some(gpus),
+        until: None,
     };
     if let Err(e) = carme_node::state::write_record(&state_dir, &record) {
         return fail(Fault {
@@ -162,5 +165,40 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(f) => fail(f),
+    }
+}
+
+/// Record a job that is not a Carme job on this node, so that its steps
+/// need not ask slurmctld (`job_facts = "auto"`: a missing record means
+/// "ask"). Not a node fault when it fails: the steps ask slurmctld then.
+fn record_other_job(basics: &GateBasics) {
+    let facts = match JobFacts::from_env(|k| std::env::var(k).ok()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("carme-prolog: {e}; the job's steps ask slurmctld");
+            return;
+        }
+    };
+    let record = JobRecord {
+        job_id: facts.job_id,
+        uid: facts.uid,
+        gid: facts.gid,
+        constraint: facts.constraint,
+        account: std::env::var("SLURM_JOB_ACCOUNT")
+            .ok()
+            .filter(|a| !a.is_empty()),
+        gpus: None,
+        until: None,
+    };
+    let dir = basics.state_dir.expand(&facts.node, Some(facts.job_id));
+    if let Err(e) = carme_node::state::write_record(&dir, &record) {
+        eprintln!(
+            "carme-prolog: job {}: cannot record it: {e}; its steps ask slurmctld",
+            facts.job_id
+        );
+        // An earlier job's record with this id must not stand in for it.
+        if let Err(e) = carme_node::state::remove_job(&dir, facts.job_id) {
+            eprintln!("carme-prolog: job {}: {e}", facts.job_id);
+        }
     }
 }

@@ -28,6 +28,7 @@ use carme_core::decide::{StepKind, StepPlan, plan_step, plan_unverified_step, re
 use carme_core::driver::DriverFacts;
 use carme_core::gpulist::{GpuSet, job_gpus_on_node};
 use carme_core::launch::{self, TaskFacts};
+use carme_core::record::JobRecord;
 use carme_core::slurmjob::JobInfo;
 use carme_node::taskplan;
 
@@ -196,9 +197,11 @@ fn job_gpus(job: &JobFacts, job_id: u32) -> Result<GpuSet, String> {
 
 /// The job's constraint, from the source the config names: the record
 /// carme-prolog left on this node (a missing one costs one failed open),
-/// or slurmctld (one RPC per step). A record of another uid or gid
-/// (`owner`) is an earlier job's with the same id (slurmctld's ids
-/// restarted): never taken for this job's, slurmctld is asked instead.
+/// or slurmctld (one RPC per step), or both (`auto`: the record, else
+/// slurmctld once per job and node, kept in the record). A record of
+/// another uid or gid (`owner`) is an earlier job's with the same id
+/// (slurmctld's ids restarted): never taken for this job's, slurmctld is
+/// asked instead.
 fn job_constraint(
     loaded: &Loaded,
     job_id: u32,
@@ -214,6 +217,60 @@ fn job_constraint(
         }
     };
     match basics.job_facts {
+        JobFactSource::Auto => {
+            // SLURMD_NODENAME: see below (slurmstepd's own environment).
+            let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
+            let dir = basics.state_dir.expand(&node, Some(job_id));
+            let now = unix_now();
+            let earlier_job = match carme_node::state::read_record(&dir, job_id) {
+                Ok(Some(rec)) if Some((rec.uid, rec.gid)) == owner && rec.holds_at(now) => {
+                    return Facts::Job(JobFacts {
+                        constraint: Some(rec.constraint),
+                        account: rec.account,
+                        info: None,
+                        gpus: rec.gpus,
+                    });
+                }
+                Ok(Some(rec)) if Some((rec.uid, rec.gid)) != owner => {
+                    log(
+                        Level::Error,
+                        &format!(
+                            "carme: job {job_id}: the record on node {node} is of uid {} \
+                             gid {}, not the job's: an earlier job's with this id; asking \
+                             slurmctld",
+                            rec.uid, rec.gid
+                        ),
+                    );
+                    true
+                }
+                // Expired, or none: no prolog ran here (it records every
+                // job), so nothing says the job is not a Carme job.
+                Ok(_) => false,
+                Err(e) => {
+                    log(
+                        Level::Error,
+                        &format!("carme: job {job_id}: {e}; asking slurmctld"),
+                    );
+                    true
+                }
+            };
+            match ask_slurmctld() {
+                Ok(info) => {
+                    if let Some((uid, gid)) = owner {
+                        let rec = JobRecord::kept_from(&info, uid, gid, &node, now);
+                        if let Err(e) = carme_node::state::keep_record(&dir, &rec, earlier_job) {
+                            log(
+                                Level::Error,
+                                &format!("carme: job {job_id}: cannot keep its facts: {e}"),
+                            );
+                        }
+                    }
+                    JobFacts::of(info)
+                }
+                // It may be a Carme job, image or not: fail closed.
+                Err(e) => Facts::Unverified(e),
+            }
+        }
         JobFactSource::Slurmctld => match ask_slurmctld() {
             Ok(info) => JobFacts::of(info),
             // It may be a Carme job, image or not: fail closed.
@@ -270,6 +327,12 @@ fn job_constraint(
             }
         }
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Build this step's own mount namespace, with the job's GPUs on this

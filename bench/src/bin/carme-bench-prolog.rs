@@ -107,7 +107,6 @@ fn config_text(root: &Path) -> String {
         r#"[gate]
 feature = "carme"
 default_image = "base"
-job_facts = "prolog"
 
 [runtime]
 kind = "charliecloud"

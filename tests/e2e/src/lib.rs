@@ -223,6 +223,20 @@ pub fn gpus_in(listing: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// The cluster's carme.toml with the default `job_facts` (the harness sets
+/// "prolog") for the guard's lifetime; hold [`exclusive_config`].
+pub fn default_facts(c: &Cluster) -> ConfigSwap {
+    let original = std::fs::read_to_string(c.carme_toml()).unwrap();
+    assert!(
+        original.contains("job_facts = \"prolog\"\n"),
+        "harness config changed"
+    );
+    ConfigSwap::new(
+        &c.carme_toml(),
+        &original.replace("job_facts = \"prolog\"\n", ""),
+    )
+}
+
 /// The cluster's carme.toml with `job_facts = "slurmctld"` for the guard's
 /// lifetime (the harness uses "prolog"); hold [`exclusive_config`].
 pub fn slurmctld_facts(c: &Cluster) -> ConfigSwap {

@@ -120,9 +120,8 @@ fi
 
 # (rpc) slurmctld load (issue 11): job-info RPCs (sdiag's
 # REQUEST_JOB_INFO_SINGLE count) caused by 100 steps of one Carme job on
-# one node. Steps without --carme-image (the default image) show what
-# slurmstepd asks; with it, srun's early check of the image asks once per
-# srun too. "no record": the prolog's record removed first, as on a node
+# one node, with and without --carme-image (srun's early check asks
+# slurmctld nothing inside a job). "no record": the prolog's record removed first, as on a node
 # without Prolog=.
 job_info_rpcs() {
     sdiag | awk '/by message type/ {on=1} /by user/ {on=0}
@@ -148,7 +147,7 @@ rpc_figure() {
 if part rpc; then
 echo "== slurmctld load: job-info RPCs for 100 steps of one Carme job (issue 11; sdiag before/after)"
 rpc_figure "1 node, prolog record, default image" 1 no
-rpc_figure "1 node, prolog record, --carme-image=base (srun asks too)" 1 no --carme-image=base
+rpc_figure "1 node, prolog record, --carme-image=base" 1 no --carme-image=base
 rpc_figure "1 node, no prolog record, default image" 1 yes
 rpc_figure "2 nodes, no prolog record, default image" 2 yes
 fi

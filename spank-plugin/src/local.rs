@@ -24,31 +24,16 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
         Knowledge::Unknown => pass_beeond(sp, None, Some("an existing job"))?,
     }
 
-    // Inside an allocation its constraint decides; ask slurmctld only when
-    // the step asks for an image (otherwise slurmstepd decides and nothing
-    // new is queued either way).
-    let features;
+    // Inside an allocation its constraint decides, and slurmstepd knows it
+    // without asking slurmctld (the prolog's record, or one kept answer per
+    // job and node). Asking here too would cost one RPC per srun of every
+    // Carme job (issue 11: later steps cause no extra RPC), to refuse early
+    // only `--carme-image` in a non-Carme job, which slurmstepd refuses
+    // anyway before any task runs. So only the image itself is checked.
     let constraint = match &req.jobid {
         Knowledge::Absent => constraint_of(&req),
         _ if image.is_none() => return Ok(()),
-        Knowledge::Unknown => Constraint::Unknown,
-        Knowledge::Given(id) => match id
-            .parse::<u32>()
-            .map_err(|e| e.to_string())
-            .and_then(crate::bounded::load_job)
-        {
-            Ok(rec) => {
-                features = rec.features;
-                Constraint::Known(features.as_deref())
-            }
-            Err(e) => {
-                log(
-                    Level::Debug,
-                    &format!("carme: cannot check job {id} early: {e}"),
-                );
-                Constraint::Unknown
-            }
-        },
+        Knowledge::Unknown | Knowledge::Given(_) => Constraint::Unknown,
     };
     // A new job is checked against its options; a step in an existing job
     // only for its image (the job was checked when it started).

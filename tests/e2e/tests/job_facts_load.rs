@@ -61,23 +61,20 @@ impl Job {
         Job(id)
     }
 
-    /// STEPS steps of the job on `nodes` nodes; the RPCs they caused.
-    fn steps(&self, c: &Cluster, nodes: u32, in_image: bool) -> u64 {
+    /// STEPS steps of the job on `nodes` nodes, with srun options
+    /// `extra`; the RPCs they caused.
+    fn steps(&self, c: &Cluster, nodes: u32, in_image: bool, extra: &[&str]) -> u64 {
         let before = job_info_rpcs(c);
         let n = format!("-N{nodes}");
         for _ in 0..STEPS {
-            let out = c.run_as(
-                STUDENT,
-                &[
-                    "srun",
-                    "--jobid",
-                    &self.0,
-                    &n,
-                    "sh",
-                    "-c",
-                    "test -e /CARME_IMAGE && echo image || echo host",
-                ],
-            );
+            let mut argv = vec!["srun", "--jobid", &self.0, &n];
+            argv.extend_from_slice(extra);
+            argv.extend([
+                "sh",
+                "-c",
+                "test -e /CARME_IMAGE && echo image || echo host",
+            ]);
+            let out = c.run_as(STUDENT, &argv);
             assert_eq!(out.code, 0, "{}", out.all());
             let want = if in_image { "image" } else { "host" };
             assert!(
@@ -110,7 +107,7 @@ fn a_jobs_steps_ask_slurmctld_at_most_once_per_node() {
     {
         let _swap = slurmctld_facts(&c);
         let job = Job::alloc(&c, &["-w", "n1", "-C", "carme"]);
-        let rpcs = job.steps(&c, 1, true);
+        let rpcs = job.steps(&c, 1, true, &[]);
         assert!(rpcs >= STEPS, "{STEPS} steps, {rpcs} job-info RPCs counted");
     }
 
@@ -119,14 +116,24 @@ fn a_jobs_steps_ask_slurmctld_at_most_once_per_node() {
     // lacks the carme feature but loads the plugin).
     let carme = Job::alloc(&c, &["-w", "n1", "-C", "carme"]);
     assert!(carme.record(&c, "n1").exists(), "no prolog record");
-    assert_eq!(carme.steps(&c, 1, true), 0, "Carme job with prolog records");
+    assert_eq!(
+        carme.steps(&c, 1, true, &[]),
+        0,
+        "Carme job with prolog records"
+    );
+    // Naming the image: srun's early check asks slurmctld nothing either.
+    assert_eq!(
+        carme.steps(&c, 1, true, &["--carme-image=base"]),
+        0,
+        "Carme job's steps naming their image"
+    );
     let other = Job::alloc(&c, &["-w", "n3"]);
     assert!(
         other.record(&c, "n3").exists(),
         "no record of a non-Carme job"
     );
     assert_eq!(
-        other.steps(&c, 1, false),
+        other.steps(&c, 1, false, &[]),
         0,
         "non-Carme job with prolog records"
     );
@@ -137,7 +144,7 @@ fn a_jobs_steps_ask_slurmctld_at_most_once_per_node() {
     for n in ["n1", "n2"] {
         std::fs::remove_file(two.record(&c, n)).unwrap();
     }
-    let rpcs = two.steps(&c, 2, true);
+    let rpcs = two.steps(&c, 2, true, &[]);
     assert!(
         (1..=2).contains(&rpcs),
         "{STEPS} two-node steps without prolog records: {rpcs} job-info RPCs (want one per node)"
@@ -152,7 +159,7 @@ fn a_jobs_steps_ask_slurmctld_at_most_once_per_node() {
     let other = Job::alloc(&c, &["-w", "n3"]);
     std::fs::remove_file(other.record(&c, "n3")).unwrap();
     assert_eq!(
-        other.steps(&c, 1, false),
+        other.steps(&c, 1, false, &[]),
         1,
         "non-Carme job without a prolog record"
     );

@@ -233,8 +233,10 @@ pub fn effective(limits: &Limits, who: &Who) -> Effective {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ask<'a> {
     pub image: Option<&'a str>,
-    pub gpus_per_job: Option<u32>,
-    pub gpus_per_node: Option<u32>,
+    /// GPU counts are `u64`: a sum or product of the user's counts that
+    /// passes `u32` must still read as over the limit, not wrap.
+    pub gpus_per_job: Option<u64>,
+    pub gpus_per_node: Option<u64>,
     pub nodes: Option<u32>,
     /// The job's time limit: `Some(None)` = no time limit.
     pub time: Option<slurmtime::Limit>,
@@ -266,9 +268,9 @@ pub fn check(cfg: &Config, eff: &Effective, ask: &Ask) -> Result<(), Refusal> {
         ));
     }
     let mut over =
-        |asked: Option<u32>, limit: &Resolved<u32>, what: &str, fix: &dyn Fn(u32) -> String| {
+        |asked: Option<u64>, limit: &Resolved<u32>, what: &str, fix: &dyn Fn(u32) -> String| {
             if let (Some(a), Resolved::Limit { value, source }) = (asked, limit)
-                && a > *value
+                && a > u64::from(*value)
             {
                 why.push(format!(
                     "you asked for {a} {what}, but the limit for {source} is {value}. {}",
@@ -298,7 +300,7 @@ pub fn check(cfg: &Config, eff: &Effective, ask: &Ask) -> Result<(), Refusal> {
             )
         },
     );
-    over(ask.nodes, &eff.max_nodes_per_job, "nodes", &|v| {
+    over(ask.nodes.map(u64::from), &eff.max_nodes_per_job, "nodes", &|v| {
         format!("Ask for at most {v} node{}: --nodes={v}.", plural(v))
     });
     if let (Some(n), Resolved::Limit { value, source }) = (ask.running_jobs, &eff.max_running_jobs)
@@ -725,7 +727,11 @@ max_gpus_per_job = 8
 }
 
 /// What a client's options ask for, as far as they say (anything that
-/// depends on what the scheduler decides stays unknown).
+/// depends on what the scheduler decides stays unknown). Numbers are the
+/// user's: counts are added and multiplied in `u64` with checked
+/// arithmetic, and a count that cannot be read exactly (too large, a
+/// suffix such as `1k`) leaves the key unknown, so the early check is
+/// never fooled by a wrapped value.
 pub fn ask_of_request(req: &crate::client_args::ClientRequest) -> Ask<'static> {
     use crate::client_args::Knowledge;
     // "2" or "1-3": the job may get the maximum, and has at least the
@@ -752,11 +758,11 @@ pub fn ask_of_request(req: &crate::client_args::ClientRequest) -> Ask<'static> {
         // At least this many: enough to refuse a request that is over
         // for sure, never one that might fit.
         if let (None, Some(per_node), Some(n)) = (gpus_per_job, gpus_per_node, min_nodes) {
-            gpus_per_job = Some(per_node * n);
+            gpus_per_job = per_node.checked_mul(u64::from(n));
         }
     }
     let time = match &req.time {
-        Knowledge::Given(t) => slurmtime::parse(t).ok(),
+        Knowledge::Given(t) => slurmtime::parse_request(t),
         _ => None,
     };
     Ask {
@@ -770,9 +776,9 @@ pub fn ask_of_request(req: &crate::client_args::ClientRequest) -> Ask<'static> {
 }
 
 /// GPUs per node in a `--gres` value: `gpu`, `gpu:2`, `gpu:a100:2`
-/// (comma-separated with other GRES).
-fn gres_gpus(value: &str) -> Option<u32> {
-    let mut total = None;
+/// (comma-separated with other GRES); `None` when unsure.
+fn gres_gpus(value: &str) -> Option<u64> {
+    let mut total: Option<u64> = None;
     for item in value.split(',') {
         let item = item.strip_prefix("gres/").unwrap_or(item);
         let mut parts = item.split(':');
@@ -782,26 +788,38 @@ fn gres_gpus(value: &str) -> Option<u32> {
         let rest: Vec<&str> = parts.collect();
         let n = match rest.as_slice() {
             [] => 1,
-            [x] => x.parse().unwrap_or(1), // `gpu:TYPE` is one GPU
-            [_, n] => n.parse().ok()?,
+            // A count (Slurm reads a leading digit as one, suffixes
+            // included), else a TYPE, which is one GPU.
+            [x] if x.starts_with(|c: char| c.is_ascii_digit()) => count(x)?,
+            [_] => 1,
+            [_, n] => count(n)?,
             _ => return None,
         };
-        total = Some(total.unwrap_or(0) + n);
+        total = Some(total.unwrap_or(0).checked_add(n)?);
     }
     total
 }
 
+/// A plain decimal count; `None` for anything else (suffixes, signs,
+/// values past `u64`), which the caller treats as unknown.
+fn count(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 /// `N` or `TYPE:N` (as `--gpus`, `--gpus-per-node` take).
-fn count_after_type(value: &str) -> Option<u32> {
-    value.rsplit(':').next()?.parse().ok()
+fn count_after_type(value: &str) -> Option<u64> {
+    count(value.rsplit(':').next()?)
 }
 
 /// What a running job has, from slurmctld's record.
 pub fn ask_of_job(job: &crate::slurmjob::JobInfo) -> Ask<'static> {
     Ask {
         image: None,
-        gpus_per_job: Some(job.gpus_total()),
-        gpus_per_node: Some(job.gpus_per_node_max()),
+        gpus_per_job: Some(u64::from(job.gpus_total())),
+        gpus_per_node: Some(u64::from(job.gpus_per_node_max())),
         nodes: Some(job.num_nodes),
         time: Some(job.time_limit),
         running_jobs: None,
@@ -853,5 +871,70 @@ mod ask_tests {
         let a = ask("srun cmd");
         assert_eq!(a, Ask::default());
         assert_eq!(ask("srun -t UNLIMITED cmd").time, Some(None));
+    }
+
+    /// Finding 1 of issue 14: counts past `u32` panicked (debug) or
+    /// wrapped to 0 (release), and the early check let the request pass.
+    #[test]
+    fn huge_counts_never_wrap() {
+        let limits = Config::parse(
+            "[runtime]\nkind = \"apptainer\"\npath = \"/a\"\n[limits.default]\n\
+             max_gpus_per_job = 4\nmax_gpus_per_node = 4\n",
+            std::path::Path::new("/c.toml"),
+        )
+        .unwrap();
+        let eff = effective(
+            &limits.limits,
+            &Who {
+                user: "u",
+                groups: &[],
+                account: Account::Known(None),
+            },
+        );
+        let refused = |a: &Ask| check(&limits, &eff, a).is_err();
+        let a = ask("srun --gres=gpu:4294967295,gpu:1 cmd");
+        assert_eq!(a.gpus_per_node, Some(1 << 32));
+        assert!(refused(&a), "{a:?}");
+        let a = ask("srun -N65536 --gres=gpu:65536 cmd");
+        assert_eq!(a.gpus_per_job, Some(1 << 32));
+        assert!(refused(&a), "{a:?}");
+        let a = ask("srun -N4294967295 --gres=gpu:18446744073709551615 cmd");
+        assert_eq!((a.gpus_per_node, a.gpus_per_job), (Some(u64::MAX), None));
+        assert!(refused(&a), "{a:?}");
+        // A sum past u64, a suffix, a number no u64 holds: unknown, not a guess.
+        for unsure in [
+            "srun --gres=gpu:18446744073709551615,gpu:1 cmd",
+            "srun --gres=gpu:1k cmd",
+            "srun --gres=gpu:99999999999999999999999 cmd",
+            "srun --gres=gpu:a100:1k cmd",
+            "srun --gpus-per-node=1k cmd",
+        ] {
+            assert_eq!(ask(unsure).gpus_per_node, None, "{unsure}");
+        }
+        // The same values through the environment and #SBATCH.
+        let env = |k: &str| (k == "SLURM_GRES").then(|| "gpu:4294967295,gpu:1".to_string());
+        let argv: Vec<String> = ["srun", "cmd"].map(String::from).to_vec();
+        let a = ask_of_request(&parse(Client::Srun, &argv, &env));
+        assert_eq!(a.gpus_per_node, Some(1 << 32));
+        let env = |k: &str| (k == "SBATCH_GRES").then(|| "gpu:65536".to_string());
+        let argv: Vec<String> = ["sbatch", "-N65536", "job.sh"].map(String::from).to_vec();
+        let a = ask_of_request(&crate::client_args::parse_sbatch(
+            &argv,
+            &env,
+            Some("#!/bin/sh\n"),
+        ));
+        assert_eq!(a.gpus_per_job, Some(1 << 32));
+        let script = "#!/bin/sh\n#SBATCH --gres=gpu:4294967295,gpu:1\n#SBATCH -N65536\n";
+        let argv: Vec<String> = ["sbatch", "job.sh"].map(String::from).to_vec();
+        let a = ask_of_request(&crate::client_args::parse_sbatch(
+            &argv,
+            &|_| None,
+            Some(script),
+        ));
+        assert_eq!(
+            (a.gpus_per_node, a.gpus_per_job),
+            (Some(1 << 32), Some(1 << 48))
+        );
+        assert!(refused(&a), "{a:?}");
     }
 }

@@ -697,6 +697,101 @@ max_gpus_per_job = 8
         )
     }
 
+
+    /// Finding 3 of issue 14: a typo in bob's rule swallowed every later
+    /// header, and alice's scoped load succeeded with the defaults gone.
+    /// It must fail like the full load does, naming file and line.
+    #[test]
+    fn scoped_load_fails_where_a_typo_hides_the_sections() {
+        let groups: Vec<String> = Vec::new();
+        let alice = Scope {
+            user: "alice",
+            groups: &groups,
+        };
+        for typo in [
+            "images = [\"base\"",
+            "images = \"\"\"base",
+            "images = [\"base\\\n\"]",
+            "images = {a = [\"base\"]",
+        ] {
+            let text = format!(
+                "[runtime]\nkind = \"apptainer\"\npath = \"/a\"\n[limits.users.bob]\n{typo}\n\
+                 [limits.default]\nmax_gpus_per_job = 1\n"
+            );
+            let full = Config::parse(&text, Path::new("/c.toml")).unwrap_err();
+            let scoped = Config::parse_scoped(&text, Path::new("/c.toml"), Some(&alice))
+                .expect_err(&text);
+            assert_eq!(scoped, full, "{text}");
+            assert!(scoped.line.is_some(), "{scoped}");
+        }
+    }
+
+    const TOKENS: &[&str] = &[
+        "[", "]", "\"", "\"\"\"", "'", "'''", "\\", "\n", "{", "}", "#", "=", ",", " ", "x",
+        "\n[limits.default]\n", "[limits.users.a]", "\"\\\n",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        // Oracle over mutated configs: where the full load succeeds the
+        // scoped load equals it filtered to the scope; where it fails the
+        // scoped load fails too, unless the mutation lies in a rule the
+        // scope skips and the scoped load equals the unmutated one's.
+        #[test]
+        fn scoped_equals_full_filtered_or_fails_like_it(
+            users in proptest::collection::vec(("[a-c]", 0u32..9, 0u8..6), 0..5),
+            groups in proptest::collection::vec(("[a-c]", 0u32..9, 0u8..6), 0..4),
+            me in "[a-c]",
+            my_groups in proptest::collection::vec("[a-c]", 0..2),
+            at in any::<proptest::sample::Index>(),
+            token in 0..TOKENS.len(),
+            delete in any::<bool>(),
+        ) {
+            let mut text = "[runtime]\nkind = \"apptainer\"\npath = \"/a\"\n[limits.default]\nmax_nodes_per_job = 3\n".to_string();
+            // Byte ranges of the rules the scope skips.
+            let mut others: Vec<(usize, usize)> = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for (kind, list) in [("users", &users), ("groups", &groups)] {
+                for (name, n, style) in list {
+                    if seen.insert((kind, name.clone())) {
+                        let start = text.len();
+                        text += &rule_text(kind, name, *n, *style);
+                        let mine = if kind == "users" { *name == me } else { my_groups.contains(name) };
+                        if !mine {
+                            others.push((start, text.len()));
+                        }
+                    }
+                }
+            }
+            text += "[limits.accounts.p]\nmax_gpus_per_node = 1\n";
+            let path = Path::new("/c.toml");
+            let base = Config::parse(&text, path).unwrap();
+            let p = at.index(text.len());
+            let mut mutated = text.clone();
+            if delete {
+                mutated.remove(p);
+            } else {
+                mutated.insert_str(p, TOKENS[token]);
+            }
+            let filter = |mut c: Config| {
+                c.limits.users.retain(|u, _| *u == me);
+                c.limits.groups.retain(|g, _| my_groups.contains(g));
+                c
+            };
+            let scope = Scope { user: &me, groups: &my_groups };
+            let scoped = Config::parse_scoped(&mutated, path, Some(&scope));
+            match (Config::parse(&mutated, path), scoped) {
+                (Ok(full), scoped) => prop_assert_eq!(scoped, Ok(filter(full))),
+                (Err(_), Err(_)) => {}
+                (Err(e), Ok(scoped)) => {
+                    let in_other = others.iter().any(|&(s, e)| s < p && p < e);
+                    prop_assert!(in_other, "scoped load succeeded, full load failed: {}\n{}", e, mutated);
+                    prop_assert_eq!(scoped, filter(base), "{}", mutated);
+                }
+            }
+        }
+    }
+
     proptest! {
         // Oracle: a scoped load equals the full load filtered to the scope.
         #[test]

@@ -15,8 +15,9 @@
 //! that rule would silently lose `[limits.default]` and all that follows
 //! (issue 14). So the lexer also says whether it is sure: it is not when
 //! it sees such a lexical error (an unclosed string, bracket or brace, a
-//! stray closer) or a line that reads as a header where the lexer thinks
-//! it is inside a value. Callers then parse the whole text instead.
+//! stray closer) or a line opening with `[` where the lexer thinks it is
+//! inside a value (rare in valid configs: a nested array on a line of its
+//! own). Callers then parse the whole text instead.
 
 /// Up to this many header keys are kept; deeper headers keep a count.
 const MAX_KEYS: usize = 4;
@@ -171,10 +172,10 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
                 let (h, end) = header(text, i);
                 on_header(h, line_begin, line);
                 i = end;
-            } else if header(text, i).0.is_some() {
-                // A header inside an array: an unclosed `[` swallowing
-                // the sections after it, or a nested array that looks
-                // like one. Only a full parse can tell.
+            } else {
+                // A line opening with `[` inside an array: a header an
+                // unclosed `[` swallowed, or a nested array. Only a full
+                // parse can tell.
                 sure = false;
             }
         }
@@ -193,10 +194,10 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
                 }
                 b'#' => i = line_end(b, i),
                 b'"' if triple(i, b'"') => {
-                    i = multi_end(text, i + 3, b'"', &mut line, &mut sure)
+                    i = multi_end(b, i + 3, b'"', &mut line, &mut sure)
                 }
                 b'\'' if triple(i, b'\'') => {
-                    i = multi_end(text, i + 3, b'\'', &mut line, &mut sure)
+                    i = multi_end(b, i + 3, b'\'', &mut line, &mut sure)
                 }
                 b'"' | b'\'' => {
                     let (j, closed) = string_end(i + 1, c);
@@ -223,16 +224,16 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
 
 /// Just past the end of a multi-line string whose body starts at `i`,
 /// counting the lines it spans. Not `sure` when the string is never
-/// closed, or holds a line that reads as a header (one `"""` too many
-/// may have opened it; only a full parse can tell).
-fn multi_end(text: &str, mut i: usize, q: u8, line: &mut usize, sure: &mut bool) -> usize {
-    let b = text.as_bytes();
+/// closed, or holds a line opening with `[` (one `"""` too many may have
+/// opened it and swallowed a header; only a full parse can tell).
+fn multi_end(b: &[u8], mut i: usize, q: u8, line: &mut usize, sure: &mut bool) -> usize {
     let n = b.len();
+    // A line opening with `[`, as every header does.
     let header_like = |mut j: usize| {
         while j < n && (b[j] == b' ' || b[j] == b'\t') {
             j += 1;
         }
-        j < n && b[j] == b'[' && header(text, j).0.is_some()
+        j < n && b[j] == b'['
     };
     while i < n {
         let c = b[i];
@@ -522,12 +523,18 @@ v = { a = [
             "images = [\"base\",\n  \"[x]\", # [y]\n]",
             "s = \"\"\"\n  not [a] header\n\"\"\"",
             "s = \"a\\\"[\"",
-            "x = [\n[1, 2],\n]",
+            "x = [\n  1, [2],\n]",
         ] {
             let text = format!("[limits.users.bob]\n{fine}{tail}");
             let (sections, sure) = split_checked(&text);
             assert!(sure, "{text}");
             assert_eq!(sections.len(), 3, "{text}");
+        }
+        // A nested array on a line of its own, or a string line opening
+        // with `[`, cannot be told from a swallowed header.
+        for odd in ["x = [\n[1, 2],\n]", "s = \"\"\"\n[a]\n\"\"\""] {
+            let text = format!("[limits.users.bob]\n{odd}{tail}");
+            assert!(!split_checked(&text).1, "{text}");
         }
     }
 

@@ -797,9 +797,16 @@ mod tests {
         assert!(t.elapsed().as_millis() < 500, "{:?}", t.elapsed());
         // Just at the limit is fine, one byte more is not.
         let per = (MAX_BYTES / 1000) as usize - 3; // names `x…x` + 3 digits
-        let exact = format!("{}[100-999],{}", "x".repeat(per), "y".repeat((MAX_BYTES - 900 * (per as u64 + 3)) as usize));
+        let exact = format!(
+            "{}[100-999],{}",
+            "x".repeat(per),
+            "y".repeat((MAX_BYTES - 900 * (per as u64 + 3)) as usize)
+        );
         assert_eq!(measure(&exact).unwrap().bytes, MAX_BYTES);
-        assert_eq!(measure(&format!("{exact}y")), Err(HostlistError::TooManyBytes));
+        assert_eq!(
+            measure(&format!("{exact}y")),
+            Err(HostlistError::TooManyBytes)
+        );
     }
 
     proptest! {

@@ -613,18 +613,19 @@ fn plugin_vars(cfg: &Config) -> Vec<(&'static str, Option<OsString>)> {
 /// Carme's job variables (see [`CARME_VARS`]).
 fn carme_vars(image: &Image, facts: &TaskFacts, notes: &mut Vec<String>) -> Vec<ContainerVar> {
     let in_job = facts.var("SLURM_JOB_ID").is_some();
-    let nodes = facts
-        .var("SLURM_JOB_NODELIST")
-        .and_then(|l| match job_nodes(&l.to_string_lossy()) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                notes.push(format!(
-                    "SLURM_JOB_NODELIST={}: {e}; CARME_NODES and CARME_MASTER left out",
-                    escape_os(l)
-                ));
-                None
-            }
-        });
+    let nodes =
+        facts
+            .var("SLURM_JOB_NODELIST")
+            .and_then(|l| match job_nodes(&l.to_string_lossy()) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    notes.push(format!(
+                        "SLURM_JOB_NODELIST={}: {e}; CARME_NODES and CARME_MASTER left out",
+                        escape_os(l)
+                    ));
+                    None
+                }
+            });
     CARME_VARS
         .iter()
         .map(|&(name, from)| {
@@ -1356,7 +1357,11 @@ mod tests {
         };
         for (list, nodes, master) in [
             ("n[1-65536]", "n[1-65536]", "n1"),
-            ("rack[1-100]-n[0001-9999]", "rack[1-100]-n[0001-9999]", "rack1-n0001"),
+            (
+                "rack[1-100]-n[0001-9999]",
+                "rack[1-100]-n[0001-9999]",
+                "rack1-n0001",
+            ),
             ("n[1-12000]", "n[1-12000]", "n1"),
             ("n[1-8000]", "", "n1"),
         ] {

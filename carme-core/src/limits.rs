@@ -300,9 +300,12 @@ pub fn check(cfg: &Config, eff: &Effective, ask: &Ask) -> Result<(), Refusal> {
             )
         },
     );
-    over(ask.nodes.map(u64::from), &eff.max_nodes_per_job, "nodes", &|v| {
-        format!("Ask for at most {v} node{}: --nodes={v}.", plural(v))
-    });
+    over(
+        ask.nodes.map(u64::from),
+        &eff.max_nodes_per_job,
+        "nodes",
+        &|v| format!("Ask for at most {v} node{}: --nodes={v}.", plural(v)),
+    );
     if let (Some(n), Resolved::Limit { value, source }) = (ask.running_jobs, &eff.max_running_jobs)
         && n >= *value
     {
@@ -697,7 +700,6 @@ max_gpus_per_job = 8
         )
     }
 
-
     /// Finding 3 of issue 14: a typo in bob's rule swallowed every later
     /// header, and alice's scoped load succeeded with the defaults gone.
     /// It must fail like the full load does, naming file and line.
@@ -719,16 +721,32 @@ max_gpus_per_job = 8
                  [limits.default]\nmax_gpus_per_job = 1\n"
             );
             let full = Config::parse(&text, Path::new("/c.toml")).unwrap_err();
-            let scoped = Config::parse_scoped(&text, Path::new("/c.toml"), Some(&alice))
-                .expect_err(&text);
+            let scoped =
+                Config::parse_scoped(&text, Path::new("/c.toml"), Some(&alice)).expect_err(&text);
             assert_eq!(scoped, full, "{text}");
             assert!(scoped.line.is_some(), "{scoped}");
         }
     }
 
     const TOKENS: &[&str] = &[
-        "[", "]", "\"", "\"\"\"", "'", "'''", "\\", "\n", "{", "}", "#", "=", ",", " ", "x",
-        "\n[limits.default]\n", "[limits.users.a]", "\"\\\n",
+        "[",
+        "]",
+        "\"",
+        "\"\"\"",
+        "'",
+        "'''",
+        "\\",
+        "\n",
+        "{",
+        "}",
+        "#",
+        "=",
+        ",",
+        " ",
+        "x",
+        "\n[limits.default]\n",
+        "[limits.users.a]",
+        "\"\\\n",
     ];
 
     proptest! {

@@ -88,7 +88,13 @@ impl JobRecord {
             Some(MAGIC_V1) => false,
             _ => return Err("not a carme job record".to_string()),
         };
-        let textual = |v: &str| if escaped { unescape(v) } else { Ok(v.to_string()) };
+        let textual = |v: &str| {
+            if escaped {
+                unescape(v)
+            } else {
+                Ok(v.to_string())
+            }
+        };
         let (mut job_id, mut uid, mut gid, mut constraint) = (None, None, None, None);
         let (mut account, mut gpus) = (None, None);
         for line in lines {
@@ -104,8 +110,8 @@ impl JobRecord {
                     constraint = Some(textual(v).map_err(|e| format!("constraint: {e}"))?)
                 }
                 "account" => {
-                    account =
-                        Some(textual(v).map_err(|e| format!("account: {e}"))?).filter(|a| !a.is_empty())
+                    account = Some(textual(v).map_err(|e| format!("account: {e}"))?)
+                        .filter(|a| !a.is_empty())
                 }
                 "gpus" => gpus = Some(parse_index_list(v).map_err(|e| format!("gpus: {e}"))?),
                 _ => return Err(format!("unknown record key `{k}`")),
@@ -145,7 +151,10 @@ mod tests {
         // Version 1 records still read, raw.
         let v1 = "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\\b\naccount=p\r\n";
         let r = JobRecord::parse(v1).unwrap();
-        assert_eq!((r.constraint.as_str(), r.account.as_deref()), ("a\\b", Some("p\r")));
+        assert_eq!(
+            (r.constraint.as_str(), r.account.as_deref()),
+            ("a\\b", Some("p\r"))
+        );
     }
 
     proptest! {

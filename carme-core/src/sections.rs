@@ -193,12 +193,8 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
                     continue 'lines;
                 }
                 b'#' => i = line_end(b, i),
-                b'"' if triple(i, b'"') => {
-                    i = multi_end(b, i + 3, b'"', &mut line, &mut sure)
-                }
-                b'\'' if triple(i, b'\'') => {
-                    i = multi_end(b, i + 3, b'\'', &mut line, &mut sure)
-                }
+                b'"' if triple(i, b'"') => i = multi_end(b, i + 3, b'"', &mut line, &mut sure),
+                b'\'' if triple(i, b'\'') => i = multi_end(b, i + 3, b'\'', &mut line, &mut sure),
                 b'"' | b'\'' => {
                     let (j, closed) = string_end(i + 1, c);
                     // Past the closing quote; an unclosed string stops at
@@ -399,10 +395,7 @@ pub fn extract(text: &str, keep: impl Fn(&Section) -> bool) -> Option<(String, V
 }
 
 /// [`extract`], sure or not, and whether it is.
-fn extract_unchecked(
-    text: &str,
-    keep: impl Fn(&Section) -> bool,
-) -> (String, Vec<usize>, bool) {
+fn extract_unchecked(text: &str, keep: impl Fn(&Section) -> bool) -> (String, Vec<usize>, bool) {
     let mut out = String::with_capacity(4096);
     let mut lines = Vec::with_capacity(256);
     let mut take = |s: &Section| {

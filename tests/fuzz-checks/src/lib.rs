@@ -26,9 +26,12 @@ use carme_core::record::JobRecord;
 use carme_core::template::PathTemplate;
 use carme_core::{gate, hostlist, sections, slurmtime, units};
 
+/// What a target runs on one input; it panics when an invariant breaks.
+pub type Check = fn(&[u8]);
+
 /// Every target: its name (the directory of its corpus, regressions and
 /// dictionary under `fuzz/`) and its check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("hostlist", hostlist),
     ("hostlist_slurm", hostlist_slurm),
     ("slurmtime", slurmtime),
@@ -97,7 +100,10 @@ pub fn hostlist_slurm(data: &[u8]) {
     let ours = hostlist::expand(list).expect("measured above");
     let theirs = slurm::hostlist_expand(list, ours.len() + 1)
         .unwrap_or_else(|| panic!("libslurm refuses {list:?}, which carme-core accepts"));
-    assert!(ours == theirs, "{list:?}: carme {ours:?} libslurm {theirs:?}");
+    assert!(
+        ours == theirs,
+        "{list:?}: carme {ours:?} libslurm {theirs:?}"
+    );
 }
 
 /// `--time`: the strict (config) and the request reading agree where both
@@ -111,7 +117,11 @@ pub fn slurmtime(data: &[u8]) {
         assert_eq!(*a, b, "{s:?}");
     }
     if let Ok(limit) = strict {
-        assert_eq!(slurmtime::parse(&slurmtime::format(limit)), Ok(limit), "{s:?}");
+        assert_eq!(
+            slurmtime::parse(&slurmtime::format(limit)),
+            Ok(limit),
+            "{s:?}"
+        );
     }
     if let Some(Some(m)) = request {
         assert!(m * 60 <= i32::MAX as u64, "{s:?}: {m}");
@@ -141,7 +151,11 @@ pub fn gate(data: &[u8]) {
     let features: Vec<&str> = gate::features(c).collect();
     assert_eq!(gate::names_feature(c, "carme"), features.contains(&"carme"));
     for f in features {
-        assert!(!f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)));
+        assert!(
+            !f.is_empty()
+                && f.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        );
         assert!(gate::names_feature(c, f));
     }
 }
@@ -182,7 +196,11 @@ pub fn template(data: &[u8]) {
         return;
     };
     let p = t.expand(node, Some(7));
-    let climbs = |p: &Path| p.components().filter(|c| *c == Component::ParentDir).count();
+    let climbs = |p: &Path| {
+        p.components()
+            .filter(|c| *c == Component::ParentDir)
+            .count()
+    };
     if !node.is_empty() {
         assert!(
             climbs(&p) <= climbs(Path::new(t.as_str())),
@@ -219,7 +237,11 @@ pub fn client_args(data: &[u8]) {
     let Some(s) = text(data) else { return };
     let (args, rest) = s.split_once("\n\n").unwrap_or((s, ""));
     let env: Vec<(&str, &str)> = rest.lines().filter_map(|l| l.split_once('=')).collect();
-    let lookup = |k: &str| env.iter().find(|(a, _)| *a == k).map(|(_, v)| v.to_string());
+    let lookup = |k: &str| {
+        env.iter()
+            .find(|(a, _)| *a == k)
+            .map(|(_, v)| v.to_string())
+    };
     for (client, name) in [
         (Client::Srun, "srun"),
         (Client::Sbatch, "sbatch"),
@@ -273,7 +295,10 @@ pub fn config_scoped(data: &[u8]) {
         (Err(_), Err(_)) => {}
         (Err(e), Ok(_)) => {
             let (secs, sure) = sections::split_checked(s);
-            assert!(sure, "scoped load succeeded on text the lexer is unsure of: {e}");
+            assert!(
+                sure,
+                "scoped load succeeded on text the lexer is unsure of: {e}"
+            );
             for sec in secs {
                 let Some(h) = sec.header else { continue };
                 if !skipped_rule(&h, &scope) {
@@ -324,10 +349,17 @@ pub fn launch_plan(data: &[u8]) {
     let plan = launch::plan(cfg, &cfg.images["base"], &facts, &cmd, Mode::Exec);
     // What the plan adds itself stays under 128 KiB a string; values the
     // task already had pass through as they are.
-    let longest_input = env.iter().map(|(k, v)| k.len() + v.len()).max().unwrap_or(0);
+    let longest_input = env
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .max()
+        .unwrap_or(0);
     for (k, v) in &plan.env_set {
         let n = k.len() + v.len();
-        assert!(n < 128 << 10 || n <= longest_input + 64, "{k:?} is {n} bytes");
+        assert!(
+            n < 128 << 10 || n <= longest_input + 64,
+            "{k:?} is {n} bytes"
+        );
     }
     for v in &plan.container_env {
         if v.name == "CARME_NODES" {

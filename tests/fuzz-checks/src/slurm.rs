@@ -6,7 +6,12 @@
 
 use std::ffi::{CStr, CString, c_char, c_int};
 
-#[allow(non_camel_case_types, non_upper_case_globals, non_snake_case, dead_code)]
+#[allow(
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    dead_code
+)]
 mod sys {
     include!(concat!(env!("OUT_DIR"), "/slurm_oracle.rs"));
 }

@@ -9,12 +9,24 @@ use proptest::prelude::*;
 #[test]
 fn time_findings_against_libslurm() {
     // Slurm wraps these in 32 bits; carme-core must not claim to know them.
-    for s in ["71582789", "49711-0", "1193047:0:0", "286331153:000001:000007", "1:4294967296", "4294967296"] {
+    for s in [
+        "71582789",
+        "49711-0",
+        "1193047:0:0",
+        "286331153:000001:000007",
+        "1:4294967296",
+        "4294967296",
+    ] {
         assert_ne!(slurm::time_str2mins(s), Some(-2), "libslurm accepts {s}");
         assert_eq!(slurmtime::parse_request(s), None, "{s}");
     }
     // Slurm accepts these; carme-core reads them as it does.
-    for (s, mins) in [("2-", 2880), ("1-", 1440), ("000000000009", 9), ("35791393", 35791393)] {
+    for (s, mins) in [
+        ("2-", 2880),
+        ("1-", 1440),
+        ("000000000009", 9),
+        ("35791393", 35791393),
+    ] {
         assert_eq!(slurm::time_str2mins(s), Some(mins), "{s}");
         assert_eq!(slurmtime::parse_request(s), Some(Some(mins as u64)), "{s}");
     }
@@ -26,7 +38,15 @@ fn time_findings_against_libslurm() {
 
 #[test]
 fn hostlists_against_libslurm() {
-    for list in ["n[1-3],a", "n[01-3]", "n[9-11]", "a[1-2]b[3-4]c[5-6]", "rack[1-2]-n[01-02]", "n1,n1", "007"] {
+    for list in [
+        "n[1-3],a",
+        "n[01-3]",
+        "n[9-11]",
+        "a[1-2]b[3-4]c[5-6]",
+        "rack[1-2]-n[01-02]",
+        "n1,n1",
+        "007",
+    ] {
         assert_eq!(
             slurm::hostlist_expand(list, 1000),
             Some(hostlist::expand(list).unwrap()),

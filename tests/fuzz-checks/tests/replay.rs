@@ -65,7 +65,12 @@ fn every_finding_of_issue_14_has_its_regression_input() {
     ] {
         let found = files(&fuzz_dir().join("regressions").join(target))
             .iter()
-            .any(|f| f.file_name().unwrap().to_string_lossy().starts_with(finding));
+            .any(|f| {
+                f.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(finding)
+            });
         assert!(found, "fuzz/regressions/{target} lacks {finding}-*");
     }
 }

@@ -810,6 +810,31 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        // Bounded memory and time whatever the list: long names times
+        // large products are refused from their size alone, before
+        // anything is expanded.
+        #[test]
+        fn expansion_is_bounded(
+            prefix in 0usize..3000, a in 1u64..2000, b in 1u64..2000, plain in 0usize..2000,
+        ) {
+            let list = format!("{}[1-{a}]x[1-{b}],{}", "p".repeat(prefix), "q".repeat(plain + 1));
+            let t = std::time::Instant::now();
+            match expand(&list) {
+                Ok(hosts) => {
+                    let bytes: u64 = hosts.iter().map(|h| h.len() as u64).sum();
+                    prop_assert!(bytes <= MAX_BYTES && hosts.len() <= MAX_HOSTS);
+                }
+                Err(e) => prop_assert!(
+                    matches!(e, HostlistError::TooManyBytes | HostlistError::TooManyHosts),
+                    "{e}"
+                ),
+            }
+            prop_assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        }
+    }
+
+    proptest! {
         // `measure` is exact: it says what `expand` produces.
         #[test]
         fn measure_is_exact(list in "([a-c]{0,3}(\\[[0-9]{1,3}(-[0-9]{1,3})?(,[0-9]{1,2})?\\])?){1,3}(,[a-c]{1,3}[0-9]{0,2}){0,2}") {

@@ -986,6 +986,26 @@ mod ask_tests {
         assert_eq!(ask("srun -t UNLIMITED cmd").time, Some(None));
     }
 
+    proptest::proptest! {
+        // Any counts: never a panic, and a count that is known is exact
+        // (the sum and product computed wide), never wrapped.
+        #[test]
+        fn counts_are_exact_or_unknown(
+            counts in proptest::collection::vec(proptest::prelude::any::<u64>(), 1..4),
+            nodes in proptest::prelude::any::<u32>(),
+        ) {
+            let gres: Vec<String> = counts.iter().map(|c| format!("gpu:{c}")).collect();
+            let a = ask(&format!("srun -N{nodes} --gres={} cmd", gres.join(",")));
+            let sum: u128 = counts.iter().map(|&c| u128::from(c)).sum();
+            let want = u64::try_from(sum).ok();
+            proptest::prop_assert_eq!(a.gpus_per_node, want);
+            proptest::prop_assert_eq!(
+                a.gpus_per_job,
+                want.and_then(|w| u64::try_from(u128::from(w) * u128::from(nodes)).ok())
+            );
+        }
+    }
+
     /// Finding 1 of issue 14: counts past `u32` panicked (debug) or
     /// wrapped to 0 (release), and the early check let the request pass.
     #[test]

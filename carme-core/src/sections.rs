@@ -531,6 +531,14 @@ v = { a = [
         }
     }
 
+    /// The documented example config takes the fast way, not the fallback.
+    #[test]
+    fn the_example_config_is_read_surely() {
+        let text = include_str!("../../etc/carme.toml");
+        let (sections, sure) = split_checked(text);
+        assert!(sure && sections.len() > 1);
+    }
+
     #[test]
     fn extract_maps_lines() {
         let text = "[a]\nx = 1\n[b]\ny = 2\n\n[c]\nz = 3";

@@ -7,7 +7,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CLUSTER_DIR ?= /var/lib/carme-test/cluster
 E2E_DIR ?= /var/lib/carme-test/e2e-cluster
 
-.PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-series bench clean
+.PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-series bench fuzz clean
 
 all: build
 
@@ -61,6 +61,27 @@ test: lint test-unit check-series test-e2e
 
 bench: build
 	bash bench/run.sh
+
+# Every libFuzzer target (fuzz/, cargo-fuzz) for FUZZ_SECONDS each, with the
+# nightly toolchain; without one this says so and fails. The regression
+# inputs and corpora replay on stable in test-unit (carme-fuzz-checks).
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := hostlist hostlist_slurm slurmtime slurmtime_slurm gate units glob \
+	template record client_args config_scoped launch_plan
+fuzz: deps
+	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { \
+	    echo "make fuzz: no nightly Rust toolchain is installed, and cargo-fuzz needs one."; \
+	    echo "  Install it with: rustup toolchain install nightly"; \
+	    echo "  Nothing was fuzzed. (make test-unit still replays fuzz/regressions and fuzz/corpus on stable.)"; \
+	    exit 1; }
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	    mkdir -p work/$$t && \
+	    cargo +nightly fuzz run $$t work/$$t corpus/$$t -- \
+	        -max_total_time=$(FUZZ_SECONDS) -dict=dicts/$$t.dict \
+	        -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	        || { echo "make fuzz: target $$t failed; the input is in fuzz/artifacts/$$t/"; exit 1; }; \
+	done
 
 clean:
 	cargo clean

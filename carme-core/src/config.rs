@@ -330,11 +330,18 @@ impl Config {
             None => Config::parse_text(text, path),
             Some(scope) => {
                 // Parse only what can matter, then name the file's lines.
-                let (part, lines) = sections::extract(text, |s| !other_rule(s, scope));
-                Config::parse_text(&part, path).map_err(|mut e| {
-                    e.line = e.line.and_then(|l| lines.get(l - 1).copied());
-                    e
-                })
+                // Where the lexer cannot tell the sections apart (a typo
+                // such as an unclosed `[` may swallow the headers after
+                // it), parse the whole text as check-config does: fail
+                // like it, never load a config with rules silently lost.
+                let cfg = match sections::extract(text, |s| !other_rule(s, scope)) {
+                    Some((part, lines)) => Config::parse_text(&part, path).map_err(|mut e| {
+                        e.line = e.line.and_then(|l| lines.get(l - 1).copied());
+                        e
+                    })?,
+                    None => Config::parse_text(text, path)?,
+                };
+                Ok(cfg.only_for(scope))
             }
         }
     }
@@ -348,6 +355,14 @@ impl Config {
             message,
         };
         validate(raw, path, &locate)
+    }
+
+    /// The config with only the limit rules of `scope`'s user and groups
+    /// (what a scoped load returns, whichever way it was read).
+    fn only_for(mut self, scope: &Scope) -> Config {
+        self.limits.users.retain(|u, _| u == scope.user);
+        self.limits.groups.retain(|g, _| scope.groups.contains(g));
+        self
     }
 
     /// The mounts an image gets: global ones first, then its own.

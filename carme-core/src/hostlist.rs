@@ -45,14 +45,19 @@
 //! of the name), characters outside `[A-Za-z0-9._-]` (node names end up in
 //! BeeOND's node file and in ssh/pdsh command lines) and numbers of 2^64 - 1
 //! or more (Slurm saturates, wraps or crashes there). On top of Slurm's
-//! limits a list may expand to at most [`MAX_HOSTS`] names, so a hostile
-//! list cannot exhaust memory; the count is known before anything is
-//! expanded.
+//! limits a list may expand to at most [`MAX_HOSTS`] names of at most
+//! [`MAX_BYTES`] bytes in all, so a hostile list cannot exhaust memory or
+//! time (`"a"`×1000 + `[1-1000][1-1000]`, 1 KB, would be 1 GB of names);
+//! both are known exactly ([`measure`]) before anything is expanded.
 
 use std::fmt;
 
 /// Most host names one list may expand to.
 pub const MAX_HOSTS: usize = 1_000_000;
+
+/// Most bytes the names of one list may take in all (separators not
+/// counted): 16 MiB, a million names of 16 characters.
+pub const MAX_BYTES: u64 = 16 << 20;
 
 /// Most hosts one range may hold: Slurm refuses more (`MAX_RANGE`).
 pub const MAX_RANGE_HOSTS: u64 = 64 * 1024;
@@ -101,6 +106,8 @@ pub enum HostlistError {
     TooManyRanges { group: String },
     /// The list expands to more than [`MAX_HOSTS`] names.
     TooManyHosts,
+    /// The names the list expands to take more than [`MAX_BYTES`].
+    TooManyBytes,
 }
 
 impl fmt::Display for HostlistError {
@@ -155,16 +162,41 @@ impl fmt::Display for HostlistError {
             HostlistError::TooManyHosts => {
                 write!(f, "the hostlist expands to more than {MAX_HOSTS} hosts")
             }
+            HostlistError::TooManyBytes => write!(
+                f,
+                "the hostlist expands to names of more than {MAX_BYTES} bytes in all"
+            ),
         }
     }
 }
 
 impl std::error::Error for HostlistError {}
 
+/// How many names a list stands for, and how many bytes they take in all
+/// (separators not counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    pub hosts: usize,
+    pub bytes: u64,
+}
+
+impl Size {
+    /// The length of the names joined by one-byte separators.
+    pub fn joined_len(&self) -> u64 {
+        self.bytes + self.hosts.saturating_sub(1) as u64
+    }
+}
+
+/// The [`Size`] of what `list` expands to, after checking it as [`expand`]
+/// does, without expanding it.
+pub fn measure(list: &str) -> Result<Size, HostlistError> {
+    total_size(&parse(list)?)
+}
+
 /// Every host name `list` stands for, in `scontrol show hostnames` order.
 pub fn expand(list: &str) -> Result<Vec<String>, HostlistError> {
     let items = parse(list)?;
-    let mut hosts = Vec::with_capacity(total_hosts(&items)?);
+    let mut hosts = Vec::with_capacity(total_size(&items)?.hosts);
     for item in &items {
         item.expand_into(&mut hosts);
     }
@@ -175,7 +207,7 @@ pub fn expand(list: &str) -> Result<Vec<String>, HostlistError> {
 /// after checking the whole list as [`expand`] does, without expanding it.
 pub fn first(list: &str) -> Result<String, HostlistError> {
     let items = parse(list)?;
-    total_hosts(&items)?;
+    total_size(&items)?;
     // `parse` refuses empty lists and every item stands for at least one host.
     Ok(items[0].first())
 }
@@ -209,6 +241,30 @@ impl Group {
         self.ranges.iter().map(|r| r.hi - r.lo + 1).sum()
     }
 
+    /// Bytes of the group's part of every name it contributes to: its
+    /// text and its numbers (each as wide as its range's width or its
+    /// digits), summed over its numbers. At most 2^32 numbers of at most
+    /// 20 digits plus the text: no overflow in u128.
+    fn bytes(&self) -> u128 {
+        let mut total = self.count() as u128 * self.before.len() as u128;
+        for r in &self.ranges {
+            // Numbers of d digits are [10^(d-1), 10^d - 1] (0 has one).
+            let mut low: u64 = 0;
+            for d in 1..=20u32 {
+                let high = 10u64.checked_pow(d).map_or(u64::MAX, |p| p - 1);
+                let (a, b) = (r.lo.max(low), r.hi.min(high));
+                if a <= b {
+                    total += u128::from(b - a + 1) * (r.width.max(d as usize) as u128);
+                }
+                if high >= r.hi {
+                    break;
+                }
+                low = high + 1;
+            }
+        }
+        total
+    }
+
     /// Each number of the group, formatted, in order.
     fn numbers(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -229,6 +285,27 @@ impl Item {
             Item::Product(groups) => groups
                 .iter()
                 .try_fold(1u64, |n, g| n.checked_mul(g.count())),
+        }
+    }
+
+    /// Bytes of all the item's names together; `None` past `u128`.
+    fn bytes(&self) -> Option<u128> {
+        match self {
+            Item::Plain(name) => Some(name.len() as u128),
+            Item::Product(groups) => {
+                // Each group's part appears once per combination of the
+                // other groups' numbers.
+                let mut total: u128 = 0;
+                for (g, group) in groups.iter().enumerate() {
+                    let others = groups
+                        .iter()
+                        .enumerate()
+                        .filter(|&(h, _)| h != g)
+                        .try_fold(1u128, |n, (_, o)| n.checked_mul(u128::from(o.count())))?;
+                    total = total.checked_add(group.bytes().checked_mul(others)?)?;
+                }
+                Some(total)
+            }
         }
     }
 
@@ -288,17 +365,27 @@ impl Item {
     }
 }
 
-/// Sum of the items' host counts, refused past [`MAX_HOSTS`].
-fn total_hosts(items: &[Item]) -> Result<usize, HostlistError> {
-    let mut total: u64 = 0;
+/// Sum of the items' host counts and bytes, refused past [`MAX_HOSTS`]
+/// or [`MAX_BYTES`].
+fn total_size(items: &[Item]) -> Result<Size, HostlistError> {
+    let mut hosts: u64 = 0;
+    let mut bytes: u128 = 0;
     for item in items {
-        total = item
+        hosts = item
             .count()
-            .and_then(|n| total.checked_add(n))
+            .and_then(|n| hosts.checked_add(n))
             .filter(|&n| n <= MAX_HOSTS as u64)
             .ok_or(HostlistError::TooManyHosts)?;
+        bytes = item
+            .bytes()
+            .and_then(|n| bytes.checked_add(n))
+            .filter(|&n| n <= u128::from(MAX_BYTES))
+            .ok_or(HostlistError::TooManyBytes)?;
     }
-    Ok(total as usize)
+    Ok(Size {
+        hosts: hosts as usize,
+        bytes: bytes as u64,
+    })
 }
 
 fn is_name_char(c: char) -> bool {
@@ -697,6 +784,70 @@ mod tests {
             expand(&over),
             Err(HostlistError::TooManyRanges { .. })
         ));
+    }
+
+    /// Finding 2 of issue 14: 1 KB of text expanded to 1.95 GiB in 7 s.
+    #[test]
+    fn bytes_are_bounded_before_expanding() {
+        let bomb = format!("{}[1-1000][1-1000]", "a".repeat(1000));
+        let t = std::time::Instant::now();
+        assert_eq!(expand(&bomb), Err(HostlistError::TooManyBytes));
+        assert_eq!(first(&bomb), Err(HostlistError::TooManyBytes));
+        assert_eq!(measure(&bomb), Err(HostlistError::TooManyBytes));
+        assert!(t.elapsed().as_millis() < 500, "{:?}", t.elapsed());
+        // Just at the limit is fine, one byte more is not.
+        let per = (MAX_BYTES / 1000) as usize - 3; // names `x…x` + 3 digits
+        let exact = format!(
+            "{}[100-999],{}",
+            "x".repeat(per),
+            "y".repeat((MAX_BYTES - 900 * (per as u64 + 3)) as usize)
+        );
+        assert_eq!(measure(&exact).unwrap().bytes, MAX_BYTES);
+        assert_eq!(
+            measure(&format!("{exact}y")),
+            Err(HostlistError::TooManyBytes)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        // Bounded memory and time whatever the list: long names times
+        // large products are refused from their size alone, before
+        // anything is expanded.
+        #[test]
+        fn expansion_is_bounded(
+            prefix in 0usize..3000, a in 1u64..2000, b in 1u64..2000, plain in 0usize..2000,
+        ) {
+            let list = format!("{}[1-{a}]x[1-{b}],{}", "p".repeat(prefix), "q".repeat(plain + 1));
+            let t = std::time::Instant::now();
+            match expand(&list) {
+                Ok(hosts) => {
+                    let bytes: u64 = hosts.iter().map(|h| h.len() as u64).sum();
+                    prop_assert!(bytes <= MAX_BYTES && hosts.len() <= MAX_HOSTS);
+                }
+                Err(e) => prop_assert!(
+                    matches!(e, HostlistError::TooManyBytes | HostlistError::TooManyHosts),
+                    "{e}"
+                ),
+            }
+            prop_assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        }
+    }
+
+    proptest! {
+        // `measure` is exact: it says what `expand` produces.
+        #[test]
+        fn measure_is_exact(list in "([a-c]{0,3}(\\[[0-9]{1,3}(-[0-9]{1,3})?(,[0-9]{1,2})?\\])?){1,3}(,[a-c]{1,3}[0-9]{0,2}){0,2}") {
+            match (measure(&list), expand(&list)) {
+                (Ok(size), Ok(hosts)) => {
+                    prop_assert_eq!(size.hosts, hosts.len());
+                    prop_assert_eq!(size.bytes, hosts.iter().map(|h| h.len() as u64).sum::<u64>());
+                    prop_assert_eq!(size.joined_len(), hosts.join(",").len() as u64);
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (a, b) => prop_assert!(false, "{:?} vs {:?}", a, b),
+            }
+        }
     }
 
     #[test]

@@ -613,26 +613,26 @@ fn plugin_vars(cfg: &Config) -> Vec<(&'static str, Option<OsString>)> {
 /// Carme's job variables (see [`CARME_VARS`]).
 fn carme_vars(image: &Image, facts: &TaskFacts, notes: &mut Vec<String>) -> Vec<ContainerVar> {
     let in_job = facts.var("SLURM_JOB_ID").is_some();
-    let nodes = facts.var("SLURM_JOB_NODELIST").and_then(|l| {
-        match hostlist::expand(&l.to_string_lossy()) {
-            Ok(n) if !n.is_empty() => Some(n),
-            Ok(_) => None,
-            Err(e) => {
-                notes.push(format!(
-                    "SLURM_JOB_NODELIST={}: {e}; CARME_NODES and CARME_MASTER left out",
-                    escape_os(l)
-                ));
-                None
-            }
-        }
-    });
+    let nodes =
+        facts
+            .var("SLURM_JOB_NODELIST")
+            .and_then(|l| match job_nodes(&l.to_string_lossy()) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    notes.push(format!(
+                        "SLURM_JOB_NODELIST={}: {e}; CARME_NODES and CARME_MASTER left out",
+                        escape_os(l)
+                    ));
+                    None
+                }
+            });
     CARME_VARS
         .iter()
         .map(|&(name, from)| {
             let value: Option<OsString> = match name {
                 "CARME_JOB_ID" | "CARME_JOB_NAME" => facts.var(from).map(OsStr::to_os_string),
-                "CARME_NODES" => nodes.as_ref().map(|n| n.join(",").into()),
-                "CARME_MASTER" => nodes.as_ref().map(|n| n[0].clone().into()),
+                "CARME_NODES" => nodes.as_ref().map(|n| n.0.clone().into()),
+                "CARME_MASTER" => nodes.as_ref().map(|n| n.1.clone().into()),
                 "CARME_IMAGE_NAME" => Some(image.name.clone().into()),
                 // No GPUs in the step: set, but empty (as Carme does).
                 _ => facts
@@ -647,6 +647,26 @@ fn carme_vars(image: &Image, facts: &TaskFacts, notes: &mut Vec<String>) -> Vec<
             }
         })
         .collect()
+}
+
+/// Longest `CARME_NODES` that is written out name by name: 64 KiB, half
+/// of what Linux allows one environment string or argument (128 KiB,
+/// `--set-env=CARME_NODES=...` included), so a few thousand nodes.
+pub const CARME_NODES_MAX_EXPANDED: u64 = 64 << 10;
+
+/// `CARME_NODES` and `CARME_MASTER` of a job: the names comma-separated
+/// when they fit in [`CARME_NODES_MAX_EXPANDED`] bytes, else the compressed
+/// hostlist as Slurm gives it (as its own `SLURM_JOB_NODELIST`; `scontrol
+/// show hostnames` expands either form). Nothing is expanded before its
+/// size is known.
+pub fn job_nodes(list: &str) -> Result<(String, String), hostlist::HostlistError> {
+    let size = hostlist::measure(list)?;
+    let master = hostlist::first(list)?;
+    if size.joined_len() <= CARME_NODES_MAX_EXPANDED {
+        Ok((hostlist::expand(list)?.join(","), master))
+    } else {
+        Ok((list.to_string(), master))
+    }
 }
 
 /// `--set-env=NAME=VALUE` that ch-run reads literally: with
@@ -1320,6 +1340,54 @@ mod tests {
                 .iter()
                 .any(|(k, _)| k == "APPTAINERENV_CARME_NODES")
         );
+    }
+
+    /// Finding 2 of issue 14: a 2 KB nodelist ran the plan out of memory,
+    /// and `n[1-65536]` made a 400 KB CARME_NODES, over Linux's 128 KiB
+    /// per string. Huge jobs get the compressed list.
+    #[test]
+    fn huge_jobs_get_the_compressed_nodelist() {
+        let c = cfg("apptainer", "/a");
+        let get = |p: &LaunchPlan, k: &str| {
+            p.container_env
+                .iter()
+                .find(|v| v.name == k)
+                .and_then(|v| v.value.clone())
+                .map(|v| v.into_string().unwrap())
+        };
+        for (list, nodes, master) in [
+            ("n[1-65536]", "n[1-65536]", "n1"),
+            (
+                "rack[1-100]-n[0001-9999]",
+                "rack[1-100]-n[0001-9999]",
+                "rack1-n0001",
+            ),
+            ("n[1-12000]", "n[1-12000]", "n1"),
+            ("n[1-8000]", "", "n1"),
+        ] {
+            let e = env(&[("SLURM_JOB_ID", "7"), ("SLURM_JOB_NODELIST", list)]);
+            let t = std::time::Instant::now();
+            let p = plan_for(&c, "base", &e, None, &exists_all, Mode::Exec);
+            assert!(t.elapsed().as_millis() < 1000, "{list}: {:?}", t.elapsed());
+            let got = get(&p, "CARME_NODES").unwrap();
+            assert!(got.len() as u64 <= CARME_NODES_MAX_EXPANDED, "{list}");
+            // assert! not assert_eq!: the values are too long to print.
+            if nodes.is_empty() {
+                assert!(got == hostlist::expand(list).unwrap().join(","), "{list}");
+            } else {
+                assert!(got == nodes, "{list}");
+            }
+            assert_eq!(get(&p, "CARME_MASTER").as_deref(), Some(master));
+            for (k, v) in pairs(&p.env_set) {
+                assert!(k.len() + v.len() < 128 << 10, "{k}");
+            }
+        }
+        // A list too large to expand at all: left out, noted, quickly.
+        let bomb = format!("{}[1-1000][1-1000]", "a".repeat(1000));
+        let e = env(&[("SLURM_JOB_ID", "7"), ("SLURM_JOB_NODELIST", &bomb)]);
+        let p = plan_for(&c, "base", &e, None, &exists_all, Mode::Exec);
+        assert_eq!(get(&p, "CARME_NODES"), None);
+        assert!(p.notes.iter().any(|n| n.contains("bytes in all")));
     }
 
     #[test]

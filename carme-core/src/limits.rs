@@ -233,8 +233,10 @@ pub fn effective(limits: &Limits, who: &Who) -> Effective {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ask<'a> {
     pub image: Option<&'a str>,
-    pub gpus_per_job: Option<u32>,
-    pub gpus_per_node: Option<u32>,
+    /// GPU counts are `u64`: a sum or product of the user's counts that
+    /// passes `u32` must still read as over the limit, not wrap.
+    pub gpus_per_job: Option<u64>,
+    pub gpus_per_node: Option<u64>,
     pub nodes: Option<u32>,
     /// The job's time limit: `Some(None)` = no time limit.
     pub time: Option<slurmtime::Limit>,
@@ -266,9 +268,9 @@ pub fn check(cfg: &Config, eff: &Effective, ask: &Ask) -> Result<(), Refusal> {
         ));
     }
     let mut over =
-        |asked: Option<u32>, limit: &Resolved<u32>, what: &str, fix: &dyn Fn(u32) -> String| {
+        |asked: Option<u64>, limit: &Resolved<u32>, what: &str, fix: &dyn Fn(u32) -> String| {
             if let (Some(a), Resolved::Limit { value, source }) = (asked, limit)
-                && a > *value
+                && a > u64::from(*value)
             {
                 why.push(format!(
                     "you asked for {a} {what}, but the limit for {source} is {value}. {}",
@@ -298,9 +300,12 @@ pub fn check(cfg: &Config, eff: &Effective, ask: &Ask) -> Result<(), Refusal> {
             )
         },
     );
-    over(ask.nodes, &eff.max_nodes_per_job, "nodes", &|v| {
-        format!("Ask for at most {v} node{}: --nodes={v}.", plural(v))
-    });
+    over(
+        ask.nodes.map(u64::from),
+        &eff.max_nodes_per_job,
+        "nodes",
+        &|v| format!("Ask for at most {v} node{}: --nodes={v}.", plural(v)),
+    );
     if let (Some(n), Resolved::Limit { value, source }) = (ask.running_jobs, &eff.max_running_jobs)
         && n >= *value
     {
@@ -695,6 +700,116 @@ max_gpus_per_job = 8
         )
     }
 
+    /// Finding 3 of issue 14: a typo in bob's rule swallowed every later
+    /// header, and alice's scoped load succeeded with the defaults gone.
+    /// It must fail like the full load does, naming file and line.
+    #[test]
+    fn scoped_load_fails_where_a_typo_hides_the_sections() {
+        let groups: Vec<String> = Vec::new();
+        let alice = Scope {
+            user: "alice",
+            groups: &groups,
+        };
+        for typo in [
+            "images = [\"base\"",
+            "images = \"\"\"base",
+            "images = [\"base\\\n\"]",
+            "images = {a = [\"base\"]",
+        ] {
+            let text = format!(
+                "[runtime]\nkind = \"apptainer\"\npath = \"/a\"\n[limits.users.bob]\n{typo}\n\
+                 [limits.default]\nmax_gpus_per_job = 1\n"
+            );
+            let full = Config::parse(&text, Path::new("/c.toml")).unwrap_err();
+            let scoped =
+                Config::parse_scoped(&text, Path::new("/c.toml"), Some(&alice)).expect_err(&text);
+            assert_eq!(scoped, full, "{text}");
+            assert!(scoped.line.is_some(), "{scoped}");
+        }
+    }
+
+    const TOKENS: &[&str] = &[
+        "[",
+        "]",
+        "\"",
+        "\"\"\"",
+        "'",
+        "'''",
+        "\\",
+        "\n",
+        "{",
+        "}",
+        "#",
+        "=",
+        ",",
+        " ",
+        "x",
+        "\n[limits.default]\n",
+        "[limits.users.a]",
+        "\"\\\n",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        // Oracle over mutated configs: where the full load succeeds the
+        // scoped load equals it filtered to the scope; where it fails the
+        // scoped load fails too, unless the mutation lies in a rule the
+        // scope skips and the scoped load equals the unmutated one's.
+        #[test]
+        fn scoped_equals_full_filtered_or_fails_like_it(
+            users in proptest::collection::vec(("[a-c]", 0u32..9, 0u8..6), 0..5),
+            groups in proptest::collection::vec(("[a-c]", 0u32..9, 0u8..6), 0..4),
+            me in "[a-c]",
+            my_groups in proptest::collection::vec("[a-c]", 0..2),
+            at in any::<proptest::sample::Index>(),
+            token in 0..TOKENS.len(),
+            delete in any::<bool>(),
+        ) {
+            let mut text = "[runtime]\nkind = \"apptainer\"\npath = \"/a\"\n[limits.default]\nmax_nodes_per_job = 3\n".to_string();
+            // Byte ranges of the rules the scope skips.
+            let mut others: Vec<(usize, usize)> = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for (kind, list) in [("users", &users), ("groups", &groups)] {
+                for (name, n, style) in list {
+                    if seen.insert((kind, name.clone())) {
+                        let start = text.len();
+                        text += &rule_text(kind, name, *n, *style);
+                        let mine = if kind == "users" { *name == me } else { my_groups.contains(name) };
+                        if !mine {
+                            others.push((start, text.len()));
+                        }
+                    }
+                }
+            }
+            text += "[limits.accounts.p]\nmax_gpus_per_node = 1\n";
+            let path = Path::new("/c.toml");
+            let base = Config::parse(&text, path).unwrap();
+            let p = at.index(text.len());
+            let mut mutated = text.clone();
+            if delete {
+                mutated.remove(p);
+            } else {
+                mutated.insert_str(p, TOKENS[token]);
+            }
+            let filter = |mut c: Config| {
+                c.limits.users.retain(|u, _| *u == me);
+                c.limits.groups.retain(|g, _| my_groups.contains(g));
+                c
+            };
+            let scope = Scope { user: &me, groups: &my_groups };
+            let scoped = Config::parse_scoped(&mutated, path, Some(&scope));
+            match (Config::parse(&mutated, path), scoped) {
+                (Ok(full), scoped) => prop_assert_eq!(scoped, Ok(filter(full))),
+                (Err(_), Err(_)) => {}
+                (Err(e), Ok(scoped)) => {
+                    let in_other = others.iter().any(|&(s, e)| s < p && p < e);
+                    prop_assert!(in_other, "scoped load succeeded, full load failed: {}\n{}", e, mutated);
+                    prop_assert_eq!(scoped, filter(base), "{}", mutated);
+                }
+            }
+        }
+    }
+
     proptest! {
         // Oracle: a scoped load equals the full load filtered to the scope.
         #[test]
@@ -725,7 +840,11 @@ max_gpus_per_job = 8
 }
 
 /// What a client's options ask for, as far as they say (anything that
-/// depends on what the scheduler decides stays unknown).
+/// depends on what the scheduler decides stays unknown). Numbers are the
+/// user's: counts are added and multiplied in `u64` with checked
+/// arithmetic, and a count that cannot be read exactly (too large, a
+/// suffix such as `1k`) leaves the key unknown, so the early check is
+/// never fooled by a wrapped value.
 pub fn ask_of_request(req: &crate::client_args::ClientRequest) -> Ask<'static> {
     use crate::client_args::Knowledge;
     // "2" or "1-3": the job may get the maximum, and has at least the
@@ -752,11 +871,11 @@ pub fn ask_of_request(req: &crate::client_args::ClientRequest) -> Ask<'static> {
         // At least this many: enough to refuse a request that is over
         // for sure, never one that might fit.
         if let (None, Some(per_node), Some(n)) = (gpus_per_job, gpus_per_node, min_nodes) {
-            gpus_per_job = Some(per_node * n);
+            gpus_per_job = per_node.checked_mul(u64::from(n));
         }
     }
     let time = match &req.time {
-        Knowledge::Given(t) => slurmtime::parse(t).ok(),
+        Knowledge::Given(t) => slurmtime::parse_request(t),
         _ => None,
     };
     Ask {
@@ -770,9 +889,9 @@ pub fn ask_of_request(req: &crate::client_args::ClientRequest) -> Ask<'static> {
 }
 
 /// GPUs per node in a `--gres` value: `gpu`, `gpu:2`, `gpu:a100:2`
-/// (comma-separated with other GRES).
-fn gres_gpus(value: &str) -> Option<u32> {
-    let mut total = None;
+/// (comma-separated with other GRES); `None` when unsure.
+fn gres_gpus(value: &str) -> Option<u64> {
+    let mut total: Option<u64> = None;
     for item in value.split(',') {
         let item = item.strip_prefix("gres/").unwrap_or(item);
         let mut parts = item.split(':');
@@ -782,26 +901,38 @@ fn gres_gpus(value: &str) -> Option<u32> {
         let rest: Vec<&str> = parts.collect();
         let n = match rest.as_slice() {
             [] => 1,
-            [x] => x.parse().unwrap_or(1), // `gpu:TYPE` is one GPU
-            [_, n] => n.parse().ok()?,
+            // A count (Slurm reads a leading digit as one, suffixes
+            // included), else a TYPE, which is one GPU.
+            [x] if x.starts_with(|c: char| c.is_ascii_digit()) => count(x)?,
+            [_] => 1,
+            [_, n] => count(n)?,
             _ => return None,
         };
-        total = Some(total.unwrap_or(0) + n);
+        total = Some(total.unwrap_or(0).checked_add(n)?);
     }
     total
 }
 
+/// A plain decimal count; `None` for anything else (suffixes, signs,
+/// values past `u64`), which the caller treats as unknown.
+fn count(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 /// `N` or `TYPE:N` (as `--gpus`, `--gpus-per-node` take).
-fn count_after_type(value: &str) -> Option<u32> {
-    value.rsplit(':').next()?.parse().ok()
+fn count_after_type(value: &str) -> Option<u64> {
+    count(value.rsplit(':').next()?)
 }
 
 /// What a running job has, from slurmctld's record.
 pub fn ask_of_job(job: &crate::slurmjob::JobInfo) -> Ask<'static> {
     Ask {
         image: None,
-        gpus_per_job: Some(job.gpus_total()),
-        gpus_per_node: Some(job.gpus_per_node_max()),
+        gpus_per_job: Some(u64::from(job.gpus_total())),
+        gpus_per_node: Some(u64::from(job.gpus_per_node_max())),
         nodes: Some(job.num_nodes),
         time: Some(job.time_limit),
         running_jobs: None,
@@ -853,5 +984,92 @@ mod ask_tests {
         let a = ask("srun cmd");
         assert_eq!(a, Ask::default());
         assert_eq!(ask("srun -t UNLIMITED cmd").time, Some(None));
+    }
+
+    proptest::proptest! {
+        // Any counts: never a panic, and a count that is known is exact
+        // (the sum and product computed wide), never wrapped.
+        #[test]
+        fn counts_are_exact_or_unknown(
+            counts in proptest::collection::vec(proptest::prelude::any::<u64>(), 1..4),
+            nodes in proptest::prelude::any::<u32>(),
+        ) {
+            let gres: Vec<String> = counts.iter().map(|c| format!("gpu:{c}")).collect();
+            let a = ask(&format!("srun -N{nodes} --gres={} cmd", gres.join(",")));
+            let sum: u128 = counts.iter().map(|&c| u128::from(c)).sum();
+            let want = u64::try_from(sum).ok();
+            proptest::prop_assert_eq!(a.gpus_per_node, want);
+            proptest::prop_assert_eq!(
+                a.gpus_per_job,
+                want.and_then(|w| u64::try_from(u128::from(w) * u128::from(nodes)).ok())
+            );
+        }
+    }
+
+    /// Finding 1 of issue 14: counts past `u32` panicked (debug) or
+    /// wrapped to 0 (release), and the early check let the request pass.
+    #[test]
+    fn huge_counts_never_wrap() {
+        let limits = Config::parse(
+            "[runtime]\nkind = \"apptainer\"\npath = \"/a\"\n[limits.default]\n\
+             max_gpus_per_job = 4\nmax_gpus_per_node = 4\n",
+            std::path::Path::new("/c.toml"),
+        )
+        .unwrap();
+        let eff = effective(
+            &limits.limits,
+            &Who {
+                user: "u",
+                groups: &[],
+                account: Account::Known(None),
+            },
+        );
+        let refused = |a: &Ask| check(&limits, &eff, a).is_err();
+        let a = ask("srun --gres=gpu:4294967295,gpu:1 cmd");
+        assert_eq!(a.gpus_per_node, Some(1 << 32));
+        assert!(refused(&a), "{a:?}");
+        let a = ask("srun -N65536 --gres=gpu:65536 cmd");
+        assert_eq!(a.gpus_per_job, Some(1 << 32));
+        assert!(refused(&a), "{a:?}");
+        let a = ask("srun -N4294967295 --gres=gpu:18446744073709551615 cmd");
+        assert_eq!((a.gpus_per_node, a.gpus_per_job), (Some(u64::MAX), None));
+        assert!(refused(&a), "{a:?}");
+        // A sum past u64, a suffix, a number no u64 holds: unknown, not a guess.
+        for unsure in [
+            "srun --gres=gpu:18446744073709551615,gpu:1 cmd",
+            "srun --gres=gpu:1k cmd",
+            "srun --gres=gpu:99999999999999999999999 cmd",
+            "srun --gres=gpu:a100:1k cmd",
+            "srun --gpus-per-node=1k cmd",
+        ] {
+            assert_eq!(ask(unsure).gpus_per_node, None, "{unsure}");
+        }
+        // The same values through the environment and #SBATCH.
+        let env = |k: &str| (k == "SLURM_GRES").then(|| "gpu:4294967295,gpu:1".to_string());
+        let argv: Vec<String> = ["srun", "cmd"].map(String::from).to_vec();
+        let a = ask_of_request(&parse(Release::V22_05, Client::Srun, &argv, &env));
+        assert_eq!(a.gpus_per_node, Some(1 << 32));
+        let env = |k: &str| (k == "SBATCH_GRES").then(|| "gpu:65536".to_string());
+        let argv: Vec<String> = ["sbatch", "-N65536", "job.sh"].map(String::from).to_vec();
+        let a = ask_of_request(&crate::client_args::parse_sbatch(
+            Release::V22_05,
+            &argv,
+            &env,
+            Some("#!/bin/sh\n"),
+        ));
+        assert_eq!(a.gpus_per_job, Some(1 << 32));
+        let script = "#!/bin/sh\n#SBATCH --gres=gpu:4294967295,gpu:1\n#SBATCH -N65536\n";
+        let argv: Vec<String> = ["sbatch", "job.sh"].map(String::from).to_vec();
+        let a = ask_of_request(&crate::client_args::parse_sbatch(
+            Release::V22_05,
+            &argv,
+            &|_| None,
+            Some(script),
+        ));
+        assert_eq!(
+            (a.gpus_per_node, a.gpus_per_job),
+            (Some(1 << 32), Some(1 << 48))
+        );
+        assert!(refused(&a), "{a:?}");
     }
 }

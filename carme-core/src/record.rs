@@ -15,7 +15,44 @@ use std::fmt::Write;
 use crate::gpulist::{GpuSet, job_gpus_on_node, parse_index_list};
 use crate::slurmjob::JobInfo;
 
-const MAGIC: &str = "carme-job-record 1";
+/// Version 2 escapes `\\`, newline and carriage return in text values, so
+/// every string round-trips byte for byte; version 1 (raw values, newlines
+/// turned into spaces) is still read, for records of jobs that started
+/// before an upgrade.
+const MAGIC: &str = "carme-job-record 2";
+const MAGIC_V1: &str = "carme-job-record 1";
+
+/// A text value on one line: `\\`, `\n`, `\r` stand for the bytes.
+fn escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn unescape(v: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            other => return Err(format!("bad escape `\\{}`", other.unwrap_or(' '))),
+        }
+    }
+    Ok(out)
+}
 
 /// How long slurmstepd trusts what it kept of slurmctld's answer. The
 /// facts kept cannot change while the job runs (its constraint, account
@@ -72,10 +109,9 @@ impl JobRecord {
         let _ = writeln!(s, "job_id={}", self.job_id);
         let _ = writeln!(s, "uid={}", self.uid);
         let _ = writeln!(s, "gid={}", self.gid);
-        // Constraints never contain newlines (Slurm's feature syntax).
-        let _ = writeln!(s, "constraint={}", self.constraint.replace('\n', " "));
+        let _ = writeln!(s, "constraint={}", escape(&self.constraint));
         if let Some(a) = &self.account {
-            let _ = writeln!(s, "account={}", a.replace('\n', " "));
+            let _ = writeln!(s, "account={}", escape(a));
         }
         if let Some(g) = &self.gpus {
             let _ = writeln!(s, "gpus={g}");
@@ -87,10 +123,21 @@ impl JobRecord {
     }
 
     pub fn parse(text: &str) -> Result<JobRecord, String> {
-        let mut lines = text.lines();
-        if lines.next() != Some(MAGIC) {
-            return Err("not a carme job record".to_string());
-        }
+        // Lines end at `\n` only: `lines()` would also eat a `\r` that is
+        // part of a value.
+        let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
+        let escaped = match lines.next() {
+            Some(MAGIC) => true,
+            Some(MAGIC_V1) => false,
+            _ => return Err("not a carme job record".to_string()),
+        };
+        let textual = |v: &str| {
+            if escaped {
+                unescape(v)
+            } else {
+                Ok(v.to_string())
+            }
+        };
         let (mut job_id, mut uid, mut gid, mut constraint) = (None, None, None, None);
         let (mut account, mut gpus, mut until) = (None, None, None);
         for line in lines {
@@ -102,8 +149,13 @@ impl JobRecord {
                 "job_id" => job_id = Some(num()?),
                 "uid" => uid = Some(num()?),
                 "gid" => gid = Some(num()?),
-                "constraint" => constraint = Some(v.to_string()),
-                "account" => account = Some(v.to_string()).filter(|a| !a.is_empty()),
+                "constraint" => {
+                    constraint = Some(textual(v).map_err(|e| format!("constraint: {e}"))?)
+                }
+                "account" => {
+                    account = Some(textual(v).map_err(|e| format!("account: {e}"))?)
+                        .filter(|a| !a.is_empty())
+                }
                 "gpus" => gpus = Some(parse_index_list(v).map_err(|e| format!("gpus: {e}"))?),
                 "until" => until = Some(v.parse::<i64>().map_err(|e| format!("until: {e}"))?),
                 _ => return Err(format!("unknown record key `{k}`")),
@@ -126,7 +178,43 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn every_byte_round_trips() {
+        // Finding 6 of issue 14: a trailing `\r` was dropped (`projx\r`
+        // came back as `projx`); newlines and backslashes too must survive.
+        for text in ["projx\r", "a\r\nb", "\\n", "x\\", "\n", "a\\rb\r", "\r\r"] {
+            let r = JobRecord {
+                job_id: 1,
+                uid: 2,
+                gid: 3,
+                constraint: text.to_string(),
+                account: Some(text.to_string()),
+                gpus: None,
+                until: None,
+            };
+            assert_eq!(JobRecord::parse(&r.to_text()).unwrap(), r, "{text:?}");
+        }
+        // Version 1 records still read, raw.
+        let v1 = "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\\b\naccount=p\r\n";
+        let r = JobRecord::parse(v1).unwrap();
+        assert_eq!(
+            (r.constraint.as_str(), r.account.as_deref()),
+            ("a\\b", Some("p\r"))
+        );
+    }
+
     proptest! {
+        #[test]
+        fn any_text_round_trips(constraint in "\\PC*|[\\\\\r\n a]{0,12}", account in proptest::option::of("[\\\\\r\nb]{1,8}")) {
+            let r = JobRecord { job_id: 7, uid: 0, gid: 0, constraint, account, gpus: None, until: None };
+            prop_assert_eq!(JobRecord::parse(&r.to_text()).unwrap(), r);
+        }
+
+        #[test]
+        fn parse_never_panics(text in "(carme-job-record [12]\n)?([a-z_]{1,10}=[\\PC\\\\\r]{0,10}\n){0,6}") {
+            let _ = JobRecord::parse(&text);
+        }
+
         #[test]
         fn round_trip(job_id: u32, uid: u32, gid: u32, constraint in "[a-z0-9&|,\\[\\]()*_.-]{0,40}", account in proptest::option::of("[a-z0-9_-]{1,12}"), gpus in proptest::option::of(proptest::collection::vec(0u32..=1023, 0..8)), until: Option<i64>) {
             let gpus = gpus.map(|v| {
@@ -148,7 +236,9 @@ mod tests {
             "carme-job-record 1\njob_id=1\nuid=0\ngid=0\n",
             "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\nextra=1\n",
             "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\nbad line\n",
-            "carme-job-record 2\njob_id=1\nuid=0\ngid=0\nconstraint=a\n",
+            "carme-job-record 3\njob_id=1\nuid=0\ngid=0\nconstraint=a\n",
+            "carme-job-record 2\njob_id=1\nuid=0\ngid=0\nconstraint=a\\\n",
+            "carme-job-record 2\njob_id=1\nuid=0\ngid=0\nconstraint=a\\x\n",
             "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\ngpus=0-4096\n",
             "carme-job-record 1\njob_id=1\nuid=0\ngid=0\nconstraint=a\nuntil=soon\n",
         ] {

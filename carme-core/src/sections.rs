@@ -8,6 +8,16 @@
 //! starts a line outside any string, array or inline table. A header it
 //! cannot read exactly (escapes, odd quoting) reads as `None` and callers
 //! keep such sections.
+//!
+//! On valid TOML the split is exact. On broken TOML it may not be: an
+//! unclosed `[` or `"""`, or a `\` before a newline in a string, in one
+//! user's rule would swallow every later header, and a load that skips
+//! that rule would silently lose `[limits.default]` and all that follows
+//! (issue 14). So the lexer also says whether it is sure: it is not when
+//! it sees such a lexical error (an unclosed string, bracket or brace, a
+//! stray closer) or a line opening with `[` where the lexer thinks it is
+//! inside a value (rare in valid configs: a nested array on a line of its
+//! own). Callers then parse the whole text instead.
 
 /// Up to this many header keys are kept; deeper headers keep a count.
 const MAX_KEYS: usize = 4;
@@ -92,13 +102,18 @@ static BARE: [bool; 256] = class(b"_-", &[(b'a', b'z'), (b'A', b'Z'), (b'0', b'9
 /// One pass over the bytes: the hot loop of every scoped config load, so
 /// runs of plain bytes are skipped in tight inner loops.
 pub fn split(text: &str) -> Vec<Section<'_>> {
+    split_checked(text).0
+}
+
+/// [`split`], and whether the lexer is sure of it (see the module doc).
+pub fn split_checked(text: &str) -> (Vec<Section<'_>>, bool) {
     let mut sections = vec![Section {
         header: None,
         start: 0,
         end: text.len(),
         line: 1,
     }];
-    scan(text, |header, start, line| {
+    let sure = scan(text, |header, start, line| {
         if let Some(last) = sections.last_mut() {
             last.end = start;
         }
@@ -109,18 +124,21 @@ pub fn split(text: &str) -> Vec<Section<'_>> {
             line,
         });
     });
-    sections
+    (sections, sure)
 }
 
 /// The lexer: calls `on_header(header, start of its line, line number)`
-/// for every table header, in order.
-fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, usize)) {
+/// for every table header, in order. Returns whether it is sure of them.
+fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, usize)) -> bool {
     let b = text.as_bytes();
     let n = b.len();
     let (mut depth, mut line, mut line_begin) = (0i64, 1usize, 0usize);
+    let mut sure = true;
     let triple = |i: usize, q: u8| i + 2 < n && b[i + 1] == q && b[i + 2] == q;
     // The closing quote of a one-line string opened before `i` (or the
-    // newline it illegally runs into), past backslash escapes in basic ones.
+    // newline it illegally runs into), past backslash escapes in basic
+    // ones; and whether the string is closed (a `\` before the newline
+    // does not continue a one-line string: TOML refuses it).
     let string_end = |mut i: usize, q: u8| {
         let stop = if q == b'"' {
             &STOP_BASIC
@@ -132,10 +150,14 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
                 i += 1;
             }
             if i < n && b[i] == b'\\' {
+                if matches!(b.get(i + 1), None | Some(b'\n')) {
+                    return (i + 1, false);
+                }
                 i += 2;
                 continue;
             }
-            return i.min(n);
+            let end = i.min(n);
+            return (end, end < n && b[end] == q);
         }
     };
     let mut i = 0;
@@ -145,10 +167,17 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
         while i < n && (b[i] == b' ' || b[i] == b'\t') {
             i += 1;
         }
-        if i < n && b[i] == b'[' && depth == 0 {
-            let (h, end) = header(text, i);
-            on_header(h, line_begin, line);
-            i = end;
+        if i < n && b[i] == b'[' {
+            if depth == 0 {
+                let (h, end) = header(text, i);
+                on_header(h, line_begin, line);
+                i = end;
+            } else {
+                // A line opening with `[` inside an array: a header an
+                // unclosed `[` swallowed, or a nested array. Only a full
+                // parse can tell.
+                sure = false;
+            }
         }
         while i < n {
             let c = b[i];
@@ -164,39 +193,58 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
                     continue 'lines;
                 }
                 b'#' => i = line_end(b, i),
-                b'"' if triple(i, b'"') => i = multi_end(b, i + 3, b'"', &mut line),
-                b'\'' if triple(i, b'\'') => i = multi_end(b, i + 3, b'\'', &mut line),
+                b'"' if triple(i, b'"') => i = multi_end(b, i + 3, b'"', &mut line, &mut sure),
+                b'\'' if triple(i, b'\'') => i = multi_end(b, i + 3, b'\'', &mut line, &mut sure),
                 b'"' | b'\'' => {
-                    let j = string_end(i + 1, c);
+                    let (j, closed) = string_end(i + 1, c);
                     // Past the closing quote; an unclosed string stops at
                     // its newline, which this loop then counts.
-                    i = if j < n && b[j] == c { j + 1 } else { j };
+                    sure &= closed;
+                    i = if closed { j + 1 } else { j };
                 }
                 b'[' | b'{' => {
                     depth += 1;
                     i += 1;
                 }
                 _ => {
+                    // A closer with nothing open is a TOML error.
+                    sure &= depth > 0;
                     depth = (depth - 1).max(0);
                     i += 1;
                 }
             }
         }
     }
+    sure && depth == 0
 }
 
 /// Just past the end of a multi-line string whose body starts at `i`,
-/// counting the lines it spans.
-fn multi_end(b: &[u8], mut i: usize, q: u8, line: &mut usize) -> usize {
+/// counting the lines it spans. Not `sure` when the string is never
+/// closed, or holds a line opening with `[` (one `"""` too many may have
+/// opened it and swallowed a header; only a full parse can tell).
+fn multi_end(b: &[u8], mut i: usize, q: u8, line: &mut usize, sure: &mut bool) -> usize {
     let n = b.len();
+    // A line opening with `[`, as every header does.
+    let header_like = |mut j: usize| {
+        while j < n && (b[j] == b' ' || b[j] == b'\t') {
+            j += 1;
+        }
+        j < n && b[j] == b'['
+    };
     while i < n {
         let c = b[i];
         if c == b'\n' {
             *line += 1;
+            if header_like(i + 1) {
+                *sure = false;
+            }
         } else if c == b'\\' && q == b'"' {
             i += 1;
             if i < n && b[i] == b'\n' {
                 *line += 1;
+                if header_like(i + 1) {
+                    *sure = false;
+                }
             }
         } else if c == q && i + 2 < n && b[i + 1] == q && b[i + 2] == q {
             // Up to two more quotes may belong to the content.
@@ -208,6 +256,7 @@ fn multi_end(b: &[u8], mut i: usize, q: u8, line: &mut usize) -> usize {
         }
         i += 1;
     }
+    *sure = false;
     n
 }
 
@@ -337,8 +386,16 @@ fn header(text: &str, at: usize) -> (Option<Header<'_>>, usize) {
 
 /// The sections of `text` that `keep` accepts, concatenated, and for
 /// each line of the result the file's line it came from. Decided section
-/// by section during the scan: nothing is kept of the others.
-pub fn extract(text: &str, keep: impl Fn(&Section) -> bool) -> (String, Vec<usize>) {
+/// by section during the scan: nothing is kept of the others. `None` when
+/// the lexer is not sure of the sections (see the module doc): the caller
+/// must then parse the whole text.
+pub fn extract(text: &str, keep: impl Fn(&Section) -> bool) -> Option<(String, Vec<usize>)> {
+    let (out, lines, sure) = extract_unchecked(text, keep);
+    sure.then_some((out, lines))
+}
+
+/// [`extract`], sure or not, and whether it is.
+fn extract_unchecked(text: &str, keep: impl Fn(&Section) -> bool) -> (String, Vec<usize>, bool) {
     let mut out = String::with_capacity(4096);
     let mut lines = Vec::with_capacity(256);
     let mut take = |s: &Section| {
@@ -361,7 +418,7 @@ pub fn extract(text: &str, keep: impl Fn(&Section) -> bool) -> (String, Vec<usiz
         end: text.len(),
         line: 1,
     };
-    scan(text, |header, start, line| {
+    let sure = scan(text, |header, start, line| {
         current.end = start;
         take(&current);
         current = Section {
@@ -372,7 +429,7 @@ pub fn extract(text: &str, keep: impl Fn(&Section) -> bool) -> (String, Vec<usiz
         };
     });
     take(&current);
-    (out, lines)
+    (out, lines, sure)
 }
 
 #[cfg(test)]
@@ -434,10 +491,59 @@ v = { a = [
         assert_eq!(s.last().unwrap().end, text.len());
     }
 
+    /// Finding 3 of issue 14: each of these swallowed `[limits.default]`
+    /// into bob's rule, so a load that skipped bob's rule lost it.
+    #[test]
+    fn not_sure_where_a_typo_may_swallow_headers() {
+        let tail = "\n[limits.default]\nmax_gpus_per_job = 1\n";
+        for typo in [
+            "images = [\"base\"",
+            "images = {a = 1",
+            "s = \"\"\"abc",
+            "s = '''abc",
+            "s = \"abc\\",
+            "s = \"abc",
+            "s = 'abc",
+            "x = 1]",
+            "s = \"\"\"a\"\"\"\"\"\"",
+        ] {
+            let text = format!("[limits.users.bob]\n{typo}{tail}");
+            assert!(!split_checked(&text).1, "{text}");
+            assert!(extract(&text, |_| true).is_none(), "{text}");
+        }
+        // Valid TOML that merely looks odd is read exactly.
+        for fine in [
+            "images = [\"base\",\n  \"[x]\", # [y]\n]",
+            "s = \"\"\"\n  not [a] header\n\"\"\"",
+            "s = \"a\\\"[\"",
+            "x = [\n  1, [2],\n]",
+        ] {
+            let text = format!("[limits.users.bob]\n{fine}{tail}");
+            let (sections, sure) = split_checked(&text);
+            assert!(sure, "{text}");
+            assert_eq!(sections.len(), 3, "{text}");
+        }
+        // A nested array on a line of its own, or a string line opening
+        // with `[`, cannot be told from a swallowed header.
+        for odd in ["x = [\n[1, 2],\n]", "s = \"\"\"\n[a]\n\"\"\""] {
+            let text = format!("[limits.users.bob]\n{odd}{tail}");
+            assert!(!split_checked(&text).1, "{text}");
+        }
+    }
+
+    /// The documented example config takes the fast way, not the fallback.
+    #[test]
+    fn the_example_config_is_read_surely() {
+        let text = include_str!("../../etc/carme.toml");
+        let (sections, sure) = split_checked(text);
+        assert!(sure && sections.len() > 1);
+    }
+
     #[test]
     fn extract_maps_lines() {
         let text = "[a]\nx = 1\n[b]\ny = 2\n\n[c]\nz = 3";
-        let (out, map) = extract(text, |s| s.header.is_none_or(|h| h.key(0) != Some(b"b")));
+        let (out, map) =
+            extract(text, |s| s.header.is_none_or(|h| h.key(0) != Some(b"b"))).unwrap();
         assert_eq!(out, "[a]\nx = 1\n[c]\nz = 3\n");
         assert_eq!(map, [1, 2, 6, 7]);
     }
@@ -447,7 +553,9 @@ v = { a = [
         // and every line maps to itself.
         #[test]
         fn extract_all_is_identity(text in "([a-z\\[\\]\"'#{}=., \n]{0,20}\n){0,8}") {
-            let (out, map) = extract(&text, |_| true);
+            let (out, map, sure) = extract_unchecked(&text, |_| true);
+            prop_assert_eq!(sure, split_checked(&text).1);
+            prop_assert_eq!(sure, extract(&text, |_| true).is_some());
             let want = if text.is_empty() || text.ends_with('\n') { text.clone() } else { format!("{text}\n") };
             prop_assert_eq!(&out, &want);
             prop_assert_eq!(map, (1..=out.lines().count()).collect::<Vec<_>>());

@@ -52,7 +52,10 @@ impl JobInfo {
     pub fn gpus_total(&self) -> u32 {
         match &self.gres_total {
             Some(total) => gpus_in_detail(total),
-            None => self.gres_detail.iter().map(|n| gpus_in_detail(n)).sum(),
+            None => self
+                .gres_detail
+                .iter()
+                .fold(0, |t: u32, n| t.saturating_add(gpus_in_detail(n))),
         }
     }
 
@@ -74,7 +77,7 @@ impl JobInfo {
 
 /// GPUs in one node's detail string: `gpu[:type]:N(IDX:...)` entries.
 fn gpus_in_detail(detail: &str) -> u32 {
-    let mut total = 0;
+    let mut total: u32 = 0;
     // Entries are separated by commas outside parentheses.
     let mut depth = 0;
     let mut start = 0;
@@ -90,10 +93,14 @@ fn gpus_in_detail(detail: &str) -> u32 {
                 let head = entry.split('(').next().unwrap_or("");
                 let mut parts = head.split(':');
                 if parts.next() == Some("gpu") {
-                    total += parts
-                        .next_back()
-                        .and_then(|n| n.parse::<u32>().ok())
-                        .unwrap_or(1);
+                    // slurmctld's numbers, but never wrapped: saturate.
+                    total = u32::saturating_add(
+                        total,
+                        parts
+                            .next_back()
+                            .and_then(|n| n.parse::<u32>().ok())
+                            .unwrap_or(1),
+                    );
                 }
             }
             _ => {}

@@ -569,13 +569,6 @@ fn stop_beeond(
             ops.sleep(nap.min(deadline - now));
             nap = (nap * 2).min(Duration::from_millis(500));
         }
-    } else if source != Source::Earlier {
-        // The first node's epilog was quicker than this one's: say so, so
-        // every node's log tells what became of the job's BeeOND.
-        stopped = Some(format!(
-            "BeeOND already stopped by {} (nothing left here)",
-            b.first_node()
-        ));
     }
     if local {
         let ran = ops.run(&stoplocal_argv(s), b.stop_timeout);

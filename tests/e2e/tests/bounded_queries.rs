@@ -2,9 +2,10 @@
 //! own (15 s), whatever libslurm's `MessageTimeout` says, so a hung
 //! controller cannot hang a step (or srun).
 //!
-//! The query is the one srun's plugin makes for `srun --jobid=J
-//! --carme-image=...` (is job J a Carme job?), before srun itself asks
-//! slurmctld for the allocation. srun gets a copy of the cluster's
+//! The query is the one srun's plugin makes for a new Carme job when a
+//! `max_running_jobs` limit applies (the user's running jobs), before srun
+//! itself asks slurmctld for the allocation. (Steps inside a job ask
+//! nothing from srun: slurmstepd decides.) srun gets a copy of the cluster's
 //! slurm.conf whose controller is a socket that accepts connections and
 //! never answers, with `MessageTimeout=60`: libslurm alone waits at least
 //! 60 s there. The socket sees the plugin's query connect first and srun's
@@ -17,7 +18,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use carme_e2e::{Cluster, STUDENT, home_of, shared_config};
+use carme_e2e::{Cluster, ConfigSwap, STUDENT, exclusive_config, home_of};
 
 /// The cluster's slurm.conf with its controller at `port` and `MessageTimeout=60`.
 fn hung_controller_conf(c: &Cluster, port: u16) -> String {
@@ -35,8 +36,14 @@ fn hung_controller_conf(c: &Cluster, port: u16) -> String {
 #[test]
 fn a_hung_controller_does_not_hang_the_query() {
     use std::os::unix::fs::PermissionsExt;
-    let _cfg = shared_config();
+    let _cfg = exclusive_config();
     let c = Cluster::get();
+    let original = std::fs::read_to_string(c.carme_toml()).unwrap();
+    assert!(!original.contains("[limits"), "harness config changed");
+    let _swap = ConfigSwap::new(
+        &c.carme_toml(),
+        &format!("{original}\n[limits.default]\nmax_running_jobs = 5\n"),
+    );
     // Connections are accepted and kept open; nothing ever answers.
     let hung = TcpListener::bind("127.0.0.1:0").unwrap();
     hung.set_nonblocking(true).unwrap();
@@ -51,7 +58,7 @@ fn a_hung_controller_does_not_hang_the_query() {
     let mut child = Command::new("runuser")
         .args(["-u", STUDENT, "--", "env"])
         .arg(format!("SLURM_CONF={}", conf.display()))
-        .args(["srun", "--jobid=4000000", "--carme-image=base", "true"])
+        .args(["srun", "-C", "carme", "--carme-image=base", "true"])
         .current_dir(home_of(STUDENT))
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")

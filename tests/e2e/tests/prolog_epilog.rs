@@ -348,12 +348,20 @@ fn beeond_across_two_nodes_is_the_users_and_gone_afterwards() {
     assert!(log.contains("BeeOND started on n1,n2"), "{log}");
     assert!(log.contains(&format!("job {job} on n2: ready in")), "{log}");
     assert!(log.contains("(started by n1)"), "{log}");
-    // n2's epilog either waited for n1's stop or found it done already.
-    let n2 = format!("job {job} on n2: cleaned up");
+    // n2's epilog either waited for n1's stop ("BeeOND stopped by n1") or
+    // found nothing left of it (no BeeOND word at all), and never fell
+    // back to stoplocal.
+    let n2 = format!("job {job} on n2: ");
+    let n2_lines: Vec<&str> = log.lines().filter(|l| l.contains(&n2)).collect();
     assert!(
-        log.lines().any(|l| l.contains(&n2)
-            && (l.contains("BeeOND stopped by n1")
-                || l.contains("BeeOND already stopped by n1 (nothing left here)"))),
+        n2_lines.iter().any(|l| l.contains("cleaned up")
+            && (l.contains("BeeOND stopped by n1") || !l.contains("BeeOND"))),
+        "{log}"
+    );
+    assert!(
+        !n2_lines
+            .iter()
+            .any(|l| l.contains("still here") || l.contains("stoplocal")),
         "{log}"
     );
     not_drained(&c);

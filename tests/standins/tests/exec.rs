@@ -435,3 +435,14 @@ fn an_unwritable_log_is_fatal() {
     common::assert_refused(&out, 255, "CARME_STANDIN_LOG");
     assert!(!std::path::Path::new(&marker).exists());
 }
+
+/// Apptainer 1.4.5 runs `--nv` without a driver silently (checked live in
+/// the Debian sid root); only SingularityCE warns.
+#[test]
+fn apptainer_exec_with_nv_runs_without_a_warning() {
+    let sb = Sandbox::new("apptainer-nv");
+    let out = sb.run("apptainer", &["exec", "--nv", &sb.image(), "true"], &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(!stderr(&out).contains("NVIDIA"), "stderr: {}", stderr(&out));
+    assert_eq!(sb.record()["flags"]["nv"], true);
+}

@@ -499,6 +499,9 @@ fn argv_and_env_contract_for_every_image_key() {
                 &shared,
                 "-B",
                 &images,
+                // The step's /tmp in place of the node's /var/tmp.
+                "-B",
+                "/tmp:/var/tmp",
                 "--nv",
                 "--no-eval",
                 "--cwd",

@@ -225,10 +225,22 @@ fn build_makes_a_sif_from_a_sandbox_only() {
     let out = sb.run("apptainer", &["build", "-F", &sif, &sb.path("src")], &[]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     for (args, code, text) in [
-        (vec!["build", "x.sif", "docker://alpine"], 255, "sandbox directory only"),
-        (vec!["build", "x.sif", "image.sif"], 255, "sandbox directory only"),
+        (
+            vec!["build", "x.sif", "docker://alpine"],
+            255,
+            "sandbox directory only",
+        ),
+        (
+            vec!["build", "x.sif", "image.sif"],
+            255,
+            "sandbox directory only",
+        ),
         (vec!["build", "x.img", "src"], 255, "SIF files only"),
-        (vec!["build", "--sandbox", "x", "src"], 255, "only -F/--force"),
+        (
+            vec!["build", "--sandbox", "x", "src"],
+            255,
+            "only -F/--force",
+        ),
     ] {
         let out = sb.run("apptainer", &args, &[]);
         assert_refused(&out, code, text);

@@ -874,7 +874,9 @@ fn explain_shows_what_a_job_gets() {
         [
             ("/home", "rw", "bound", false),
             ("/data", "ro", "bound", true),
-            ("/opt", "rw", "skipped", false)
+            ("/opt", "rw", "skipped", false),
+            // The step's /tmp, in place of the node's /var/tmp.
+            ("/var/tmp", "rw", "bound", false)
         ]
     );
     assert_eq!(e["workdir"]["path"], home.to_str().unwrap());

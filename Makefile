@@ -7,7 +7,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CLUSTER_DIR ?= /var/lib/carme-test/cluster
 E2E_DIR ?= /var/lib/carme-test/e2e-cluster
 
-.PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-24.11 bench clean
+.PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-24.11 bench bench-apptainer clean
 
 all: build
 
@@ -62,6 +62,10 @@ test: lint test-unit check-24.11 test-e2e
 
 bench: build
 	bash bench/run.sh
+
+# Carme with the real Apptainer vs apptainer exec by hand (Slurm 26.05, sid root).
+bench-apptainer: build
+	bash bench/apptainer.sh
 
 clean:
 	cargo clean

@@ -211,14 +211,15 @@ fn which_apptainer_runs() {
     let c = Cluster::get();
     let rt = apptainer(&c);
     // Debian packages Apptainer only in sid, the 26.05 root: there the real
-    // binary must be the one these tests use, never the stand-in.
-    assert_eq!(
-        rt.real,
-        slurm_series() >= (26, 5),
-        "Slurm {:?}: real apptainer {}",
-        slurm_series(),
-        rt.real
-    );
+    // binary must be the one these tests use, never the stand-in. (Where
+    // another release has one installed, it is used too.)
+    if slurm_series() >= (26, 5) {
+        assert!(
+            rt.real,
+            "Slurm {:?}: {REAL_APPTAINER} missing",
+            slurm_series()
+        );
+    }
     let version = c.root(&[rt.path.to_str().unwrap(), "--version"]);
     if rt.real {
         assert!(

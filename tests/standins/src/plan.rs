@@ -49,6 +49,13 @@ pub fn plan(
 
     let binds = collect_binds(tool, flags)?;
     for bind in &binds {
+        if !cwd.join(&bind.src).exists() {
+            // Apptainer 1.4.5 warns first, then fails on the same source.
+            diags.warn(format!(
+                "skipping mount of {src}: stat {src}: no such file or directory",
+                src = bind.src
+            ));
+        }
         binds::check(bind, &cwd)
             .map_err(|e| Refusal::fatal(format!("container creation failed: {e}")))?;
     }

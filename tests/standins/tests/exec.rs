@@ -219,8 +219,8 @@ fn env_flag_sets_variables_and_wins_over_prefixed_ones() {
         "stderr: {}",
         stderr(&out)
     );
-    // The real tool warns when a host value is shadowed.
-    assert!(stderr(&out).contains("Environment variable A already has value [flag]"));
+    // Apptainer 1.4.5 does not say that a host value was shadowed.
+    assert!(!stderr(&out).contains("WARNING"), "{}", stderr(&out));
 }
 
 #[test]

@@ -408,8 +408,9 @@ pub fn plan(
                 let Some(value) = value_of(v) else { continue };
                 let mut name = OsString::from(prefix);
                 name.push(&v.name);
-                // Apptainer warns when the host has the variable with
-                // another value; the prefixed copy carries it.
+                // The prefixed copy carries it; the host's other value is
+                // dropped so it is the only one (Apptainer 1.4.5 would
+                // prefer the copy anyway, silently).
                 if !matches!(v.source, EnvSource::Task | EnvSource::Plugin)
                     && !RUNTIME_OWN.contains(&v.name.as_str())
                     && facts.var(&v.name).is_some_and(|h| h != value)

@@ -7,7 +7,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CLUSTER_DIR ?= /var/lib/carme-test/cluster
 E2E_DIR ?= /var/lib/carme-test/e2e-cluster
 
-.PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-series bench fuzz clean
+.PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-series bench bench-apptainer fuzz clean
 
 all: build
 
@@ -82,6 +82,10 @@ fuzz: deps
 	        -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	        || { echo "make fuzz: target $$t failed; the input is in fuzz/artifacts/$$t/"; exit 1; }; \
 	done
+
+# Carme with the real Apptainer vs apptainer exec by hand (Slurm 26.05, sid root).
+bench-apptainer: build
+	bash bench/apptainer.sh
 
 clean:
 	cargo clean

@@ -24,7 +24,9 @@
 //!   --set-env=NAME=VALUE`. It binds the task's `$TMPDIR` at `/tmp` and
 //!   unsets the variable, so `TMPDIR=/tmp` is set again. `-c DIR` sets the
 //!   working directory. No read-only binds: `mode = "ro"` is not enforced.
-//! - Apptainer / SingularityCE (`exec`): every variable the container must
+//! - Apptainer / SingularityCE (`exec`): the step's /tmp is also bound at
+//!   /var/tmp, in place of the node's shared one the runtimes bind by
+//!   default (docs/images.md has each default bind and why). Every variable the container must
 //!   see is passed as `APPTAINERENV_NAME` / `SINGULARITYENV_NAME`, the
 //!   task's Slurm, MPI (PMI, PMIx), GPU and Carme variables included
 //!   ([`FORWARD_PREFIXES`], [`FORWARD_NAMES`]), so they arrive even when
@@ -324,7 +326,7 @@ pub fn plan(
 ) -> LaunchPlan {
     let (kind, program) = runtime_of(cfg, image);
     let mut notes = Vec::new();
-    let mounts = plan_mounts(cfg, image, facts);
+    let mounts = plan_mounts(cfg, image, facts, kind);
     for m in mounts
         .iter()
         .filter(|m| !m.present && m.optional && m.unsafe_path.is_none())
@@ -406,8 +408,9 @@ pub fn plan(
                 let Some(value) = value_of(v) else { continue };
                 let mut name = OsString::from(prefix);
                 name.push(&v.name);
-                // Apptainer warns when the host has the variable with
-                // another value; the prefixed copy carries it.
+                // The prefixed copy carries it; the host's other value is
+                // dropped so it is the only one (Apptainer 1.4.5 would
+                // prefer the copy anyway, silently).
                 if !matches!(v.source, EnvSource::Task | EnvSource::Plugin)
                     && !RUNTIME_OWN.contains(&v.name.as_str())
                     && facts.var(&v.name).is_some_and(|h| h != value)
@@ -434,7 +437,12 @@ pub fn plan(
     }
 }
 
-fn plan_mounts(cfg: &Config, image: &Image, facts: &TaskFacts) -> Vec<PlannedMount> {
+fn plan_mounts(
+    cfg: &Config,
+    image: &Image,
+    facts: &TaskFacts,
+    kind: RuntimeKind,
+) -> Vec<PlannedMount> {
     let mut out: Vec<PlannedMount> = Vec::new();
     for (m, origin) in cfg
         .mounts
@@ -471,8 +479,26 @@ fn plan_mounts(cfg: &Config, image: &Image, facts: &TaskFacts) -> Vec<PlannedMou
             unsafe_path,
         });
     }
+    // Apptainer and SingularityCE bind the node's /var/tmp by default
+    // (`mount tmp`): shared by every job and user on the node, and kept
+    // after the job. The step's /tmp (the job's own directory, removed by
+    // the epilog) goes there instead, unless an admin's mount targets it.
+    if kind != RuntimeKind::Charliecloud && !out.iter().any(|m| m.target == Path::new(VAR_TMP)) {
+        out.push(PlannedMount {
+            source: PathBuf::from("/tmp"),
+            target: PathBuf::from(VAR_TMP),
+            mode: MountMode::Rw,
+            optional: false,
+            origin: MountOrigin::Step,
+            present: true,
+            unsafe_path: None,
+        });
+    }
     out
 }
+
+/// Where Apptainer/SingularityCE bind the node's /var/tmp by default.
+const VAR_TMP: &str = "/var/tmp";
 
 /// Paths of the step's namespace the container must see at the same
 /// place: the scratch target, a GPU device dir other than /dev (the
@@ -928,6 +954,8 @@ mod tests {
                     "/scratch/n1/42:/scratch:ro",
                     "-B",
                     "/data:/data:ro",
+                    "-B",
+                    "/tmp:/var/tmp",
                     "--no-eval",
                     "/srv/base",
                     "sh",
@@ -941,6 +969,36 @@ mod tests {
                 [(format!("{prefix}CARME_IMAGE_NAME"), "base".to_string())]
             );
         }
+    }
+
+    /// The runtimes' default /var/tmp (the node's, shared) becomes the
+    /// step's /tmp; an admin's mount there wins; ch-run binds no /var/tmp.
+    #[test]
+    fn var_tmp_is_the_steps_tmp_for_apptainer_and_singularity() {
+        let var_tmp = |c: &Config| -> Vec<(String, String)> {
+            plan_for(c, "base", &[], None, &exists_all, Mode::Exec)
+                .mounts
+                .iter()
+                .filter(|m| m.target == Path::new("/var/tmp"))
+                .map(|m| (m.source.display().to_string(), format!("{:?}", m.origin)))
+                .collect()
+        };
+        for kind in ["apptainer", "singularity"] {
+            assert_eq!(
+                var_tmp(&cfg(kind, "/a")),
+                [("/tmp".to_string(), "Step".to_string())],
+                "{kind}"
+            );
+        }
+        assert!(var_tmp(&cfg("charliecloud", "/a")).is_empty());
+        let text = "[runtime]\nkind = \"apptainer\"\npath = \"/a\"\n\
+                    [[mounts]]\nsource = \"/local/vt\"\ntarget = \"/var/tmp\"\n\
+                    [images.base]\npath = \"/srv/base\"\n";
+        let c = Config::parse(text, Path::new("/c.toml")).unwrap();
+        assert_eq!(
+            var_tmp(&c),
+            [("/local/vt".to_string(), "Global".to_string())]
+        );
     }
 
     #[test]
@@ -964,6 +1022,8 @@ mod tests {
                 "/home:/home",
                 "-B",
                 "/scratch/n1/42:/scratch:ro",
+                "-B",
+                "/tmp:/var/tmp",
                 "--nv",
                 "--no-eval",
                 "--cwd",
@@ -1017,7 +1077,8 @@ mod tests {
                 ("/home", true),
                 ("/scratch", true),
                 ("/datasets", false),
-                ("/must", false)
+                ("/must", false),
+                ("/var/tmp", true)
             ]
         );
         assert!(p.notes.iter().any(|n| n.contains("optional mount /opt/ds")));

@@ -137,6 +137,14 @@ enter() {
     mount --rbind /sys "$dir/sys"
     mount --rbind /dev "$dir/dev"
     mount -t tmpfs -o mode=755 tmpfs "$dir/run"
+    # /dev/fuse as a Debian host has it (udev makes it 0666): unprivileged
+    # Apptainer mounts SIF images with squashfuse through it. Some hosts
+    # (containers without udev) leave it 0600; the node made here on the
+    # namespace's /run covers it in this namespace only.
+    if [ -c /dev/fuse ]; then
+        mknod -m 666 "$dir/run/carme-fuse" c 10 229
+        mount --bind "$dir/run/carme-fuse" "$dir/dev/fuse"
+    fi
     mount -t tmpfs -o mode=1777 tmpfs "$dir/tmp"
     local p
     for p in "$REPO" "$BASE"; do

@@ -499,6 +499,9 @@ fn argv_and_env_contract_for_every_image_key() {
                 &shared,
                 "-B",
                 &images,
+                // The step's /tmp in place of the node's /var/tmp.
+                "-B",
+                "/tmp:/var/tmp",
                 "--nv",
                 "--no-eval",
                 "--cwd",
@@ -871,7 +874,9 @@ fn explain_shows_what_a_job_gets() {
         [
             ("/home", "rw", "bound", false),
             ("/data", "ro", "bound", true),
-            ("/opt", "rw", "skipped", false)
+            ("/opt", "rw", "skipped", false),
+            // The step's /tmp, in place of the node's /var/tmp.
+            ("/var/tmp", "rw", "bound", false)
         ]
     );
     assert_eq!(e["workdir"]["path"], home.to_str().unwrap());

@@ -86,6 +86,8 @@ fn carme_launch_argv_contract_for_apptainer_and_singularity() {
                 "/home:/home".into(),
                 "-B".into(),
                 format!("{d}/shared:/data:ro"),
+                "-B".into(),
+                "/tmp:/var/tmp".into(),
                 // Values passed as APPTAINERENV_*/SINGULARITYENV_* stay literal.
                 "--no-eval".into(),
                 format!("{d}/images/base"),

@@ -49,6 +49,13 @@ pub fn plan(
 
     let binds = collect_binds(tool, flags)?;
     for bind in &binds {
+        if !cwd.join(&bind.src).exists() {
+            // Apptainer 1.4.5 warns first, then fails on the same source.
+            diags.warn(format!(
+                "skipping mount of {src}: stat {src}: no such file or directory",
+                src = bind.src
+            ));
+        }
         binds::check(bind, &cwd)
             .map_err(|e| Refusal::fatal(format!("container creation failed: {e}")))?;
     }
@@ -84,9 +91,14 @@ pub fn plan(
     // directory COMMAND starts in, not the caller's.
     env.insert("PWD".to_string(), pwd.to_string_lossy().into_owned());
 
-    if flags.flag("nv") && !control.nv_ok && !Path::new("/proc/driver/nvidia/version").exists() {
-        // The real runtimes warn ("Could not find any nv files on this
-        // host!") and carry on without GPU libraries.
+    // Without a driver both tools carry on without GPU libraries.
+    // Apptainer 1.4.5 (checked live, Debian sid) says nothing unless -v;
+    // SingularityCE warns ("Could not find any nv files on this host!").
+    if tool == Tool::Singularity
+        && flags.flag("nv")
+        && !control.nv_ok
+        && !Path::new("/proc/driver/nvidia/version").exists()
+    {
         diags.warn("--nv: no NVIDIA driver found (stand-in)");
     }
 

@@ -53,7 +53,7 @@ fn missing_flag_value_and_missing_command_are_usage_errors() {
 #[test]
 fn other_subcommands_are_refused() {
     let sb = Sandbox::new("subcommand");
-    for sub in ["run", "shell", "build", "frobnicate"] {
+    for sub in ["run", "shell", "frobnicate"] {
         let out = sb.run("apptainer", &[sub, &sb.image()], &[]);
         assert_refused(&out, 255, "stand-in implements only exec");
     }
@@ -206,4 +206,45 @@ fn refusals_are_recorded() {
             .contains("remote images not supported")
     );
     assert_eq!(record["argv"][1], "exec");
+}
+
+/// `build` makes a SIF from a sandbox directory, and nothing else.
+#[test]
+fn build_makes_a_sif_from_a_sandbox_only() {
+    let sb = Sandbox::new("build");
+    let sif = sb.path("made.sif");
+    let out = sb.run("apptainer", &["build", &sif, &sb.path("src")], &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(stderr(&out).contains("Build complete"), "{}", stderr(&out));
+    // The stand-in's exec takes it as an image.
+    let out = sb.run("apptainer", &["exec", &sif, "true"], &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    // Like Apptainer 1.4.5: an existing target needs --force.
+    let out = sb.run("apptainer", &["build", &sif, &sb.path("src")], &[]);
+    assert_refused(&out, 255, "already exists. Use --force");
+    let out = sb.run("apptainer", &["build", "-F", &sif, &sb.path("src")], &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    for (args, code, text) in [
+        (
+            vec!["build", "x.sif", "docker://alpine"],
+            255,
+            "sandbox directory only",
+        ),
+        (
+            vec!["build", "x.sif", "image.sif"],
+            255,
+            "sandbox directory only",
+        ),
+        (vec!["build", "x.img", "src"], 255, "SIF files only"),
+        (
+            vec!["build", "--sandbox", "x", "src"],
+            255,
+            "only -F/--force",
+        ),
+    ] {
+        let out = sb.run("apptainer", &args, &[]);
+        assert_refused(&out, code, text);
+    }
+    let out = sb.run("apptainer", &["build", "x.sif"], &[]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
 }

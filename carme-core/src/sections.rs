@@ -134,6 +134,8 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
     let n = b.len();
     let (mut depth, mut line, mut line_begin) = (0i64, 1usize, 0usize);
     let mut sure = true;
+    // The bare keys of the current table, to find one given twice.
+    let mut keys: Vec<&[u8]> = Vec::new();
     let triple = |i: usize, q: u8| i + 2 < n && b[i + 1] == q && b[i + 2] == q;
     // The closing quote of a one-line string opened before `i` (or the
     // newline it illegally runs into), past backslash escapes in basic
@@ -167,8 +169,24 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
         while i < n && (b[i] == b' ' || b[i] == b'\t') {
             i += 1;
         }
+        if depth == 0 && i < n && !matches!(b[i], b'[' | b'#' | b'\n' | b'\r') {
+            // Outside values a line is `key = value`: anything else (a
+            // stray `=`, a word without one) is a TOML error only a full
+            // parse reports, and it may sit in a rule the scope skips.
+            // So is a key given twice in one table: what a commented-out
+            // header leaves behind when its keys fall into the table before.
+            match key_line(b, i) {
+                None => sure = false,
+                Some(None) => {}
+                Some(Some(key)) => {
+                    sure &= !keys.iter().any(|k| keys_clash(k, key));
+                    keys.push(key);
+                }
+            }
+        }
         if i < n && b[i] == b'[' {
             if depth == 0 {
+                keys.clear();
                 let (h, end) = header(text, i);
                 on_header(h, line_begin, line);
                 i = end;
@@ -193,16 +211,24 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
                     continue 'lines;
                 }
                 b'#' => i = line_end(b, i),
-                b'"' if triple(i, b'"') => i = multi_end(b, i + 3, b'"', &mut line, &mut sure),
-                b'\'' if triple(i, b'\'') => i = multi_end(b, i + 3, b'\'', &mut line, &mut sure),
+                b'"' | b'\'' if triple(i, c) => {
+                    i = multi_end(b, i + 3, c, &mut line, &mut sure);
+                    sure &= depth > 0 || ends_value(b, i, false);
+                }
                 b'"' | b'\'' => {
                     let (j, closed) = string_end(i + 1, c);
                     // Past the closing quote; an unclosed string stops at
                     // its newline, which this loop then counts.
                     sure &= closed;
                     i = if closed { j + 1 } else { j };
+                    // A quoted key goes on with `=` or `.`.
+                    sure &= !closed || depth > 0 || ends_value(b, i, true);
                 }
                 b'[' | b'{' => {
+                    // Outside values an opener only starts a value after
+                    // `=` (headers are read above): `1"""[limits.x]` is a
+                    // header a lost newline glued to a value.
+                    sure &= depth > 0 || last_on_line(b, line_begin, i) == Some(b'=');
                     depth += 1;
                     i += 1;
                 }
@@ -211,11 +237,79 @@ fn scan<'a>(text: &'a str, mut on_header: impl FnMut(Option<Header<'a>>, usize, 
                     sure &= depth > 0;
                     depth = (depth - 1).max(0);
                     i += 1;
+                    sure &= depth > 0 || ends_value(b, i, false);
                 }
             }
         }
     }
     sure && depth == 0
+}
+
+/// Whether only blanks and a comment follow `i` on its line (a value at
+/// the top level ended there), or, for a quoted key, `=` or `.`.
+fn ends_value(b: &[u8], mut i: usize, key: bool) -> bool {
+    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    match b.get(i) {
+        None | Some(b'\n' | b'\r' | b'#') => true,
+        Some(b'=' | b'.') => key,
+        _ => false,
+    }
+}
+
+/// The last non-blank byte of the line before `i`.
+fn last_on_line(b: &[u8], begin: usize, i: usize) -> Option<u8> {
+    b[begin..i]
+        .iter()
+        .rev()
+        .copied()
+        .find(|c| *c != b' ' && *c != b'\t')
+}
+
+/// Whether the line from `i` starts as `key =`: dotted bare keys (blanks
+/// around the dots allowed), or a quoted key, which the string lexer and
+/// the full parse of a kept section check further. `Some(Some(key))`: the
+/// bare key's bytes (up to its `=`, blanks included).
+fn key_line(b: &[u8], start: usize) -> Option<Option<&[u8]>> {
+    let mut i = start;
+    let blank = |i: &mut usize| {
+        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
+            *i += 1;
+        }
+    };
+    loop {
+        blank(&mut i);
+        match b.get(i) {
+            Some(b'"' | b'\'') => return Some(None),
+            Some(&c) if BARE[c as usize] => {
+                while i < b.len() && BARE[b[i] as usize] {
+                    i += 1;
+                }
+            }
+            _ => return None,
+        }
+        blank(&mut i);
+        match b.get(i) {
+            Some(b'=') => return Some(Some(&b[start..i])),
+            Some(b'.') => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+/// Whether two dotted keys of one table clash in TOML: the same key, or
+/// one a prefix of the other (`a = 1` then `a.b = 2`). Blanks ignored.
+fn keys_clash(a: &[u8], b: &[u8]) -> bool {
+    let mut a = a.iter().filter(|c| !matches!(c, b' ' | b'\t'));
+    let mut b = b.iter().filter(|c| !matches!(c, b' ' | b'\t'));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) | (None, Some(b'.')) | (Some(b'.'), None) => return true,
+            (Some(x), Some(y)) if x == y => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Just past the end of a multi-line string whose body starts at `i`,

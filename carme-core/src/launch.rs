@@ -536,6 +536,9 @@ fn workdir(image: &Image, cwd: Option<&Path>, mounts: &[PlannedMount]) -> Option
     let (m, rest) = mounts
         .iter()
         .filter(|m| m.present)
+        // The step's /tmp at /var/tmp is an alias: a cwd in /tmp is at the
+        // same path in the container (the runtime binds /tmp itself).
+        .filter(|m| !(m.source == Path::new("/tmp") && m.target == Path::new(VAR_TMP)))
         .filter_map(|m| Some((m, cwd.strip_prefix(&m.source).ok()?)))
         .max_by_key(|(m, _)| m.source.components().count())?;
     Some(Workdir {
@@ -1124,6 +1127,9 @@ mod tests {
             (Some("/srv/shared/deep/z"), Some("/deep/z")),
             (Some("/srv/sharedx"), None),
             (Some("/var/tmp"), None),
+            // Not through the step's /tmp at /var/tmp: the runtime's own
+            // /tmp bind has it at the same path.
+            (Some("/tmp/ci-check"), None),
             (Some("/home/../etc"), None),
             (None, None),
         ];

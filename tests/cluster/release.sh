@@ -10,7 +10,8 @@
 #                                     the root's usr/include/slurm (for bindgen)
 #   release.sh exec SERIES -- CMD...  run CMD in the root, in a new private
 #                                     mount+UTS namespace
-#   release.sh sweep SERIES           end every process still living in the root
+#   release.sh sweep SERIES           end every process still living in the
+#                                     namespaces exec made for the root
 #
 # 22.05 is the machine's own Debian 12: `exec 22.05` runs CMD on the host.
 #
@@ -21,6 +22,9 @@
 # binaries built on the host (glibc <= 2.34 symbols) run unchanged and paths
 # agree on both sides. Plain chroot is not enough: ch-run needs user
 # namespaces, which a chroot forbids.
+#
+# `sweep` ends everything living in any namespace `exec` made for that root
+# since the last sweep: one harness run per root at a time.
 #
 # Roots live under $CARME_ROOTS (default /var/lib/carme-test/roots), are kept
 # between runs and made again when missing or when their package list
@@ -130,6 +134,14 @@ headers() {
 enter() {
     local dir=$1 name=$2 cwd=$3
     shift 3
+    # Only ever in the namespace `exec` made: run by hand in the host's, the
+    # pivot_root below would move the whole host into the root.
+    [ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
+        die "__enter runs only inside the namespace 'release.sh exec' makes"
+    [ "${CARME_RELEASE_UNSHARED:-}" = 1 ] || die "__enter runs only through 'release.sh exec'"
+    # Every namespace made for this root is recorded, so `sweep` finds
+    # what lives in it (and in namespaces made from it) by PID.
+    readlink /proc/self/ns/mnt >>"$(registry_of "$dir")"
     mount --make-rprivate /
     # pivot_root needs the new root to be a mount point.
     mount --bind "$dir" "$dir"
@@ -149,10 +161,11 @@ enter() {
     local p
     for p in "$REPO" "$BASE"; do
         mkdir -p "$dir$p"
-        mount --rbind "$p" "$dir$p"
+        # Not recursive: the roots lie below BASE, and a recursive bind
+        # would show this root's own /proc, /sys and /dev (the host's, live)
+        # again under BASE, where a cleanup of BASE could reach them.
+        mount --bind "$p" "$dir$p"
     done
-    # The toolchain's home, when the repository builds in the root's view
-    # (host-built binaries never need it; kept read-only).
     hostname "$name"
     # The namespace's name must resolve there, or every allocation waits
     # on DNS and nodes drain.
@@ -181,30 +194,53 @@ run_in() {
     local dir
     dir=$(make_root "$series")
     mkdir -p "$BASE"
-    exec unshare --mount --uts --propagation private -- \
+    CARME_RELEASE_UNSHARED=1 exec unshare --mount --uts --propagation private -- \
         bash "$HERE/release.sh" __enter "$dir" "carme-${series/./}" "$PWD" "$@"
 }
 
-# Every process whose root directory is the release root or lies below it
-# (slurmstepds in per-step namespaces and containers included): only the
-# harness starts processes there.
+# The namespaces `exec` made for a root (one line each).
+registry_of() { echo "$1.namespaces"; }
+
+# Every process living in a namespace `exec` made for this root, or
+# descending from one that does (slurmstepd's tasks in per-step
+# namespaces, containers): only the harness starts processes there. Seen
+# from the host, a pivoted process's root is "/", so the namespace is what
+# tells them apart. The registry is emptied once nothing lives there.
 sweep() {
-    local dir p r pids=() i
+    local dir reg p ns pids=() i
     dir=$(root_of "$1")
+    reg=$(registry_of "$dir")
+    [ -s "$reg" ] || return 0
+    declare -A ours=()
+    while read -r ns; do [ -n "$ns" ] && ours[$ns]=1; done <"$reg"
+    # PID -> parent PID, and the namespace of each process.
+    declare -A parent=() in_ours=()
     for p in /proc/[0-9]*; do
-        r=$(readlink "$p/root" 2>/dev/null) || continue
-        case "$r/" in "$dir/"*) pids+=("${p#/proc/}") ;; esac
+        p=${p#/proc/}
+        ns=$(readlink "/proc/$p/ns/mnt" 2>/dev/null) || continue
+        [ -n "${ours[$ns]:-}" ] && in_ours[$p]=1
+        parent[$p]=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
     done
-    ((${#pids[@]})) || return 0
-    log "ending ${#pids[@]} process(es) left in $dir"
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for ((i = 0; i < 25; i++)); do
-        local alive=0
-        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        ((alive)) || return 0
-        sleep 0.2
+    local q hops
+    for p in "${!parent[@]}"; do
+        q=$p hops=0
+        while [ -n "$q" ] && [ "$q" != 0 ] && [ "$q" != 1 ] && ((hops++ < 64)); do
+            if [ -n "${in_ours[$q]:-}" ]; then pids+=("$p"); break; fi
+            q=${parent[$q]:-}
+        done
     done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
+    if ((${#pids[@]})); then
+        log "ending ${#pids[@]} process(es) left in the namespaces of $dir"
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        for ((i = 0; i < 25; i++)); do
+            local alive=0
+            for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+            ((alive)) || break
+            sleep 0.2
+        done
+        kill -KILL "${pids[@]}" 2>/dev/null || true
+    fi
+    : >"$reg"
 }
 
 cmd=${1:-}

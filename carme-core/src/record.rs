@@ -60,7 +60,12 @@ fn unescape(v: &str) -> Result<String, String> {
 /// remove (no `Epilog=` on the node) that a later job with the same id and
 /// owner (a requeue, or ids restarted after slurmctld lost its state)
 /// could otherwise take for its own. Expired: asked again, once.
-pub const CACHE_SECS: i64 = 600;
+/// Shorter than Slurm holds a requeued job back (AuthInfo `cred_expire`,
+/// 120 s by default: slurm.conf(5) says it also sets how long a requeued
+/// job waits before starting again), so a record a node kept for one run of a job has
+/// expired before a requeued run with the same id and owner can start
+/// there, even on a node whose epilog did not run.
+pub const CACHE_SECS: i64 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {

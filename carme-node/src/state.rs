@@ -264,8 +264,17 @@ pub fn keep_record(
     rec: &JobRecord,
     replaces_earlier_job: bool,
 ) -> Result<bool, String> {
-    let Some(_lock) = lock_job(dir, rec.job_id, std::time::Duration::ZERO)? else {
-        return Ok(false);
+    // A run cleaning up after an earlier job with this id makes the id's
+    // lock file and holds it. With no lock file, none runs: taking the lock
+    // here would leave one lock file per job on every node without a
+    // prolog (nothing removes them). One starting right after this check
+    // only finds this job's own facts kept, which are right.
+    let _lock = match nix::sys::stat::lstat(&dir.join(format!("job-{}.lock", rec.job_id))) {
+        Err(Errno::ENOENT) => None,
+        _ => match lock_job(dir, rec.job_id, std::time::Duration::ZERO)? {
+            Some(lock) => Some(lock),
+            None => return Ok(false),
+        },
     };
     if replaces_earlier_job {
         let verdict = dir.join(verdict_name(rec.job_id));
@@ -428,6 +437,8 @@ mod tests {
         kept.until = Some(1_000);
         assert!(keep_record(&dir, &kept, false).unwrap());
         assert_eq!(read_record(&dir, 9).unwrap(), Some(kept.clone()));
+        // No lock file per job: nothing would remove it.
+        assert!(!dir.join("job-9.lock").exists(), "a lock file was left");
         write_verdict(&dir, 9, &Ok(())).unwrap();
         // The same job's record again (expired): the verdict stays.
         assert!(keep_record(&dir, &kept, false).unwrap());

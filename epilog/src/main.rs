@@ -70,6 +70,11 @@ fn main() -> ExitCode {
     };
     let carme = names_feature(&constraint, &basics.feature);
     if matches!(recorded, Ok(None)) && slurm_record.is_none() && !carme {
+        // A record that could not be read (too big, another format) goes
+        // too: nothing else would ever remove it.
+        if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
+            eprintln!("carme-epilog: job {job}: cannot remove its record: {e}");
+        }
         return ExitCode::SUCCESS;
     }
 

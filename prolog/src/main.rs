@@ -179,6 +179,23 @@ fn record_other_job(basics: &GateBasics) {
             return;
         }
     };
+    let dir = basics.state_dir.expand(&facts.node, Some(facts.job_id));
+    // A constraint (or account) this cannot read as text is not "none":
+    // record nothing, so the steps ask slurmctld rather than trust a
+    // "not a Carme job" read from a mangled value.
+    let unreadable = ["SLURM_JOB_CONSTRAINTS", "SLURM_JOB_ACCOUNT"]
+        .into_iter()
+        .find(|k| matches!(std::env::var(k), Err(std::env::VarError::NotUnicode(_))));
+    if let Some(k) = unreadable {
+        eprintln!(
+            "carme-prolog: job {}: {k} is not UTF-8; its steps ask slurmctld",
+            facts.job_id
+        );
+        if let Err(e) = carme_node::state::remove_job(&dir, facts.job_id) {
+            eprintln!("carme-prolog: job {}: {e}", facts.job_id);
+        }
+        return;
+    }
     let record = JobRecord {
         job_id: facts.job_id,
         uid: facts.uid,
@@ -190,7 +207,6 @@ fn record_other_job(basics: &GateBasics) {
         gpus: None,
         until: None,
     };
-    let dir = basics.state_dir.expand(&facts.node, Some(facts.job_id));
     if let Err(e) = carme_node::state::write_record(&dir, &record) {
         eprintln!(
             "carme-prolog: job {}: cannot record it: {e}; its steps ask slurmctld",

@@ -104,10 +104,12 @@ if part 2b; then
 # there a task's cost grows with the disk's recent churn: measured 0 to
 # +85 ms of node CPU per 64 ch-runs against a tmpfs. That is the file
 # system, not the plugin. So the by-hand variants get a $TMPDIR like
-# Carme's: a fresh directory on tmp_base's file system, made (untimed) as
-# the prolog makes the job's. The by-hand run with the node's own /tmp is
-# kept for information.
-HT="$DIR/nodes/n1/bench-tmp"
+# Carme's: a fresh directory in tmp_base, next to the jobs' (so the kernel
+# places it alike), made (untimed) as the prolog makes the job's. The
+# by-hand run with the node's own /tmp is kept for information.
+TMP_BASE=$(sed -n 's/^tmp_base = "\(.*\)"$/\1/p' "$DIR/etc/carme.toml")
+[ -n "$TMP_BASE" ] || { echo "bench: no tmp_base in $DIR/etc/carme.toml" >&2; exit 1; }
+HT="${TMP_BASE//%n/n1}/by-hand"
 HT_SETUP="rm -rf $HT && mkdir -m 700 $HT && chown carmetest1 $HT"
 HOP=()
 if [ "$SERIES" = 22.05 ]; then

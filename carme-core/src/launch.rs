@@ -1376,16 +1376,18 @@ mod tests {
         );
     }
 
+    /// The value the container gets for `k`, if any.
+    fn get(p: &LaunchPlan, k: &str) -> Option<String> {
+        p.container_env
+            .iter()
+            .find(|v| v.name == k)
+            .and_then(|v| v.value.clone())
+            .map(|v| v.into_string().unwrap())
+    }
+
     #[test]
     fn carme_variables_edge_cases() {
         let c = cfg("apptainer", "/a");
-        let get = |p: &LaunchPlan, k: &str| {
-            p.container_env
-                .iter()
-                .find(|v| v.name == k)
-                .and_then(|v| v.value.clone())
-                .map(|v| v.into_string().unwrap())
-        };
         // In a job without GPUs: CARME_JOB_GPUS is set, empty.
         let e = env(&[("SLURM_JOB_ID", "7"), ("SLURM_JOB_NODELIST", "a,b[08-09]")]);
         let p = plan_for(&c, "base", &e, None, &exists_all, Mode::Exec);
@@ -1415,13 +1417,6 @@ mod tests {
     #[test]
     fn huge_jobs_get_the_compressed_nodelist() {
         let c = cfg("apptainer", "/a");
-        let get = |p: &LaunchPlan, k: &str| {
-            p.container_env
-                .iter()
-                .find(|v| v.name == k)
-                .and_then(|v| v.value.clone())
-                .map(|v| v.into_string().unwrap())
-        };
         for (list, nodes, master) in [
             ("n[1-65536]", "n[1-65536]", "n1"),
             (

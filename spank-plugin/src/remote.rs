@@ -216,117 +216,103 @@ fn job_constraint(
             Err(e)
         }
     };
-    match basics.job_facts {
-        JobFactSource::Auto => {
-            // SLURMD_NODENAME: see below (slurmstepd's own environment).
-            let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
-            let dir = basics.state_dir.expand(&node, Some(job_id));
-            let now = unix_now();
-            let earlier_job = match carme_node::state::read_record(&dir, job_id) {
-                Ok(Some(rec)) if Some((rec.uid, rec.gid)) == owner && rec.holds_at(now) => {
-                    return Facts::Job(JobFacts {
-                        constraint: Some(rec.constraint),
-                        account: rec.account,
-                        info: None,
-                        gpus: rec.gpus,
-                    });
-                }
-                Ok(Some(rec)) if Some((rec.uid, rec.gid)) != owner => {
-                    log(
-                        Level::Error,
-                        &format!(
-                            "carme: job {job_id}: the record on node {node} is of uid {} \
-                             gid {}, not the job's: an earlier job's with this id; asking \
-                             slurmctld",
-                            rec.uid, rec.gid
-                        ),
-                    );
-                    true
-                }
-                // Expired, or none: no prolog ran here (it records every
-                // job), so nothing says the job is not a Carme job.
-                Ok(_) => false,
-                Err(e) => {
-                    log(
-                        Level::Error,
-                        &format!("carme: job {job_id}: {e}; asking slurmctld"),
-                    );
-                    true
-                }
-            };
-            match ask_slurmctld() {
-                Ok(info) => {
-                    if let Some((uid, gid)) = owner {
-                        let rec = JobRecord::kept_from(&info, uid, gid, &node, now);
-                        if let Err(e) = carme_node::state::keep_record(&dir, &rec, earlier_job) {
-                            log(
-                                Level::Error,
-                                &format!("carme: job {job_id}: cannot keep its facts: {e}"),
-                            );
-                        }
-                    }
-                    JobFacts::of(info)
-                }
-                // It may be a Carme job, image or not: fail closed.
-                Err(e) => Facts::Unverified(e),
+    // It may be a Carme job, image or not: fail closed.
+    let ask_or_unverified = || match ask_slurmctld() {
+        Ok(info) => JobFacts::of(info),
+        Err(e) => Facts::Unverified(e),
+    };
+    if basics.job_facts == JobFactSource::Slurmctld {
+        return ask_or_unverified();
+    }
+    // slurmstepd sets SLURMD_NODENAME in its own environment from
+    // slurmd's config (trusted, unlike the job's environment).
+    let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
+    let dir = basics.state_dir.expand(&node, Some(job_id));
+    let earlier = |rec: &JobRecord| {
+        log(
+            Level::Error,
+            &format!(
+                "carme: job {job_id}: the record on node {node} is of uid {} gid {}, not \
+                 the job's: an earlier job's with this id; asking slurmctld",
+                rec.uid, rec.gid
+            ),
+        );
+    };
+    let record = carme_node::state::read_record(&dir, job_id);
+    if basics.job_facts == JobFactSource::Auto {
+        let now = unix_now();
+        let earlier_job = match record {
+            Ok(Some(rec)) if Some((rec.uid, rec.gid)) == owner && rec.holds_at(now) => {
+                return recorded(rec);
+            }
+            Ok(Some(rec)) if Some((rec.uid, rec.gid)) != owner => {
+                earlier(&rec);
+                true
+            }
+            // Expired, or none: no prolog ran here (it records every
+            // job), so nothing says the job is not a Carme job.
+            Ok(_) => false,
+            Err(e) => {
+                log(
+                    Level::Error,
+                    &format!("carme: job {job_id}: {e}; asking slurmctld"),
+                );
+                true
+            }
+        };
+        let info = match ask_slurmctld() {
+            Ok(info) => info,
+            Err(e) => return Facts::Unverified(e),
+        };
+        if let Some((uid, gid)) = owner {
+            let rec = JobRecord::kept_from(&info, uid, gid, &node, now);
+            if let Err(e) = carme_node::state::keep_record(&dir, &rec, earlier_job) {
+                log(
+                    Level::Error,
+                    &format!("carme: job {job_id}: cannot keep its facts: {e}"),
+                );
             }
         }
-        JobFactSource::Slurmctld => match ask_slurmctld() {
-            Ok(info) => JobFacts::of(info),
-            // It may be a Carme job, image or not: fail closed.
-            Err(e) => Facts::Unverified(e),
-        },
-        JobFactSource::Prolog => {
-            // slurmstepd sets SLURMD_NODENAME in its own environment from
-            // slurmd's config (trusted, unlike the job's environment).
-            let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
-            let dir = basics.state_dir.expand(&node, Some(job_id));
-            match carme_node::state::read_record(&dir, job_id) {
-                Ok(Some(rec)) if Some((rec.uid, rec.gid)) != owner => {
-                    log(
-                        Level::Error,
-                        &format!(
-                            "carme: job {job_id}: the record on node {node} is of uid {} \
-                             gid {}, not the job's: an earlier job's with this id; asking \
-                             slurmctld",
-                            rec.uid, rec.gid
-                        ),
-                    );
-                    match ask_slurmctld() {
-                        Ok(info) => JobFacts::of(info),
-                        Err(e) => Facts::Unverified(e),
-                    }
-                }
-                Ok(Some(rec)) => Facts::Job(JobFacts {
-                    constraint: Some(rec.constraint),
-                    account: rec.account,
-                    info: None,
-                    gpus: rec.gpus,
-                }),
-                Ok(None) if !wants_image => Facts::NotCarme,
-                // Asked for an image but no record: find out why, so the
-                // user (or admin) learns what to fix.
-                Ok(None) => match ask_slurmctld() {
-                    Ok(info) if info.is_carme(&basics.feature) => {
-                        let problem = format!(
-                            "carme-prolog left no record of job {job_id} on node {node} \
-                             (is Prolog= set to carme-prolog, with PrologFlags=Alloc?)"
-                        );
-                        log(Level::Error, &format!("carme: {problem}"));
-                        Facts::Failed(Refusal::node_not_ready(&problem))
-                    }
-                    Ok(info) => JobFacts::of(info),
-                    Err(e) => Facts::Failed(Refusal::controller_unreachable(&e)),
-                },
-                Err(e) => {
-                    log(Level::Error, &format!("carme: job {job_id}: {e}"));
-                    Facts::Failed(Refusal::node_not_ready(&format!(
-                        "the record of job {job_id} on node {node} cannot be read"
-                    )))
-                }
+        return JobFacts::of(info);
+    }
+    match record {
+        Ok(Some(rec)) if Some((rec.uid, rec.gid)) != owner => {
+            earlier(&rec);
+            ask_or_unverified()
+        }
+        Ok(Some(rec)) => recorded(rec),
+        Ok(None) if !wants_image => Facts::NotCarme,
+        // Asked for an image but no record: find out why, so the
+        // user (or admin) learns what to fix.
+        Ok(None) => match ask_slurmctld() {
+            Ok(info) if info.is_carme(&basics.feature) => {
+                let problem = format!(
+                    "carme-prolog left no record of job {job_id} on node {node} \
+                     (is Prolog= set to carme-prolog, with PrologFlags=Alloc?)"
+                );
+                log(Level::Error, &format!("carme: {problem}"));
+                Facts::Failed(Refusal::node_not_ready(&problem))
             }
+            Ok(info) => JobFacts::of(info),
+            Err(e) => Facts::Failed(Refusal::controller_unreachable(&e)),
+        },
+        Err(e) => {
+            log(Level::Error, &format!("carme: job {job_id}: {e}"));
+            Facts::Failed(Refusal::node_not_ready(&format!(
+                "the record of job {job_id} on node {node} cannot be read"
+            )))
         }
     }
+}
+
+/// The facts of a record this job may take as its own.
+fn recorded(rec: JobRecord) -> Facts {
+    Facts::Job(JobFacts {
+        constraint: Some(rec.constraint),
+        account: rec.account,
+        info: None,
+        gpus: rec.gpus,
+    })
 }
 
 fn unix_now() -> i64 {

@@ -72,15 +72,7 @@ fn main() {
 
     if argv.get(1).map(String::as_str) == Some("build") {
         // The one build Carme's tests make (see `build`).
-        let base = |status| Record {
-            tool: tool.name(),
-            emulates: tool.emulates(),
-            status,
-            argv: &argv,
-            error: None,
-            exit_code: None,
-            plan: None,
-        };
+        let base = |status| record_base(tool, &argv, status);
         let (record, outcome) = match build::build(tool, &argv[2..]) {
             Ok(lines) => (base("build"), Ok(lines)),
             Err(r) => (base("refused"), Err(r)),
@@ -112,15 +104,7 @@ fn main() {
     let mut diags = Diagnostics::default();
     let planned = plan::plan(tool, &argv, &incoming, &control, &mut diags);
     diags.print();
-    let base = |status| Record {
-        tool: tool.name(),
-        emulates: tool.emulates(),
-        status,
-        argv: &argv,
-        error: None,
-        exit_code: None,
-        plan: None,
-    };
+    let base = |status| record_base(tool, &argv, status);
     let log = |record: &Record| {
         if let Some(path) = &control.log
             && let Err(e) = record::append(path, record)
@@ -166,4 +150,17 @@ fn main() {
         &format!("could not execute {}: {error}", launch.program.display()),
         EXIT_FATAL,
     );
+}
+
+/// The record of one call, before its outcome is known.
+fn record_base<'a>(tool: Tool, argv: &'a [String], status: &'a str) -> Record<'a> {
+    Record {
+        tool: tool.name(),
+        emulates: tool.emulates(),
+        status,
+        argv,
+        error: None,
+        exit_code: None,
+        plan: None,
+    }
 }

@@ -7,10 +7,11 @@
 //! (what a `--task-prolog` can export), clear refusals, and no dynamic
 //! loader (its whole point is a cheap exec).
 
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use carme_e2e::{Cluster, STUDENT, shared_config, unique_name};
 
@@ -48,12 +49,24 @@ fn show_script() -> PathBuf {
     let dir = std::env::temp_dir().join(unique_name("exec-helper"));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("show");
-    std::fs::write(
-        &path,
-        "#!/bin/sh\nfor a in \"$0\" \"$@\"; do printf '[%s]\\n' \"$a\"; done\necho --\nenv | sort\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Written by a child process: a file this (multi-threaded) test
+    // process held open for writing would be inherited by a fork in
+    // another test's thread, and exec'ing it could then fail with "Text
+    // file busy".
+    let mut sh = Command::new("sh")
+        .args(["-c", "cat >\"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sh.stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"#!/bin/sh\nfor a in \"$0\" \"$@\"; do printf '[%s]\\n' \"$a\"; done\necho --\nenv | sort\n",
+        )
+        .unwrap();
+    assert!(sh.wait().unwrap().success(), "writing {}", path.display());
     path
 }
 

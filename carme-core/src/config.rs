@@ -1237,6 +1237,37 @@ state_dir = "/run/carme/%n"
         Config::parse(text, Path::new("/etc/carme/carme.toml"))
     }
 
+    /// The packages install etc/carme.toml as /etc/carme/carme.toml: it
+    /// must load as shipped with nothing a site has to fill in first (no
+    /// images, no scratch, no limits, no BeeOND), and every example it
+    /// shows commented out (`#[table]`, `#key = ...`) must be valid once
+    /// an admin removes the `#`.
+    #[test]
+    fn shipped_config_loads_and_its_examples_are_valid() {
+        let shipped = include_str!("../../etc/carme.toml");
+        let c = parse(shipped).unwrap();
+        assert!(c.images.is_empty() && c.gate.default_image.is_none());
+        assert!(c.paths.scratch_base.is_none() && c.beeond.is_none());
+        assert_eq!(c.limits, crate::limits::Limits::default());
+
+        let is_example = |l: &str| {
+            let rest = l.strip_prefix('#').unwrap_or("");
+            rest.starts_with('[')
+                || rest.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                })
+        };
+        let enabled: String = shipped
+            .lines()
+            .map(|l| if is_example(l) { &l[1..] } else { l })
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let all = parse(&enabled).unwrap_or_else(|e| panic!("{e}\n{enabled}"));
+        assert!(all.images.contains_key("base") && all.gate.default_image.is_some());
+        assert!(all.paths.scratch_base.is_some() && all.beeond.is_some());
+        assert!(!all.limits.users.is_empty() && !all.limits.groups.is_empty());
+    }
+
     #[test]
     fn good_config_parses_completely() {
         let c = parse(GOOD).unwrap();

@@ -7,7 +7,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CLUSTER_DIR ?= /var/lib/carme-test/cluster
 E2E_DIR ?= /var/lib/carme-test/e2e-cluster
 
-.PHONY: all deps build demo demo-stop test test-unit test-e2e lint check-series bench bench-apptainer fuzz clean
+.PHONY: all deps build packages test-packages demo demo-stop test test-unit test-e2e lint check-series bench bench-apptainer fuzz clean
 
 all: build
 
@@ -24,11 +24,24 @@ ifneq ($(shell uname -m),x86_64)
 EXEC_SKIP := @echo "carme-exec: skipped on $(shell uname -m) (x86_64 only; use Slurm >= 23.11)"; true
 endif
 
-build: deps
+# Builds only: it installs nothing (an admin's build host needs a Rust
+# toolchain, libslurm-dev and libclang-dev; `make deps` installs them and
+# the test cluster's packages).
+build:
 	cargo build --release --workspace
 	$(EXEC_SKIP) cargo build --release $(EXEC)
 
-demo: build
+# The .debs (bookworm/22.05, trixie/24.11, forky/26.05) and EL9 .rpms
+# (one per Slurm series) in target/packages (packaging/build.sh). The
+# 24.11 and 26.05 plugins are built against the headers of the Debian
+# roots (tests/cluster/release.sh makes them once).
+packages: build
+	bash packaging/build.sh
+
+test-packages: deps packages
+	bash tests/packaging/check.sh
+
+demo: deps build
 	bash tests/demo.sh $(CLUSTER_DIR)
 
 demo-stop:
@@ -54,12 +67,12 @@ check-series: deps
 # 24.11 (Debian trixie) and 26.05 (Debian sid) in roots that
 # tests/cluster/release.sh makes once with mmdebstrap. SERIES=24.11 runs one.
 SERIES ?=
-test-e2e: build
+test-e2e: deps build packages
 	bash tests/e2e/all-series.sh $(E2E_DIR) $(SERIES)
 
-test: lint test-unit check-series test-e2e
+test: lint test-unit check-series test-packages test-e2e
 
-bench: build
+bench: deps build
 	bash bench/run.sh
 
 # Every libFuzzer target (fuzz/, cargo-fuzz) for FUZZ_SECONDS each, with the
@@ -84,7 +97,7 @@ fuzz: deps
 	done
 
 # Carme with the real Apptainer vs apptainer exec by hand (Slurm 26.05, sid root).
-bench-apptainer: build
+bench-apptainer: deps build
 	bash bench/apptainer.sh
 
 clean:

@@ -48,21 +48,8 @@ cargo build --release -p carme-spank --target-dir "$TARGET" || fail "build"
 SO=$TARGET/release/libcarme_spank.so
 ok "clippy and build against $INC (Slurm $headers_series)"
 
-# 2a. plugin_version, from the file: its virtual address maps to a file
-# offset through the LOAD segment that holds it.
-addr=$(nm -D --defined-only "$SO" | awk '$3 == "plugin_version" { print $1 }')
-[ -n "$addr" ] || fail "$SO defines no plugin_version"
-addr=$((16#$addr))
-off=
-while read -r foff vaddr fsize; do
-    foff=$((foff)) vaddr=$((vaddr)) fsize=$((fsize))
-    if ((addr >= vaddr && addr + 4 <= vaddr + fsize)); then
-        off=$((addr - vaddr + foff))
-        break
-    fi
-done < <(readelf -lW "$SO" | awk '$1 == "LOAD" { print $2, $3, $5 }')
-[ -n "$off" ] || fail "plugin_version (0x$(printf %x "$addr")) lies in no LOAD segment of $SO"
-got_version=$(od -An -t u4 --endian=little -j "$off" -N 4 "$SO" | tr -d ' ')
+# 2a. plugin_version, from the file's bytes (plugin-version.sh).
+got_version=$(bash "$HERE/plugin-version.sh" "$SO") || fail "no plugin_version read from $SO"
 got_series=$(printf '%d.%02d' $((got_version >> 16)) $(((got_version >> 8) & 0xff)))
 [ "$got_version" = "$want_version" ] ||
     fail "plugin_version is 0x$(printf %x "$got_version") ($got_series), the headers say 0x$hex"

@@ -13,6 +13,16 @@
 # recorded. Users and groups carmetest* are created if missing (slurmd
 # resolves job users through the system's passwd).
 #
+# CARME_INSTALLED=1 (tests/e2e/run.sh sets it in the Debian roots, after
+# installing the suite's .deb and enabling it as the docs tell admins):
+# the cluster runs what the package installed, through the package's
+# snippets: Slurm's default plugstack.conf (which includes the enabled
+# /usr/share/carme/plugstack.conf), the Prolog=/Epilog= programs of
+# /usr/share/carme/slurm.conf.snippet, /usr/bin/carme-launch, and
+# /etc/carme/carme.toml, which start makes a link to DIR/etc/carme.toml
+# (in the root; the machine's own /etc is never touched). DIR/lib and
+# DIR/libexec then hold links to the installed files.
+#
 # After start, DIR/env holds the variables to talk to the cluster:
 #   . DIR/env && srun --constraint=carme --carme-image=base cat /CARME_IMAGE
 set -euo pipefail
@@ -84,7 +94,11 @@ start() {
     local dir=$1
     [ "$(id -u)" = 0 ] || die "start needs root (slurmd and munged run as root)"
     [ -e "$dir/etc/slurm.conf" ] && die "$dir already holds a cluster; stop it first"
-    [ -e "$PLUGIN_SO" ] || die "$PLUGIN_SO missing: run cargo build --release first"
+    if [ "${CARME_INSTALLED:-}" = 1 ]; then
+        installed_paths
+    else
+        [ -e "$PLUGIN_SO" ] || die "$PLUGIN_SO missing: run cargo build --release first"
+    fi
     for f in carme-launch carme-exec carme-prolog carme-epilog carme-runtime-standin libnvidia_ml_standin.so carme-beeond-standin; do
         [ -e "$TARGET/$f" ] || die "$TARGET/$f missing: run cargo build --release first"
     done
@@ -111,12 +125,22 @@ start() {
     chmod 755 "$dir/etc" "$dir/munge"; chmod 700 "$dir/munge-key"
     chmod 1777 "$dir/shared"
 
-    # Artifacts, copied so a rebuild cannot change a running cluster.
-    install -m 755 "$PLUGIN_SO" "$dir/lib/libcarme_spank.so"
-    install -m 755 "$TARGET/carme-launch" "$dir/libexec/carme-launch"
+    if [ "${CARME_INSTALLED:-}" = 1 ]; then
+        # What the package installed, under the names the tests use.
+        ln -s "$INST_PLUGIN" "$dir/lib/libcarme_spank.so"
+        ln -s /usr/bin/carme-launch "$dir/libexec/carme-launch"
+        ln -s "$INST_PROLOG" "$dir/libexec/carme-prolog"
+        ln -s "$INST_EPILOG" "$dir/libexec/carme-epilog"
+    else
+        # Artifacts, copied so a rebuild cannot change a running cluster.
+        install -m 755 "$PLUGIN_SO" "$dir/lib/libcarme_spank.so"
+        install -m 755 "$TARGET/carme-launch" "$dir/libexec/carme-launch"
+        install -m 755 "$TARGET/carme-prolog" "$dir/libexec/carme-prolog"
+        install -m 755 "$TARGET/carme-epilog" "$dir/libexec/carme-epilog"
+    fi
+    # Slurm >= 23.11 needs no carme-exec (the packages for it carry none);
+    # the exec_helper tests still run this build of it.
     install -m 755 "$TARGET/carme-exec" "$dir/libexec/carme-exec"
-    install -m 755 "$TARGET/carme-prolog" "$dir/libexec/carme-prolog"
-    install -m 755 "$TARGET/carme-epilog" "$dir/libexec/carme-epilog"
     # Slurm runs Prolog=/Epilog= without arguments: one-line wrappers pass
     # this cluster's config path (as a site with a non-default path would).
     # Test knob: a file DIR/etc/prolog-delay/JOBID holding N makes that
@@ -124,16 +148,28 @@ start() {
     # job's batch step is about to start).
     mkdir -p "$dir/etc/prolog-delay"
     chmod 755 "$dir/etc/prolog-delay"
-    for f in prolog epilog; do
-        {
-            echo '#!/bin/sh'
-            if [ "$f" = prolog ]; then
-                printf 'd=%s/etc/prolog-delay/$SLURM_JOB_ID; [ -f "$d" ] && sleep "$(cat "$d")"\n' "$dir"
-            fi
-            printf 'exec %s/libexec/carme-%s --config %s/etc/carme.toml\n' "$dir" "$f" "$dir"
-        } >"$dir/libexec/$f.sh"
-        chmod 755 "$dir/libexec/$f.sh"
-    done
+    local delay
+    delay=$(printf 'd=%s/etc/prolog-delay/$SLURM_JOB_ID; [ -f "$d" ] && sleep "$(cat "$d")"' "$dir")
+    if [ "${CARME_INSTALLED:-}" = 1 ]; then
+        # The chaining the slurm.conf snippet documents: Slurm runs every
+        # program in prolog.d/ and epilog.d/ (Prolog=DIR/*), here the knob
+        # and a link to the installed program, which reads its default
+        # config (/etc/carme/carme.toml, linked to this cluster's).
+        mkdir -p "$dir/etc/prolog.d" "$dir/etc/epilog.d"
+        printf '#!/bin/sh\n%s\nexit 0\n' "$delay" >"$dir/etc/prolog.d/00-delay"
+        chmod 755 "$dir/etc/prolog.d" "$dir/etc/epilog.d" "$dir/etc/prolog.d/00-delay"
+        ln -s "$INST_PROLOG" "$dir/etc/prolog.d/50-carme"
+        ln -s "$INST_EPILOG" "$dir/etc/epilog.d/50-carme"
+    else
+        for f in prolog epilog; do
+            {
+                echo '#!/bin/sh'
+                [ "$f" != prolog ] || echo "$delay"
+                printf 'exec %s/libexec/carme-%s --config %s/etc/carme.toml\n' "$dir" "$f" "$dir"
+            } >"$dir/libexec/$f.sh"
+            chmod 755 "$dir/libexec/$f.sh"
+        done
+    fi
     # A stand-in libnvidia-ml (no NVIDIA driver here): per-node fake GPUs
     # beside it, minors matching gres.conf, UUIDs differing per node.
     install -d -m 0755 "$dir/lib/nvml"
@@ -210,10 +246,18 @@ start() {
         echo "JobCompType=jobcomp/none"
         echo "AccountingStorageType=accounting_storage/none"
         echo "JobAcctGatherType=jobacct_gather/none"
-        echo "PlugStackConfig=$dir/etc/plugstack.conf"
-        echo "Prolog=$dir/libexec/prolog.sh"
-        echo "Epilog=$dir/libexec/epilog.sh"
-        echo "PrologFlags=Alloc"
+        if [ "${CARME_INSTALLED:-}" = 1 ]; then
+            # Slurm's own default, which includes plugstack.conf.d/*.conf.
+            echo "PlugStackConfig=/etc/slurm/plugstack.conf"
+            echo "PrologFlags=$INST_PROLOGFLAGS"
+            echo "Prolog=$dir/etc/prolog.d/*"
+            echo "Epilog=$dir/etc/epilog.d/*"
+        else
+            echo "PlugStackConfig=$dir/etc/plugstack.conf"
+            echo "PrologFlags=Alloc"
+            echo "Prolog=$dir/libexec/prolog.sh"
+            echo "Epilog=$dir/libexec/epilog.sh"
+        fi
         echo "KillWait=5"
         echo "MinJobAge=300"
         echo "InactiveLimit=0"
@@ -231,7 +275,11 @@ start() {
     done >"$dir/etc/gres.conf"
     echo "required $dir/lib/libcarme_spank.so config=$dir/etc/carme.toml" >"$dir/etc/plugstack.conf"
     write_carme_config "$dir" >"$dir/etc/carme.toml"
-    chmod 644 "$dir"/etc/*
+    find "$dir/etc" -maxdepth 1 -type f -exec chmod 644 {} +
+    if [ "${CARME_INSTALLED:-}" = 1 ]; then
+        # An admin's edit of the conffile, as a link to this cluster's.
+        ln -sfn "$dir/etc/carme.toml" /etc/carme/carme.toml
+    fi
 
     cat >"$dir/env" <<ENV
 export SLURM_CONF=$dir/etc/slurm.conf
@@ -289,6 +337,30 @@ fi
 exec $dir/libexec/standins/carme-beeond-standin "\$@"
 WRAPPER
     chmod 755 "$dir/libexec/standins/beeond"
+}
+
+# The installed package's paths, from the files it ships (so a path the
+# package and its snippets disagree on fails here): the plugin from
+# /usr/share/carme/plugstack.conf, which must be enabled in Slurm's
+# plugstack.conf.d; Prolog=, Epilog= and PrologFlags= from the slurm.conf
+# snippet.
+installed_paths() {
+    local share=/usr/share/carme
+    [ -f "$share/plugstack.conf" ] || die "CARME_INSTALLED=1 but no $share/plugstack.conf: install the package"
+    grep -qs "^include /etc/slurm/plugstack.conf.d/\*.conf" /etc/slurm/plugstack.conf ||
+        die "/etc/slurm/plugstack.conf does not include plugstack.conf.d/*.conf"
+    [ "$(readlink /etc/slurm/plugstack.conf.d/carme.conf)" = "$share/plugstack.conf" ] ||
+        die "the package is not enabled: ln -s $share/plugstack.conf /etc/slurm/plugstack.conf.d/carme.conf"
+    INST_PLUGIN=$(awk '$1 == "required" { print $2 }' "$share/plugstack.conf")
+    INST_PROLOG=$(sed -n 's/^Prolog=//p' "$share/slurm.conf.snippet")
+    INST_EPILOG=$(sed -n 's/^Epilog=//p' "$share/slurm.conf.snippet")
+    INST_PROLOGFLAGS=$(sed -n 's/^PrologFlags=//p' "$share/slurm.conf.snippet")
+    local f
+    for f in "$INST_PLUGIN" "$INST_PROLOG" "$INST_EPILOG" /usr/bin/carme-launch; do
+        [ -n "$f" ] && [ -e "$f" ] || die "the package's '$f' is not installed"
+    done
+    [ -n "$INST_PROLOGFLAGS" ] || die "no PrologFlags= in $share/slurm.conf.snippet"
+    [ -d /etc/carme ] || die "no /etc/carme: install the package"
 }
 
 write_carme_config() {

@@ -15,6 +15,8 @@ PACKAGES=(
     binutils                              # nm, readelf (artifact checks)
     btrfs-progs                           # mkfs.btrfs, btrfs: subvolumes in job dirs (carme-node tests)
     mmdebstrap                            # roots of Debian trixie/sid: Slurm 24.11 and 26.05 (release.sh)
+    dpkg-dev rpm                          # make packages: dpkg-deb, rpmbuild; rpm -qp in the package checks
+    cpio logrotate systemd groff-base     # package checks: rpm payloads, logrotate -d, systemd-tmpfiles --root, man pages
     ca-certificates curl
 )
 

@@ -9,6 +9,14 @@
 # test binaries and the release-independent programs are built here on the
 # host; the plugin is built against that release's headers; the cluster and
 # every test run inside the root, in its private namespace.
+#
+# The suite's package (make packages; built here first when missing or
+# older than the build) is what runs: in the 24.11 and 26.05 roots the
+# trixie/forky .deb is installed with dpkg -i and enabled as the docs tell
+# admins, and the cluster uses the installed files (cluster.sh,
+# CARME_INSTALLED=1); on 22.05 (this machine, whose /usr is never
+# installed into) the cluster loads the bookworm .deb's plugin build.
+# CARME_E2E_DEB names the .deb to the tests (tests/e2e/tests/package.rs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DIR=${1:?usage: run.sh DIR [SERIES]}
@@ -20,13 +28,32 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ "${CARME_E2E_INSIDE:-}" != 1 ]; then
     suite=$(bash "$RELEASE" suite "$SERIES")
     if [ "$suite" = host ]; then
-        export CARME_PLUGIN_SO="$TARGET/release/libcarme_spank.so"
+        inc=/usr/include
     else
         inc=$(bash "$RELEASE" headers "$SERIES")
-        CARME_SLURM_INCLUDE=$inc cargo build --release -p carme-spank \
-            --target-dir "$TARGET/slurm-$SERIES"
-        export CARME_PLUGIN_SO="$TARGET/slurm-$SERIES/release/libcarme_spank.so"
     fi
+    CARME_SLURM_INCLUDE=$inc cargo build --release -p carme-spank \
+        --target-dir "$TARGET/slurm-$SERIES"
+    export CARME_PLUGIN_SO="$TARGET/slurm-$SERIES/release/libcarme_spank.so"
+    version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n1)
+    deb="$TARGET/packages/carme-slurm_${version}-1+slurm${SERIES}_amd64.deb"
+    # The package must hold this very build: else make it again.
+    same_as_build() {
+        [ -f "$deb" ] || return 1
+        local f
+        for f in "usr/lib/x86_64-linux-gnu/slurm-wlm/spank_carme.so $CARME_PLUGIN_SO" \
+                 "usr/bin/carme-launch $TARGET/release/carme-launch" \
+                 "usr/libexec/carme/carme-prolog $TARGET/release/carme-prolog" \
+                 "usr/libexec/carme/carme-epilog $TARGET/release/carme-epilog"; do
+            dpkg-deb --fsys-tarfile "$deb" | tar -xOf - "./${f%% *}" | cmp -s - "${f#* }" || return 1
+        done
+    }
+    if ! same_as_build; then
+        echo "run.sh: $deb is missing or older than the build: making the packages" >&2
+        bash "$ROOT/packaging/build.sh" "$TARGET/packages"
+        same_as_build || { echo "run.sh: $deb does not hold this build" >&2; exit 1; }
+    fi
+    export CARME_E2E_DEB=$deb
     # Built here (the roots have no toolchain), run there: the test
     # executables, in cargo's order.
     bins=$(cargo test --release -p carme-e2e --no-run --message-format=json \
@@ -51,6 +78,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ "$(bash "$RELEASE" suite "$SERIES")" != host ]; then
+    # As an admin would: install the suite's package, keep a changed
+    # conffile (the cluster links /etc/carme/carme.toml to its own), and
+    # enable the plugin with the link the shipped snippet describes.
+    DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold --force-confdef "$CARME_E2E_DEB" >/dev/null ||
+        { echo "run.sh: dpkg -i $CARME_E2E_DEB failed" >&2; exit 1; }
+    ln -sfn /usr/share/carme/plugstack.conf /etc/slurm/plugstack.conf.d/carme.conf
+    export CARME_INSTALLED=1
+    echo "=== installed $(dpkg-query -W -f '${Package} ${Version}' carme-slurm) and enabled it" >&2
+fi
 bash "$CLUSTER" start "$DIR"
 export CARME_CLUSTER_DIR=$DIR
 . "$DIR/env"

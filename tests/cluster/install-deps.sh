@@ -15,6 +15,7 @@ PACKAGES=(
     binutils                              # nm, readelf (artifact checks)
     btrfs-progs                           # mkfs.btrfs, btrfs: subvolumes in job dirs (carme-node tests)
     mmdebstrap                            # roots of Debian trixie/sid: Slurm 24.11 and 26.05 (release.sh)
+    groff-base                            # groff: carme-man's tests render the man pages
     ca-certificates curl
 )
 

@@ -20,6 +20,17 @@ use crate::template::PathTemplate;
 /// Where the plugin, prolog, epilog and carme-launch look when not told.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/carme/carme.toml";
 
+/// The value of a root-run program's `--config` (carme-prolog,
+/// carme-epilog): an absolute path only, so that what root reads never
+/// depends on the directory slurmd started it in.
+pub fn absolute_config_arg(arg: &str) -> Result<PathBuf, String> {
+    if arg.starts_with('/') {
+        Ok(PathBuf::from(arg))
+    } else {
+        Err("needs an absolute path".to_string())
+    }
+}
+
 /// The feature a job's constraint must name to be a Carme job, when
 /// `[gate] feature` is not set (or the config cannot be read at all).
 pub const DEFAULT_FEATURE: &str = "carme";
@@ -1610,6 +1621,19 @@ state_dir = "/run/carme/%n"
             &"x".repeat(65),
         ] {
             assert!(!valid_image_name(bad), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod config_arg_tests {
+    use super::*;
+
+    #[test]
+    fn only_absolute_config_paths() {
+        assert_eq!(absolute_config_arg("/x.toml"), Ok(PathBuf::from("/x.toml")));
+        for bad in ["rel.toml", "./x.toml", "", "~/x.toml"] {
+            assert!(absolute_config_arg(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -20,83 +20,17 @@
 //! cannot do their job. `CARME_LAUNCH_DEBUG=1` writes debug lines to
 //! stderr (see `debug`).
 
+mod cli;
 mod debug;
 mod explain;
 mod facts;
 mod task;
 
-use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 
-use carme_core::config::DEFAULT_CONFIG_PATH;
-
-#[derive(Parser)]
-#[command(
-    name = "carme-launch",
-    version,
-    about = "Run a command inside a Carme image"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run CMD inside IMAGE, as a Carme task would.
-    Run(Launch),
-    /// Print the runtime command line that `run` would exec.
-    Argv(Launch),
-    /// Show what a job in IMAGE gets: runtime command line, mounts,
-    /// environment, GPUs, driver check and the limits that apply.
-    Explain {
-        #[arg(long)]
-        image: String,
-        #[command(flatten)]
-        view: View,
-        /// The command to show in the command line (default: <command>).
-        #[arg(last = true)]
-        cmd: Vec<OsString>,
-    },
-    /// List the images you may use, with their descriptions.
-    Images(View),
-    /// Validate the whole config, every user's and group's rule included
-    /// (jobs only read the rules that can apply to them), and that only
-    /// root can change it (owner, mode, the directories on its way).
-    CheckConfig {
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-        config: PathBuf,
-    },
-}
-
-/// Whose view, from which config, in which form (explain, images).
-#[derive(Args)]
-struct View {
-    /// Whose limits and images (default: yours).
-    #[arg(long)]
-    user: Option<String>,
-    /// The job's Slurm account, for account rules.
-    #[arg(long)]
-    account: Option<String>,
-    #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-    config: PathBuf,
-    /// Machine-readable output (format in docs/images.md).
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-struct Launch {
-    #[arg(long)]
-    image: String,
-    #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-    config: PathBuf,
-    #[arg(last = true, required = true)]
-    cmd: Vec<OsString>,
-}
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     match Cli::parse().command {

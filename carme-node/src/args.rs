@@ -1,56 +1,100 @@
-//! Command line of the root-run programs (carme-prolog, carme-epilog):
-//! `[--config PATH]` and nothing else. The config path comes from argv
-//! only, never from the job's environment: `SPANK_*` and other job
-//! variables are set by the user's client and must not steer root.
+//! How the command line of the root-run programs (carme-prolog,
+//! carme-epilog) ends: each declares its options in its own `cli.rs`
+//! (clap); here `--help` and `--version` print to stdout and exit 0, and a
+//! usage error prints `PROGRAM: what is wrong` and the usage to stderr and
+//! exits 2, as Slurm's own tools do.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
 
-use carme_core::config::DEFAULT_CONFIG_PATH;
+/// Why a program stops after parsing its arguments.
+#[derive(Debug)]
+pub struct Exit {
+    pub text: String,
+    /// 0 for --help and --version, 2 for a usage error.
+    pub code: u8,
+}
 
-/// Parse `args` (without argv[0]); Err carries the usage message.
-pub fn config_path(me: &str, args: impl IntoIterator<Item = String>) -> Result<PathBuf, String> {
-    let mut args = args.into_iter();
-    let mut config = PathBuf::from(DEFAULT_CONFIG_PATH);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--config" => match args.next() {
-                Some(p) if p.starts_with('/') => config = PathBuf::from(p),
-                _ => return Err(format!("{me}: --config needs an absolute path")),
-            },
-            _ => {
-                return Err(format!(
-                    "{me}: unknown argument `{a}`; usage: {me} [--config PATH]"
-                ));
-            }
-        }
+impl Exit {
+    /// Print the text (stdout for 0, stderr otherwise); the exit code.
+    pub fn print(&self) -> ExitCode {
+        // Nothing to tell anyone if the stream is gone (a closed pipe).
+        let _ = if self.code == 0 {
+            std::io::stdout().write_all(self.text.as_bytes())
+        } else {
+            std::io::stderr().write_all(self.text.as_bytes())
+        };
+        ExitCode::from(self.code)
     }
-    Ok(config)
+}
+
+/// Parse `argv` (argv[0] included) as `me`'s command line `P`.
+pub fn parse<P: clap::Parser>(
+    me: &str,
+    argv: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+) -> Result<P, Exit> {
+    P::try_parse_from(argv).map_err(|e| {
+        let text = e.render().to_string();
+        match e.exit_code() {
+            0 => Exit { text, code: 0 },
+            _ => Exit {
+                text: format!("{me}: {}", text.strip_prefix("error: ").unwrap_or(&text)),
+                code: 2,
+            },
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
-    fn v(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    #[derive(clap::Parser, Debug)]
+    #[command(name = "p", version = "9.8.7")]
+    struct Cli {
+        #[arg(long, default_value = "/etc/x.toml",
+              value_parser = carme_core::config::absolute_config_arg)]
+        config: PathBuf,
+    }
+
+    fn p(argv: &[&str]) -> Result<Cli, Exit> {
+        parse("p", std::iter::once("p").chain(argv.iter().copied()))
     }
 
     #[test]
-    fn parses_only_config() {
+    fn options_are_parsed() {
+        assert_eq!(p(&[]).unwrap().config, PathBuf::from("/etc/x.toml"));
         assert_eq!(
-            config_path("p", v(&[])).unwrap(),
-            PathBuf::from(DEFAULT_CONFIG_PATH)
+            p(&["--config", "/y.toml"]).unwrap().config,
+            PathBuf::from("/y.toml")
         );
-        assert_eq!(
-            config_path("p", v(&["--config", "/x.toml"])).unwrap(),
-            PathBuf::from("/x.toml")
-        );
-        assert!(config_path("p", v(&["--config"])).is_err());
-        assert!(config_path("p", v(&["--config", "rel.toml"])).is_err());
-        assert!(
-            config_path("p", v(&["-v"]))
-                .unwrap_err()
-                .contains("usage: p [--config PATH]")
-        );
+    }
+
+    #[test]
+    fn help_and_version_exit_0() {
+        let v = p(&["--version"]).unwrap_err();
+        assert_eq!((v.code, v.text.as_str()), (0, "p 9.8.7\n"));
+        let h = p(&["--help"]).unwrap_err();
+        assert_eq!(h.code, 0);
+        assert!(h.text.contains("--config <CONFIG>"), "{}", h.text);
+    }
+
+    #[test]
+    fn usage_errors_exit_2_with_the_program_first() {
+        for argv in [
+            &["-v"][..],
+            &["--config"],
+            &["--config", "rel.toml"],
+            &["x"],
+        ] {
+            let e = p(argv).unwrap_err();
+            assert_eq!(e.code, 2, "{argv:?}");
+            assert!(e.text.starts_with("p: "), "{argv:?}: {}", e.text);
+            assert!(!e.text.contains("error:"), "{argv:?}: {}", e.text);
+        }
+        let e = p(&["--config", "rel.toml"]).unwrap_err();
+        assert!(e.text.contains("needs an absolute path"), "{}", e.text);
     }
 }

@@ -18,6 +18,8 @@
 //! try removes). Logs: syslog (ident carme-epilog) and `<log_dir>/<jobid>.log`;
 //! errors also on stderr (slurmd's log). Running it twice is harmless.
 
+mod cli;
+
 use std::process::ExitCode;
 
 use carme_core::config::{Loaded, Scope};
@@ -28,12 +30,9 @@ use carme_node::nodejob::{self, JobFacts, NodeJob};
 use carme_node::nodeops::{LinuxNode, NodeOps};
 
 fn main() -> ExitCode {
-    let config = match carme_node::args::config_path("carme-epilog", std::env::args().skip(1)) {
-        Ok(c) => c,
-        Err(usage) => {
-            eprintln!("{usage}");
-            return ExitCode::from(2);
-        }
+    let config = match carme_node::args::parse::<cli::Cli>("carme-epilog", std::env::args_os()) {
+        Ok(cli) => cli.config,
+        Err(exit) => return exit.print(),
     };
     let (Some(job), Ok(node)) = (
         std::env::var("SLURM_JOB_ID")

@@ -19,6 +19,8 @@
 //! drain reason is then set to ours. Logs: syslog (ident carme-prolog) and
 //! `<log_dir>/<jobid>.log`; errors also on stderr (slurmd's log).
 
+mod cli;
+
 use std::process::ExitCode;
 
 use carme_core::config::{GateBasics, JobFacts as JobFactSource, Loaded, Scope};
@@ -31,12 +33,9 @@ use carme_node::nodejob::{self, JobFacts, PlanError};
 use carme_node::nodeops::{LinuxNode, NodeOps};
 
 fn main() -> ExitCode {
-    let config = match carme_node::args::config_path("carme-prolog", std::env::args().skip(1)) {
-        Ok(c) => c,
-        Err(usage) => {
-            eprintln!("{usage}");
-            return ExitCode::from(2);
-        }
+    let config = match carme_node::args::parse::<cli::Cli>("carme-prolog", std::env::args_os()) {
+        Ok(cli) => cli.config,
+        Err(exit) => return exit.print(),
     };
     let constraint = std::env::var("SLURM_JOB_CONSTRAINTS").unwrap_or_default();
     // Only the gate and the node paths are needed: skip users' and

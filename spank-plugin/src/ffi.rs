@@ -80,6 +80,17 @@ pub extern "C" fn slurm_spank_user_init(
     guard("user_init", || plugin::user_init(&Spank(sp)))
 }
 
+/// srun only, once its options are applied (`-v` included) and the job
+/// exists, before the tasks are launched.
+#[unsafe(no_mangle)]
+pub extern "C" fn slurm_spank_local_user_init(
+    sp: sys::spank_t,
+    _ac: c_int,
+    _av: *mut *mut c_char,
+) -> c_int {
+    guard("local_user_init", || plugin::local_user_init(&Spank(sp)))
+}
+
 /// In each forked task, as root, before Slurm drops privileges: the task
 /// enters the step's mount namespace (slurmstepd stays in the host's).
 #[unsafe(no_mangle)]

@@ -73,10 +73,31 @@ pub fn load_config(scope: Option<&Scope>) -> Loaded {
     }
 }
 
+/// Which build of the plugin a process loaded, for admins matching logs
+/// to installs: Slurm loads a plugin only into the series it was built for.
+fn log_loaded() {
+    let n = crate::ffi::SLURM_VERSION_NUMBER;
+    log(
+        Level::Verbose,
+        &format!(
+            "carme: carme-slurm {} loaded, built for Slurm {}.{:02} (plugin_version {n:#x})",
+            env!("CARGO_PKG_VERSION"),
+            (n >> 16) & 0xff,
+            (n >> 8) & 0xff,
+        ),
+    );
+}
+
 pub fn init(sp: &Spank, args: &[String]) -> Result<(), ()> {
     let ctx = sp.context();
     if ctx == Context::Other {
         return Ok(());
+    }
+    // slurmstepd logs at SlurmdDebug from the start; the clients apply
+    // -v only after their options are parsed: sbatch and salloc before
+    // init_post_opt, srun only after it (local_user_init).
+    if ctx == Context::Remote {
+        log_loaded();
     }
     let mut config_path = PathBuf::from(DEFAULT_CONFIG_PATH);
     let mut arg_error = None;
@@ -119,7 +140,11 @@ pub fn image_option(value: String) -> Result<(), ()> {
 }
 
 pub fn init_post_opt(sp: &Spank) -> Result<(), ()> {
-    match sp.context() {
+    let ctx = sp.context();
+    if ctx == Context::Allocator {
+        log_loaded();
+    }
+    match ctx {
         Context::Local => local::post_opt(sp),
         Context::Allocator => allocator::post_opt(sp),
         Context::Remote => remote::post_opt(sp),
@@ -132,6 +157,13 @@ pub fn user_init(sp: &Spank) -> Result<(), ()> {
         Context::Remote => remote::user_init(sp),
         _ => Ok(()),
     }
+}
+
+pub fn local_user_init(sp: &Spank) -> Result<(), ()> {
+    if sp.context() == Context::Local {
+        log_loaded();
+    }
+    Ok(())
 }
 
 pub fn task_init_privileged(sp: &Spank) -> Result<(), ()> {

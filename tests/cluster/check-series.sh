@@ -60,7 +60,7 @@ ok "plugin_version 0x$(printf %x "$got_version") ($got_series)"
 # callbacks we use (no job_prolog/epilog: slurmd would run a SPANK step for
 # every job). The list is checked against ffi.rs, so neither drifts.
 EXPORTS="plugin_name plugin_type plugin_version slurm_spank_init slurm_spank_init_post_opt
-slurm_spank_task_init slurm_spank_task_init_privileged slurm_spank_user_init"
+slurm_spank_local_user_init slurm_spank_task_init slurm_spank_task_init_privileged slurm_spank_user_init"
 want=$(tr ' ' '\n' <<<"$EXPORTS" | sed '/^$/d' | sort)
 in_ffi=$(sed -n 's/^pub extern "C" fn \(slurm_spank_[a-z_]*\)(.*/\1/p' spank-plugin/src/ffi.rs | sort)
 [ "$in_ffi" = "$(grep '^slurm_spank_' <<<"$want")" ] ||

@@ -16,7 +16,8 @@ PACKAGES=(
     btrfs-progs                           # mkfs.btrfs, btrfs: subvolumes in job dirs (carme-node tests)
     mmdebstrap                            # roots of Debian trixie/sid: Slurm 24.11 and 26.05 (release.sh)
     dpkg-dev rpm                          # make packages: dpkg-deb, rpmbuild; rpm -qp in the package checks
-    cpio logrotate systemd groff-base     # package checks: rpm payloads, logrotate -d, systemd-tmpfiles --root, man pages
+    cpio logrotate systemd                # package checks: rpm payloads, logrotate -d, systemd-tmpfiles --root
+    groff-base                            # groff: carme-man's tests and the package checks render the man pages
     ca-certificates curl
 )
 

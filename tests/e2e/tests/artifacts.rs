@@ -33,6 +33,7 @@ fn plugin_exports_only_identity_and_used_callbacks() {
             "plugin_version",
             "slurm_spank_init",
             "slurm_spank_init_post_opt",
+            "slurm_spank_local_user_init",
             "slurm_spank_task_init",
             "slurm_spank_task_init_privileged",
             "slurm_spank_user_init",

@@ -21,13 +21,20 @@ const ENABLE_LINK: &str = "/etc/slurm/plugstack.conf.d/carme.conf";
 const SNIPPET: &str = "/usr/share/carme/plugstack.conf";
 
 fn deb() -> String {
-    std::env::var("CARME_E2E_DEB").expect("tests/e2e/run.sh names the suite's .deb in CARME_E2E_DEB")
+    std::env::var("CARME_E2E_DEB")
+        .expect("tests/e2e/run.sh names the suite's .deb in CARME_E2E_DEB")
 }
 
 /// A file out of the .deb, by its path in the package.
 fn from_deb(deb: &str, path: &str) -> Vec<u8> {
     let out = Command::new("sh")
-        .args(["-c", "dpkg-deb --fsys-tarfile \"$1\" | tar -xOf - \"./$2\"", "sh", deb, path])
+        .args([
+            "-c",
+            "dpkg-deb --fsys-tarfile \"$1\" | tar -xOf - \"./$2\"",
+            "sh",
+            deb,
+            path,
+        ])
         .output()
         .expect("dpkg-deb");
     assert!(
@@ -39,7 +46,10 @@ fn from_deb(deb: &str, path: &str) -> Vec<u8> {
 }
 
 fn deb_field(deb: &str, field: &str) -> String {
-    let out = Command::new("dpkg-deb").args(["-f", deb, field]).output().expect("dpkg-deb");
+    let out = Command::new("dpkg-deb")
+        .args(["-f", deb, field])
+        .output()
+        .expect("dpkg-deb");
     assert!(out.status.success(), "dpkg-deb -f {deb} {field}");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -62,7 +72,14 @@ fn sh(cmd: &[&str]) -> (bool, String) {
 fn carme_step(c: &Cluster) -> carme_e2e::Out {
     c.run_as(
         STAFF,
-        &["srun", "-N1", "--constraint=carme", "--carme-image=base", "cat", "/CARME_IMAGE"],
+        &[
+            "srun",
+            "-N1",
+            "--constraint=carme",
+            "--carme-image=base",
+            "cat",
+            "/CARME_IMAGE",
+        ],
     )
 }
 
@@ -79,7 +96,10 @@ fn the_package_is_what_runs_and_removing_it_leaves_slurm_working() {
     );
     let packaged_so = from_deb(&deb, INSTALLED_SO.trim_start_matches('/'));
     let loaded = std::fs::read(c.dir.join("lib/libcarme_spank.so")).expect("the cluster's plugin");
-    assert!(packaged_so == loaded, "the cluster does not load the plugin {deb} carries");
+    assert!(
+        packaged_so == loaded,
+        "the cluster does not load the plugin {deb} carries"
+    );
 
     if (major, minor) < (23, 11) {
         // 22.05 runs on this machine: nothing is installed; the bytes above
@@ -89,10 +109,19 @@ fn the_package_is_what_runs_and_removing_it_leaves_slurm_working() {
 
     // Installed and enabled by run.sh, as the docs tell admins.
     let link = c.dir.join("lib/libcarme_spank.so");
-    assert_eq!(std::fs::read_link(&link).expect("a link to the installed plugin"), Path::new(INSTALLED_SO));
-    assert_eq!(std::fs::read_link(ENABLE_LINK).expect("the enabling link"), Path::new(SNIPPET));
+    assert_eq!(
+        std::fs::read_link(&link).expect("a link to the installed plugin"),
+        Path::new(INSTALLED_SO)
+    );
+    assert_eq!(
+        std::fs::read_link(ENABLE_LINK).expect("the enabling link"),
+        Path::new(SNIPPET)
+    );
     let (ok, version) = sh(&["dpkg-query", "-W", "-f", "${Version}", "carme-slurm"]);
-    assert!(ok && version == deb_field(&deb, "Version"), "installed: {version}");
+    assert!(
+        ok && version == deb_field(&deb, "Version"),
+        "installed: {version}"
+    );
     let out = carme_step(&c);
     assert_eq!((out.code, out.stdout.trim()), (0, "base"), "{}", out.all());
 
@@ -109,16 +138,26 @@ fn the_package_is_what_runs_and_removing_it_leaves_slurm_working() {
     }
     let mut guard = Reinstall(&deb, false);
 
-    let config_link = std::fs::read_link("/etc/carme/carme.toml").expect("the cluster's config link");
+    let config_link =
+        std::fs::read_link("/etc/carme/carme.toml").expect("the cluster's config link");
     let (ok, text) = sh(&["dpkg", "-r", "carme-slurm"]);
     assert!(ok, "dpkg -r: {text}");
     assert!(!Path::new(INSTALLED_SO).exists(), "dpkg -r left the plugin");
-    assert!(!Path::new("/usr/bin/carme-launch").exists(), "dpkg -r left carme-launch");
+    assert!(
+        !Path::new("/usr/bin/carme-launch").exists(),
+        "dpkg -r left carme-launch"
+    );
     // The admin's link stays and dangles; the conffile (here the admin's
     // link to the cluster's config) stays until purge.
-    assert_eq!(std::fs::read_link(ENABLE_LINK).expect("the enabling link stays"), Path::new(SNIPPET));
+    assert_eq!(
+        std::fs::read_link(ENABLE_LINK).expect("the enabling link stays"),
+        Path::new(SNIPPET)
+    );
     assert!(!Path::new(SNIPPET).exists());
-    assert_eq!(std::fs::read_link("/etc/carme/carme.toml").ok(), Some(config_link.clone()));
+    assert_eq!(
+        std::fs::read_link("/etc/carme/carme.toml").ok(),
+        Some(config_link.clone())
+    );
 
     // Every job that does not use Carme runs: steps on all three nodes
     // (each slurmstepd reads the plugstack), a batch job, and a job that
@@ -126,10 +165,37 @@ fn the_package_is_what_runs_and_removing_it_leaves_slurm_working() {
     let out = c.run_as(STAFF, &["srun", "-N3", "hostname"]);
     assert_eq!(out.code, 0, "srun without the package: {}", out.all());
     assert_eq!(out.stdout.lines().count(), 3, "{}", out.all());
-    let out = c.run_as(STAFF, &["sbatch", "--wait", "-N1", "-o", "/dev/null", "--wrap", "true"]);
+    let out = c.run_as(
+        STAFF,
+        &[
+            "sbatch",
+            "--wait",
+            "-N1",
+            "-o",
+            "/dev/null",
+            "--wrap",
+            "true",
+        ],
+    );
     assert_eq!(out.code, 0, "sbatch without the package: {}", out.all());
-    let out = c.run_as(STAFF, &["srun", "-N1", "--constraint=carme", "test", "!", "-e", "/CARME_IMAGE"]);
-    assert_eq!(out.code, 0, "a carme-constrained job, on the host without Carme: {}", out.all());
+    let out = c.run_as(
+        STAFF,
+        &[
+            "srun",
+            "-N1",
+            "--constraint=carme",
+            "test",
+            "!",
+            "-e",
+            "/CARME_IMAGE",
+        ],
+    );
+    assert_eq!(
+        out.code,
+        0,
+        "a carme-constrained job, on the host without Carme: {}",
+        out.all()
+    );
     // Carme's own option is gone with the plugin: refused by srun itself.
     let out = carme_step(&c);
     assert_ne!(out.code, 0, "{}", out.all());
@@ -139,8 +205,16 @@ fn the_package_is_what_runs_and_removing_it_leaves_slurm_working() {
     let (ok, text) = sh(&["dpkg", "-i", "--force-confold", "--force-confdef", &deb]);
     assert!(ok, "dpkg -i: {text}");
     guard.1 = true;
-    assert_eq!(std::fs::read_link("/etc/carme/carme.toml").ok(), Some(config_link));
+    assert_eq!(
+        std::fs::read_link("/etc/carme/carme.toml").ok(),
+        Some(config_link)
+    );
     assert!(std::fs::read(INSTALLED_SO).expect("the plugin again") == packaged_so);
     let out = carme_step(&c);
-    assert_eq!((out.code, out.stdout.trim()), (0, "base"), "after reinstall: {}", out.all());
+    assert_eq!(
+        (out.code, out.stdout.trim()),
+        (0, "base"),
+        "after reinstall: {}",
+        out.all()
+    );
 }

@@ -613,11 +613,15 @@ fn dir_problem(m: &Meta) -> Option<(String, bool)> {
 fn base_dir(base: &BaseDir, facts: &BaseFacts) -> Finding {
     let subject = Some(base.key.to_string());
     let (section, key) = base.key.split_once('.').unwrap_or(("", base.key));
-    let name = format!(
-        "[{section}] {key} {} ({})",
-        base.path.display(),
-        base.template
-    );
+    let name = if Path::new(&base.template) == base.path {
+        format!("[{section}] {key} {}", base.path.display())
+    } else {
+        format!(
+            "[{section}] {key} {} ({})",
+            base.path.display(),
+            base.template
+        )
+    };
     let mut bad = Vec::new();
     let mut shared = None;
     let mut unchecked = None;

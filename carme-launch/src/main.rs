@@ -12,14 +12,21 @@
 //! - `carme-launch explain --image NAME` (what a job in the image gets),
 //!   `carme-launch images` (the images one may use), both with `--json`;
 //! - `carme-launch check-config` validates the whole config for admins,
-//!   and that only root can change it (else root-side code refuses it).
+//!   and that only root can change it (else root-side code refuses it);
+//! - `carme-launch check-node [--node NAME] [--json]`, for admins after
+//!   installing or upgrading: every problem of this node at once (config,
+//!   runtimes, images, carme-exec, base directories, the plugin's Slurm
+//!   series, the gate feature, Prolog/Epilog/PrologFlags and
+//!   ConstrainDevices in the running slurm.conf), each with its fix; it
+//!   changes nothing (see `checknode`).
 //!
 //! Exit codes of its own: 125 (config, image, mount or driver problem),
 //! 126 (runtime not executable), 127 (runtime not found); otherwise the
 //! payload's. `explain`, `images` and `check-config` exit 1 when they
-//! cannot do their job. `CARME_LAUNCH_DEBUG=1` writes debug lines to
+//! cannot do their job; `check-node` exits 1 when it found an error. `CARME_LAUNCH_DEBUG=1` writes debug lines to
 //! stderr (see `debug`).
 
+mod checknode;
 mod debug;
 mod explain;
 mod facts;
@@ -70,6 +77,27 @@ enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Check this node after installing or upgrading: the config (every
+    /// error), runtimes and their versions, images, carme-exec, base
+    /// directories, the plugin's Slurm series, the gate feature and
+    /// slurm.conf (Prolog, Epilog, PrologFlags, ConstrainDevices). Reports
+    /// every problem with its fix and changes nothing; exits 1 on any
+    /// error. Run it as root.
+    CheckNode {
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// The node's Slurm name (default: this host's short name, as
+        /// slurmd uses).
+        #[arg(long)]
+        node: Option<String>,
+        /// The plugin file to check (default: the one Slurm's plugstack
+        /// config loads).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// One JSON document ("format": 1) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Whose view, from which config, in which form (explain, images).
@@ -119,6 +147,12 @@ fn main() -> ExitCode {
         Command::Images(v) => {
             explain::images(&v.config, v.user.as_deref(), v.account.as_deref(), v.json)
         }
+        Command::CheckNode {
+            config,
+            node,
+            plugin,
+            json,
+        } => checknode::check_node(&config, node.as_deref(), plugin.as_deref(), json),
         Command::CheckConfig { config } => match carme_node::configfile::read(&config)
             .and_then(|text| carme_core::Config::parse(&text, &config))
         {

@@ -31,6 +31,21 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ElfError> {
     Err(ElfError(msg.into()))
 }
 
+/// `a + b` for offsets read from the file, which may be anything.
+fn add(a: u64, b: u64) -> Result<u64, ElfError> {
+    a.checked_add(b)
+        .ok_or_else(|| ElfError("it is malformed (an offset past 2^64)".into()))
+}
+
+/// `i * size` (the `i`th table entry), likewise.
+fn entry(table: u64, i: u64, size: u64) -> Result<u64, ElfError> {
+    add(
+        table,
+        i.checked_mul(size)
+            .ok_or_else(|| ElfError("it is malformed (a table past 2^64)".into()))?,
+    )
+}
+
 /// The file's bytes, read in its byte order.
 struct Elf<'a> {
     bytes: &'a [u8],
@@ -81,16 +96,13 @@ impl<'a> Elf<'a> {
 
     /// Section header `i`: (type, offset, size, link, entsize).
     fn section(&self, shoff: u64, i: u64) -> Result<(u32, u64, u64, u32, u64), ElfError> {
-        let at = i
-            .checked_mul(SHDR_SIZE)
-            .and_then(|o| o.checked_add(shoff))
-            .ok_or_else(|| ElfError("its section table is malformed".into()))?;
+        let at = entry(shoff, i, SHDR_SIZE)?;
         Ok((
-            self.u32(at + 4)?,
-            self.u64(at + 24)?,
-            self.u64(at + 32)?,
-            self.u32(at + 40)?,
-            self.u64(at + 56)?,
+            self.u32(add(at, 4)?)?,
+            self.u64(add(at, 24)?)?,
+            self.u64(add(at, 32)?)?,
+            self.u32(add(at, 40)?)?,
+            self.u64(add(at, 56)?)?,
         ))
     }
 }
@@ -124,19 +136,16 @@ pub fn exported_u32(bytes: &[u8], name: &str) -> Result<u32, ElfError> {
         return err("it has no usable program header table");
     }
     for i in 0..phnum {
-        let at = phoff + i * PHDR_SIZE;
+        let at = entry(phoff, i, PHDR_SIZE)?;
         if elf.u32(at)? != PT_LOAD {
             continue;
         }
-        let offset = elf.u64(at + 8)?;
-        let vaddr = elf.u64(at + 16)?;
-        let filesz = elf.u64(at + 32)?;
+        let offset = elf.u64(add(at, 8)?)?;
+        let vaddr = elf.u64(add(at, 16)?)?;
+        let filesz = elf.u64(add(at, 32)?)?;
         let end = vaddr.checked_add(filesz);
         if addr >= vaddr && addr.checked_add(4).is_some_and(|a| Some(a) <= end) {
-            let off = (addr - vaddr)
-                .checked_add(offset)
-                .ok_or_else(|| ElfError("a LOAD segment is malformed".into()))?;
-            return elf.u32(off);
+            return elf.u32(add(addr - vaddr, offset)?);
         }
     }
     err(format!(
@@ -161,14 +170,14 @@ fn symbol_value(elf: &Elf, shoff: u64, shnum: u64, name: &str) -> Result<u64, El
         let strtab = elf.slice(str_off, str_size)?;
         let count = (size / SYM_SIZE).min(MAX_SYMBOLS);
         for s in 0..count {
-            let at = offset + s * SYM_SIZE;
+            let at = entry(offset, s, SYM_SIZE)?;
             let name_off = elf.u32(at)? as usize;
             let Some(rest) = strtab.get(name_off..) else {
                 continue;
             };
             let sym_name = rest.split(|&b| b == 0).next().unwrap_or_default();
-            if sym_name == name.as_bytes() && elf.u16(at + 6)? != SHN_UNDEF {
-                return elf.u64(at + 8);
+            if sym_name == name.as_bytes() && elf.u16(add(at, 6)?)? != SHN_UNDEF {
+                return elf.u64(add(at, 8)?);
             }
         }
         return err(format!("it defines no dynamic symbol `{name}`"));
@@ -280,6 +289,19 @@ pub(crate) mod tests {
         }
     }
 
+    /// A real shared object (gcc -shared, stripped) defining
+    /// `const unsigned int plugin_version = 0x160508;`.
+    #[test]
+    fn reads_a_real_shared_object() {
+        let so = include_bytes!("../testdata/elf/plugin_version-0x160508.so");
+        assert_eq!(exported_u32(so, "plugin_version"), Ok(0x160508));
+        assert_eq!(
+            exported_u32(so, "__cxa_finalize"),
+            err("it defines no dynamic symbol `__cxa_finalize`"),
+            "undefined (imported) symbols are not read"
+        );
+    }
+
     #[test]
     fn malformed_files_are_errors() {
         let so = shared_object(&[("plugin_version", 0x160508)], true);
@@ -316,6 +338,16 @@ pub(crate) mod tests {
                 let _ = exported_u32(&bad, "plugin_version");
             }
         }
+        // Offsets near 2^64 (fuzzing found the section table's): errors,
+        // not an overflow.
+        for at in [0x20, 0x28] {
+            let mut far = so.clone();
+            far[at..at + 8].copy_from_slice(&(u64::MAX - 2).to_le_bytes());
+            assert!(exported_u32(&far, "plugin_version").is_err(), "{at:#x}");
+        }
+        let mut far = so.clone();
+        far[0x800 + 64 + 24..0x800 + 64 + 32].copy_from_slice(&(u64::MAX - 30).to_le_bytes());
+        assert!(exported_u32(&far, "plugin_version").is_err());
         // The symbol outside every LOAD segment.
         let mut moved = so.clone();
         moved[64 + 16..64 + 24].copy_from_slice(&0x9000u64.to_le_bytes());

@@ -80,7 +80,7 @@ bench: deps build
 # inputs and corpora replay on stable in test-unit (carme-fuzz-checks).
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS := hostlist hostlist_slurm slurmtime slurmtime_slurm gate units glob \
-	template record client_args config_scoped launch_plan
+	template record client_args config_scoped launch_plan plugin_elf slurm_output
 fuzz: deps
 	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { \
 	    echo "make fuzz: no nightly Rust toolchain is installed, and cargo-fuzz needs one."; \

@@ -69,6 +69,10 @@ pub const DEFAULT_SCRATCH_TARGET: &str = "/scratch";
 pub const DEFAULT_SHM_SIZE: &str = "8G";
 pub const DEFAULT_LOG_DIR: &str = "/var/log/carme";
 
+/// The most errors [`Config::parse_all`] reports (a file of garbage needs
+/// no thousand lines of them).
+pub const MAX_REPORTED_ERRORS: usize = 100;
+
 /// A config that could not be used, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -359,13 +363,58 @@ impl Config {
 
     fn parse_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let raw = deserialize(text, path)?;
-        let locate = |key: &str, message: String| ConfigError {
-            file: path.to_path_buf(),
-            line: line_of_key(text, key),
-            key: Some(key.to_string()),
-            message,
+        validate(raw, path, &locator(text, path)).map_err(|mut all| all.swap_remove(0))
+    }
+
+    /// Validate `text` as the config file `path`, reporting every error
+    /// that can be found in one go (for `carme-launch check-node`), in the
+    /// order [`Config::parse`] checks, so the first is the one it reports.
+    /// A key the config does not know is an error that is then left out,
+    /// so the rest is still read; any other TOML syntax or type error
+    /// stops there (what follows it cannot be read reliably). At most
+    /// [`MAX_REPORTED_ERRORS`].
+    pub fn parse_all(text: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        // The text with the unknown keys found so far left out; lines are
+        // always those of the original.
+        let mut doc: Option<toml_edit::DocumentMut> = None;
+        let mut current = text.to_string();
+        let raw = loop {
+            match deserialize(&current, path) {
+                Ok(raw) => break raw,
+                Err(mut e) => {
+                    if current != text {
+                        e.line = e.key.as_deref().and_then(|k| line_of_key(text, k));
+                    }
+                    let unknown = e.message.starts_with("unknown field");
+                    let key = e.key.clone();
+                    errors.push(e);
+                    if !unknown || errors.len() >= MAX_REPORTED_ERRORS {
+                        return Err(errors);
+                    }
+                    let doc = match &mut doc {
+                        Some(d) => d,
+                        None => match text.parse::<toml_edit::DocumentMut>() {
+                            Ok(d) => doc.insert(d),
+                            Err(_) => return Err(errors),
+                        },
+                    };
+                    if !key.is_some_and(|k| remove_key(doc, &k)) {
+                        return Err(errors);
+                    }
+                    current = doc.to_string();
+                }
+            }
         };
-        validate(raw, path, &locate)
+        match validate(raw, path, &locator(text, path)) {
+            Ok(cfg) if errors.is_empty() => Ok(cfg),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(more);
+                errors.truncate(MAX_REPORTED_ERRORS);
+                Err(errors)
+            }
+        }
     }
 
     /// The config with only the limit rules of `scope`'s user and groups
@@ -601,6 +650,16 @@ fn deserialize(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
     })
 }
 
+/// Errors of the validation layer for the key path, located in `text`.
+fn locator<'a>(text: &'a str, path: &'a Path) -> impl Fn(&str, String) -> ConfigError + 'a {
+    move |key: &str, message: String| ConfigError {
+        file: path.to_path_buf(),
+        line: line_of_key(text, key),
+        key: Some(key.to_string()),
+        message,
+    }
+}
+
 fn toml_error(text: &str, path: &Path, key: Option<String>, e: &toml::de::Error) -> ConfigError {
     let line = e
         .span()
@@ -616,17 +675,41 @@ fn toml_error(text: &str, path: &Path, key: Option<String>, e: &toml::de::Error)
 
 // ---- validation layer ---------------------------------------------------------
 
+/// Errors found so far: validation goes on past each one (with the key
+/// left out), so that [`Config::parse_all`] can report them all.
+struct Found(Vec<ConfigError>);
+
+impl Found {
+    /// The value, or None with its error noted.
+    fn ok<T>(&mut self, r: Result<T, ConfigError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    fn note(&mut self, e: ConfigError) {
+        self.0.push(e);
+    }
+}
+
+/// The config, or every error found in the order of the checks (so the
+/// first is the one a single-error parse reports).
 fn validate(
     raw: RawConfig,
     path: &Path,
     locate: &dyn Fn(&str, String) -> ConfigError,
-) -> Result<Config, ConfigError> {
+) -> Result<Config, Vec<ConfigError>> {
+    let mut found = Found(Vec::new());
     let feature = raw
         .gate
         .feature
         .unwrap_or_else(|| DEFAULT_FEATURE.to_string());
     if !valid_feature(&feature) {
-        return Err(locate(
+        found.note(locate(
             "gate.feature",
             format!(
                 "`{feature}` is not a usable node feature name \
@@ -635,41 +718,45 @@ fn validate(
         ));
     }
 
-    let runtime = Runtime {
-        kind: raw.runtime.kind,
-        path: absolute(raw.runtime.path, "runtime.path", locate)?,
-        exec_helper: absolute(
-            raw.runtime
-                .exec_helper
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_HELPER)),
-            "runtime.exec_helper",
-            locate,
-        )?,
-    };
+    let runtime_path = found.ok(absolute(raw.runtime.path, "runtime.path", locate));
+    let exec_helper = found.ok(absolute(
+        raw.runtime
+            .exec_helper
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_HELPER)),
+        "runtime.exec_helper",
+        locate,
+    ));
 
-    let global_mounts = mounts(raw.mounts, "mounts", &[], locate)?;
+    let global_mounts = found
+        .ok(mounts(raw.mounts, "mounts", &[], locate))
+        .unwrap_or_default();
 
     let mut images = BTreeMap::new();
+    // Images with errors of their own: others that name them are not
+    // blamed for it.
+    let mut broken_images = std::collections::BTreeSet::new();
     for (name, img) in raw.images {
         let key = format!("images.{name}");
         if !valid_image_name(&name) {
-            return Err(locate(
+            found.note(locate(
                 &key,
                 format!(
                     "`{name}` is not a valid image name (start with a letter or digit; \
                      then letters, digits, `.`, `_`, `-`)"
                 ),
             ));
+            broken_images.insert(name);
+            continue;
         }
+        let before = found.0.len();
         for var in img.env.keys() {
             if !valid_env_name(var) {
-                return Err(locate(
+                found.note(locate(
                     &format!("{key}.env.{var}"),
                     format!("`{var}` is not a usable environment variable name"),
                 ));
-            }
-            if var.starts_with("CARME_LAUNCH_") || var.starts_with("SLURM_") {
-                return Err(locate(
+            } else if var.starts_with("CARME_LAUNCH_") || var.starts_with("SLURM_") {
+                found.note(locate(
                     &format!("{key}.env.{var}"),
                     format!("`{var}` belongs to Slurm or Carme and cannot be set per image"),
                 ));
@@ -677,16 +764,34 @@ fn validate(
         }
         let workdir = img
             .workdir
-            .map(|w| absolute(w, &format!("{key}.workdir"), locate))
-            .transpose()?;
-        let cuda = img
-            .cuda
-            .map(|c| CudaVersion::parse(&c).map_err(|e| locate(&format!("{key}.cuda"), e)))
-            .transpose()?;
+            .map(|w| found.ok(absolute(w, &format!("{key}.workdir"), locate)));
+        let cuda = img.cuda.map(|c| {
+            found.ok(CudaVersion::parse(&c).map_err(|e| locate(&format!("{key}.cuda"), e)))
+        });
+        let image_path = found.ok(absolute(img.path, &format!("{key}.path"), locate));
+        let image_mounts = found.ok(mounts(
+            img.mounts,
+            &format!("{key}.mounts"),
+            &global_mounts,
+            locate,
+        ));
+        let (Some(workdir), Some(cuda), Some(image_path), Some(image_mounts)) = (
+            workdir.map_or(Some(None), |w| w.map(Some)),
+            cuda.map_or(Some(None), |c| c.map(Some)),
+            image_path,
+            image_mounts,
+        ) else {
+            broken_images.insert(name);
+            continue;
+        };
+        if found.0.len() > before {
+            broken_images.insert(name);
+            continue;
+        }
         let image = Image {
-            path: absolute(img.path, &format!("{key}.path"), locate)?,
+            path: image_path,
             description: img.description,
-            mounts: mounts(img.mounts, &format!("{key}.mounts"), &global_mounts, locate)?,
+            mounts: image_mounts,
             env: img.env,
             workdir,
             gpu: img.gpu,
@@ -701,8 +806,9 @@ fn validate(
 
     if let Some(default) = &raw.gate.default_image
         && !images.contains_key(default)
+        && !broken_images.contains(default)
     {
-        return Err(locate(
+        found.note(locate(
             "gate.default_image",
             format!(
                 "default image `{default}` is not defined; defined images: {}",
@@ -716,12 +822,13 @@ fn validate(
         for (i, v) in img.variants.iter().enumerate() {
             let key = format!("images.{name}.variants[{i}]");
             match images.get(v) {
-                None => return Err(locate(&key, format!("image `{v}` is not defined"))),
+                None if broken_images.contains(v) => {}
+                None => found.note(locate(&key, format!("image `{v}` is not defined"))),
                 Some(_) if v == name => {
-                    return Err(locate(&key, "an image cannot be its own variant".into()));
+                    found.note(locate(&key, "an image cannot be its own variant".into()));
                 }
                 Some(other) if other.cuda.is_none() => {
-                    return Err(locate(
+                    found.note(locate(
                         &key,
                         format!("variant `{v}` must state its `cuda` version"),
                     ));
@@ -730,7 +837,7 @@ fn validate(
             }
         }
         if !img.variants.is_empty() && img.cuda.is_none() {
-            return Err(locate(
+            found.note(locate(
                 &format!("images.{name}.cuda"),
                 "an image with variants must state its `cuda` version".into(),
             ));
@@ -738,42 +845,49 @@ fn validate(
     }
 
     let p = raw.paths;
-    let state_dir = template_dir(
+    let state_dir = found.ok(template_dir(
         p.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR),
         "paths.state_dir",
         locate,
-    )?;
-    let tmp_base = template_dir(
+    ));
+    let tmp_base = found.ok(template_dir(
         p.tmp_base.as_deref().unwrap_or(DEFAULT_TMP_BASE),
         "paths.tmp_base",
         locate,
-    )?;
+    ));
     let scratch_base = p
         .scratch_base
         .as_deref()
-        .map(|s| template_dir(s, "paths.scratch_base", locate))
-        .transpose()?;
-    let scratch_target = absolute(
-        p.scratch_target
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_SCRATCH_TARGET)),
-        "paths.scratch_target",
-        locate,
-    )?;
-    if scratch_target == Path::new("/") {
-        return Err(locate("paths.scratch_target", "cannot be `/`".into()));
-    }
-    let shm_size = crate::units::parse_size(p.shm_size.as_deref().unwrap_or(DEFAULT_SHM_SIZE))
-        .map_err(|e| locate("paths.shm_size", e))?;
-    let log_dir = template_dir(
+        .map(|s| found.ok(template_dir(s, "paths.scratch_base", locate)));
+    let scratch_target = found
+        .ok(absolute(
+            p.scratch_target
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SCRATCH_TARGET)),
+            "paths.scratch_target",
+            locate,
+        ))
+        .and_then(|t| {
+            if t == Path::new("/") {
+                found.note(locate("paths.scratch_target", "cannot be `/`".into()));
+                None
+            } else {
+                Some(t)
+            }
+        });
+    let shm_size = found.ok(crate::units::parse_size(
+        p.shm_size.as_deref().unwrap_or(DEFAULT_SHM_SIZE),
+    )
+    .map_err(|e| locate("paths.shm_size", e)));
+    let log_dir = found.ok(template_dir(
         p.log_dir.as_deref().unwrap_or(DEFAULT_LOG_DIR),
         "paths.log_dir",
         locate,
-    )?;
+    ));
 
     let g = raw.gpu;
     let nvml = g.nvml.unwrap_or_else(|| PathBuf::from("libnvidia-ml.so.1"));
     if !nvml.is_absolute() && nvml.to_string_lossy().contains('/') {
-        return Err(locate(
+        found.note(locate(
             "gpu.nvml",
             format!(
                 "`{}` must be a library name or an absolute path",
@@ -781,24 +895,50 @@ fn validate(
             ),
         ));
     }
-    let gpu = Gpu {
-        device_dir: template_dir(
-            g.device_dir.as_deref().unwrap_or("/dev"),
-            "gpu.device_dir",
-            locate,
-        )?,
-        hide_unallocated: g.hide_unallocated.unwrap_or(true),
-        nvml,
-    };
+    let device_dir = found.ok(template_dir(
+        g.device_dir.as_deref().unwrap_or("/dev"),
+        "gpu.device_dir",
+        locate,
+    ));
 
-    let beeond = raw.beeond.map(|b| beeond_section(b, locate)).transpose()?;
+    let beeond = raw.beeond.map(|b| found.ok(beeond_section(b, locate)));
 
-    let limits = Limits {
-        default: limit_set(raw.limits.default, "limits.default", locate)?,
-        users: limit_sets(raw.limits.users, "limits.users", locate)?,
-        groups: limit_sets(raw.limits.groups, "limits.groups", locate)?,
-        accounts: limit_sets(raw.limits.accounts, "limits.accounts", locate)?,
+    let default_limits = found.ok(limit_set(raw.limits.default, "limits.default", locate));
+    let users = limit_sets(raw.limits.users, "limits.users", locate, &mut found);
+    let groups = limit_sets(raw.limits.groups, "limits.groups", locate, &mut found);
+    let accounts = limit_sets(raw.limits.accounts, "limits.accounts", locate, &mut found);
+
+    let (
+        Some(runtime_path),
+        Some(exec_helper),
+        Some(state_dir),
+        Some(tmp_base),
+        Some(scratch_base),
+        Some(scratch_target),
+        Some(shm_size),
+        Some(log_dir),
+        Some(device_dir),
+        Some(beeond),
+        Some(default_limits),
+    ) = (
+        runtime_path,
+        exec_helper,
+        state_dir,
+        tmp_base,
+        scratch_base.map_or(Some(None), |s| s.map(Some)),
+        scratch_target,
+        shm_size,
+        log_dir,
+        device_dir,
+        beeond.map_or(Some(None), |b| b.map(Some)),
+        default_limits,
+    )
+    else {
+        return Err(found.0);
     };
+    if !found.0.is_empty() {
+        return Err(found.0);
+    }
 
     Ok(Config {
         source: path.to_path_buf(),
@@ -807,7 +947,11 @@ fn validate(
             default_image: raw.gate.default_image,
             job_facts: raw.gate.job_facts,
         },
-        runtime,
+        runtime: Runtime {
+            kind: raw.runtime.kind,
+            path: runtime_path,
+            exec_helper,
+        },
         mounts: global_mounts,
         images,
         paths: Paths {
@@ -818,9 +962,18 @@ fn validate(
             shm_size,
             log_dir,
         },
-        gpu,
+        gpu: Gpu {
+            device_dir,
+            hide_unallocated: g.hide_unallocated.unwrap_or(true),
+            nvml,
+        },
         beeond,
-        limits,
+        limits: Limits {
+            default: default_limits,
+            users,
+            groups,
+            accounts,
+        },
     })
 }
 
@@ -922,15 +1075,17 @@ pub fn valid_env_name(n: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
+/// The valid rules; each invalid one's (first) error goes to `found`.
 fn limit_sets(
     raw: BTreeMap<String, RawLimitSet>,
     key: &str,
     locate: &dyn Fn(&str, String) -> ConfigError,
-) -> Result<BTreeMap<String, LimitSet>, ConfigError> {
+    found: &mut Found,
+) -> BTreeMap<String, LimitSet> {
     raw.into_iter()
-        .map(|(name, r)| {
-            let set = limit_set(r, &format!("{key}.{name}"), locate)?;
-            Ok((name, set))
+        .filter_map(|(name, r)| {
+            let set = found.ok(limit_set(r, &format!("{key}.{name}"), locate))?;
+            Some((name, set))
         })
         .collect()
 }
@@ -1094,6 +1249,41 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// Remove the item at a dotted key path (`images.base.shape`) from `doc`;
+/// whether there was one.
+fn remove_key(doc: &mut toml_edit::DocumentMut, key: &str) -> bool {
+    use toml_edit::{Item, Value};
+    let segments = split_key(key);
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut item: &mut Item = doc.as_item_mut();
+    for seg in parents {
+        let next = match seg {
+            Seg::Key(k) => item.get_mut(k.as_str()),
+            Seg::Index(i) => item.get_mut(*i),
+        };
+        match next {
+            Some(n) => item = n,
+            None => return false,
+        }
+    }
+    match (last, item) {
+        (Seg::Key(k), item) => item
+            .as_table_like_mut()
+            .is_some_and(|t| t.remove(k).is_some()),
+        (Seg::Index(i), Item::ArrayOfTables(a)) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        (Seg::Index(i), Item::Value(Value::Array(a))) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        _ => false,
+    }
 }
 
 enum Seg {
@@ -1544,6 +1734,133 @@ state_dir = "/run/carme/%n"
         ))
         .unwrap_err();
         assert_eq!(err.line, Some(18), "duplicate key: {err}");
+    }
+
+    fn parse_all(text: &str) -> Result<Config, Vec<ConfigError>> {
+        Config::parse_all(text, Path::new("/etc/carme/carme.toml"))
+    }
+
+    fn keys_and_lines(errors: &[ConfigError]) -> Vec<(Option<&str>, Option<usize>)> {
+        errors.iter().map(|e| (e.key.as_deref(), e.line)).collect()
+    }
+
+    /// check-node reports every error; the first is parse()'s.
+    #[test]
+    fn parse_all_reports_every_validation_error() {
+        assert_eq!(parse_all(GOOD).unwrap(), parse(GOOD).unwrap());
+        let bad = GOOD
+            .replacen("feature = \"carme\"", "feature = \"car me\"", 1)
+            .replacen(
+                "path = \"/srv/carme/images/pytorch.sif\"",
+                "path = \"x.sif\"",
+                1,
+            )
+            .replacen(
+                "state_dir = \"/run/carme/%n\"",
+                "state_dir = \"/run/%u\"",
+                1,
+            );
+        let all = parse_all(&bad).unwrap_err();
+        assert_eq!(
+            keys_and_lines(&all),
+            [
+                (Some("gate.feature"), Some(3)),
+                (Some("images.pytorch-2.path"), Some(22)),
+                (Some("paths.state_dir"), Some(25)),
+            ]
+        );
+        assert_eq!(all[0], parse(&bad).unwrap_err());
+        assert!(
+            all[1].message.contains("must be an absolute path"),
+            "{}",
+            all[1]
+        );
+        assert!(all[2].message.contains("`%u`"), "{}", all[2]);
+    }
+
+    #[test]
+    fn parse_all_reads_past_unknown_keys() {
+        let bad = GOOD
+            .replacen("feature = \"carme\"", "feature = \"carme\"\nfoo = 1", 1)
+            .replacen("[[mounts]]", "[mountz]\nx = 1\n\n[[mounts]]", 1)
+            .replacen("state_dir = \"/run/carme/%n\"", "state_dir = \"run\"", 1);
+        let all = parse_all(&bad).unwrap_err();
+        assert_eq!(
+            keys_and_lines(&all),
+            [
+                (Some("gate.foo"), Some(4)),
+                (Some("mountz"), Some(12)),
+                (Some("paths.state_dir"), Some(29)),
+            ],
+            "{all:?}"
+        );
+        assert!(all[1].message.contains("unknown field"), "{}", all[1]);
+        assert_eq!(all[0], parse(&bad).unwrap_err());
+    }
+
+    #[test]
+    fn parse_all_stops_where_the_file_cannot_be_read_on() {
+        // Syntax: nothing after it can be trusted.
+        let all = parse_all(&format!("{GOOD}\n[paths\nfoo = 1\n")).unwrap_err();
+        assert_eq!(all.len(), 1, "{all:?}");
+        // A wrong type (not an unknown key) stops deserialization.
+        let bad = GOOD
+            .replacen("default_image = \"base\"", "default_image = 5", 1)
+            .replacen("state_dir = \"/run/carme/%n\"", "state_dir = \"run\"", 1);
+        let all = parse_all(&bad).unwrap_err();
+        assert_eq!(
+            keys_and_lines(&all),
+            [(Some("gate.default_image"), Some(4))]
+        );
+    }
+
+    #[test]
+    fn parse_all_does_not_blame_what_names_a_broken_image() {
+        // `base` is broken (its path): the default image and a variant
+        // naming it are not errors of their own.
+        let bad = GOOD
+            .replacen("path = \"/srv/carme/images/base\"", "path = \"base\"", 1)
+            .replacen(
+                "path = \"/srv/carme/images/pytorch.sif\"",
+                "path = \"/p.sif\"\ncuda = \"12.4\"\nvariants = [\"base\"]",
+                1,
+            );
+        let all = parse_all(&bad).unwrap_err();
+        assert_eq!(
+            keys_and_lines(&all),
+            [(Some("images.base.path"), Some(17))],
+            "{all:?}"
+        );
+        // Without the broken image, a variant naming a missing one is.
+        let bad = bad.replacen("variants = [\"base\"]", "variants = [\"nope\"]", 1);
+        let all = parse_all(&bad).unwrap_err();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all[1].key.as_deref(), Some("images.pytorch-2.variants[0]"));
+    }
+
+    #[test]
+    fn parse_all_reports_bad_limit_rules_each() {
+        let text = format!(
+            "{GOOD}[limits.users.a]\nmax_time = \"x\"\n[limits.users.b]\nmax_time = \"1\"\n\
+             [limits.groups.c]\nimages = [\"[\"]\n"
+        );
+        let all = parse_all(&text).unwrap_err();
+        let keys: Vec<_> = all.iter().map(|e| e.key.as_deref().unwrap()).collect();
+        assert_eq!(
+            keys,
+            ["limits.users.a.max_time", "limits.groups.c.images[0]"]
+        );
+    }
+
+    #[test]
+    fn parse_all_reports_at_most_its_bound() {
+        let many: String = (0..MAX_REPORTED_ERRORS + 20)
+            .map(|i| format!("k{i} = 1\n"))
+            .collect();
+        let all = parse_all(&format!("{GOOD}{many}")).unwrap_err();
+        assert_eq!(all.len(), MAX_REPORTED_ERRORS);
+        assert_eq!(all[0].key.as_deref(), Some("paths.k0"));
+        assert_eq!(all[1].key.as_deref(), Some("paths.k1"));
     }
 
     #[test]

@@ -48,6 +48,28 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Check this node after installing or upgrading: the config (every
+    /// error), runtimes and their versions, images, carme-exec, base
+    /// directories, the plugin's Slurm series, the gate feature and
+    /// slurm.conf (Prolog, Epilog, PrologFlags, ConstrainDevices). Reports
+    /// every problem with its fix and changes nothing; exits 1 on any
+    /// error. Run it as root.
+    CheckNode {
+        /// The config file to check.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// The node's Slurm name (default: this host's short name, as
+        /// slurmd uses).
+        #[arg(long)]
+        node: Option<String>,
+        /// The plugin file to check (default: the one Slurm's plugstack
+        /// config loads).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// One JSON document ("format": 1) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Whose view, from which config, in which form (explain, images).

@@ -12,14 +12,22 @@
 //! - `carme-launch explain --image NAME` (what a job in the image gets),
 //!   `carme-launch images` (the images one may use), both with `--json`;
 //! - `carme-launch check-config` validates the whole config for admins,
-//!   and that only root can change it (else root-side code refuses it).
+//!   and that only root can change it (else root-side code refuses it);
+//! - `carme-launch check-node [--node NAME] [--json]`, for admins after
+//!   installing or upgrading: every problem of this node at once (config,
+//!   runtimes, images, carme-exec, base directories, the plugin's Slurm
+//!   series, the gate feature, Prolog/Epilog/PrologFlags and
+//!   ConstrainDevices in the running slurm.conf), each with its fix; it
+//!   changes nothing (see `checknode`).
 //!
 //! Exit codes of its own: 125 (config, image, mount or driver problem),
 //! 126 (runtime not executable), 127 (runtime not found); otherwise the
 //! payload's. `explain`, `images` and `check-config` exit 1 when they
-//! cannot do their job. `CARME_LAUNCH_DEBUG=1` writes debug lines to
+//! cannot do their job; `check-node` exits 1 when it found an error.
+//! `CARME_LAUNCH_DEBUG=1` writes debug lines to
 //! stderr (see `debug`).
 
+mod checknode;
 mod cli;
 mod debug;
 mod explain;
@@ -53,6 +61,12 @@ fn main() -> ExitCode {
         Command::Images(v) => {
             explain::images(&v.config, v.user.as_deref(), v.account.as_deref(), v.json)
         }
+        Command::CheckNode {
+            config,
+            node,
+            plugin,
+            json,
+        } => checknode::check_node(&config, node.as_deref(), plugin.as_deref(), json),
         Command::CheckConfig { config } => match carme_node::configfile::read(&config)
             .and_then(|text| carme_core::Config::parse(&text, &config))
         {

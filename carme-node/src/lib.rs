@@ -15,6 +15,7 @@ pub mod joblog;
 pub mod jobprep;
 pub mod mounts;
 pub mod namespace;
+pub mod nodecheck;
 pub mod nodejob;
 pub mod nodeops;
 pub mod nvml;

@@ -68,7 +68,9 @@ pub fn parse_job_state(text: &str) -> Result<JobState, String> {
     Ok(JobState { state, restarts })
 }
 
-fn scontrol(args: &[&str], capture_dir: &Path) -> Result<String, String> {
+/// Run `scontrol ARGS` under [`TIMEOUT`] with our `SLURM_CONF`; how it
+/// ended, or why it could not be started.
+pub fn run_scontrol(args: &[&str], capture_dir: &Path) -> Result<bounded::Ran, String> {
     let path = scontrol_path().ok_or(
         "scontrol not found (looked beside slurmd and in /usr/bin, /usr/local/bin, /opt/slurm/bin)",
     )?;
@@ -76,7 +78,17 @@ fn scontrol(args: &[&str], capture_dir: &Path) -> Result<String, String> {
     argv.extend(args.iter().map(OsString::from));
     let conf = std::env::var("SLURM_CONF").ok();
     let extra: Vec<(&str, &str)> = conf.iter().map(|c| ("SLURM_CONF", c.as_str())).collect();
-    let ran = bounded::run(&argv, &bounded::tool_env(&extra), TIMEOUT, capture_dir);
+    Ok(bounded::run(
+        &argv,
+        &bounded::tool_env(&extra),
+        TIMEOUT,
+        capture_dir,
+    ))
+}
+
+/// `scontrol ARGS`' output, or why it failed.
+pub fn scontrol(args: &[&str], capture_dir: &Path) -> Result<String, String> {
+    let ran = run_scontrol(args, capture_dir)?;
     if ran.ok() {
         Ok(ran.output)
     } else {
@@ -129,16 +141,9 @@ pub fn nodes_without_feature(
 
 /// `scontrol show node -o` lines as (NodeName, AvailableFeatures).
 pub fn parse_node_features(text: &str) -> Vec<(String, Vec<String>)> {
-    text.lines()
-        .filter_map(|line| {
-            let field = |key: &str| line.split_whitespace().find_map(|w| w.strip_prefix(key));
-            let name = field("NodeName=")?.to_string();
-            let feats = field("AvailableFeatures=")
-                .filter(|f| *f != "(null)")
-                .map(|f| f.split(',').map(str::to_string).collect())
-                .unwrap_or_default();
-            Some((name, feats))
-        })
+    carme_core::slurminfo::parse_nodes(text)
+        .into_iter()
+        .map(|n| (n.name, n.available_features))
         .collect()
 }
 

@@ -51,6 +51,9 @@ expected_files() {
             /usr/share/doc/carme-slurm/README.md /usr/share/doc/carme-slurm/copyright \
             /usr/share/doc/carme-slurm/images.md /usr/share/doc/carme-slurm/prolog-epilog.md \
             /usr/share/man/man1/carme-launch.1.gz /usr/share/man/man5/carme.toml.5.gz \
+            /usr/share/man/man1/carme-launch-run.1.gz /usr/share/man/man1/carme-launch-argv.1.gz \
+            /usr/share/man/man1/carme-launch-explain.1.gz /usr/share/man/man1/carme-launch-images.1.gz \
+            /usr/share/man/man1/carme-launch-check-config.1.gz /usr/share/man/man1/carme-launch-check-node.1.gz \
             /usr/share/man/man8/carme-prolog.8.gz /usr/share/man/man8/carme-epilog.8.gz
     } | LC_ALL=C sort
 }
@@ -101,7 +104,8 @@ check_tree() {
         fail "$name: logrotate: $(grep -i error "$WORK/lr.out" | head -n3)"
     local page warn
     for page in "$root"/usr/share/man/man*/*.gz; do
-        warn=$(zcat "$page" | groff -man -Tutf8 -ww -z 2>&1) || true
+        # -k: preconv, as man(1) runs it (the pages are UTF-8).
+        warn=$(zcat "$page" | groff -k -man -Tutf8 -ww -z 2>&1) || true
         [ -z "$warn" ] || fail "$name: $(basename "$page") renders with warnings: $warn"
         zcat "$page" | head -n 20 | grep -q '^\.TH' || fail "$name: $(basename "$page") has no .TH"
     done

@@ -23,8 +23,9 @@ use carme_core::config::{Config, Scope};
 use carme_core::glob::Glob;
 use carme_core::launch::{self, Mode, TaskFacts};
 use carme_core::record::JobRecord;
+use carme_core::slurminfo::{self, PlugstackLine, SlurmVersion};
 use carme_core::template::PathTemplate;
-use carme_core::{gate, hostlist, sections, slurmtime, units};
+use carme_core::{elf, gate, hostlist, sections, slurmtime, units};
 
 /// What a target runs on one input; it panics when an invariant breaks.
 pub type Check = fn(&[u8]);
@@ -44,6 +45,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("client_args", client_args),
     ("config_scoped", config_scoped),
     ("launch_plan", launch_plan),
+    ("plugin_elf", plugin_elf),
+    ("slurm_output", slurm_output),
 ];
 
 fn text(data: &[u8]) -> Option<&str> {
@@ -371,4 +374,42 @@ pub fn launch_plan(data: &[u8]) {
             assert!(n <= launch::CARME_NODES_MAX_EXPANDED.max(longest_input as u64));
         }
     }
+}
+
+/// A plugin file's bytes (check-node reads `plugin_version` from
+/// whatever file plugstack.conf names): an answer or an error, never a
+/// panic; the same answer twice.
+pub fn plugin_elf(data: &[u8]) {
+    let first = elf::exported_u32(data, "plugin_version");
+    assert_eq!(first, elf::exported_u32(data, "plugin_version"));
+    let _ = elf::exported_u32(data, "");
+}
+
+/// Slurm tools' output and plugstack.conf text, as check-node reads it:
+/// no panic; keys are single words; plugstack line numbers lie in the
+/// text; a version read prints and parses back the same.
+pub fn slurm_output(data: &[u8]) {
+    let Some(s) = text(data) else { return };
+    let conf = slurminfo::parse_show_config(s);
+    for k in conf
+        .settings
+        .keys()
+        .chain(conf.cgroup.iter().flat_map(|c| c.keys()))
+    {
+        assert!(!k.is_empty() && !k.contains(char::is_whitespace), "{k:?}");
+    }
+    for n in slurminfo::parse_nodes(s) {
+        assert!(!n.name.contains(char::is_whitespace), "{:?}", n.name);
+    }
+    let lines = s.lines().count();
+    for l in slurminfo::parse_plugstack(s) {
+        let (PlugstackLine::Include { line, .. }
+        | PlugstackLine::Plugin { line, .. }
+        | PlugstackLine::Unknown { line, .. }) = l;
+        assert!((1..=lines).contains(&line), "line {line} of {lines}");
+    }
+    if let Some(v) = slurminfo::parse_version_output(s) {
+        assert_eq!(SlurmVersion::parse(&v.to_string()), Some(v), "{s:?}");
+    }
+    let _ = slurminfo::script_runs(s, "carme-prolog");
 }

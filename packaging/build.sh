@@ -109,6 +109,9 @@ stage() {
         install -D -m 0755 "$BIN/carme-exec" "$root/usr/libexec/carme/carme-exec"
     fi
     install -D -m 0644 etc/carme.toml "$root/etc/carme/carme.toml"
+    # Prolog=/Epilog= name these conffiles, which outlive a removal.
+    install -m 0755 "$HERE/files/prolog" "$root/etc/carme/prolog"
+    install -m 0755 "$HERE/files/epilog" "$root/etc/carme/epilog"
     install -d -m 0755 "$root/usr/share/carme"
     sed "s|/usr/lib/x86_64-linux-gnu/slurm-wlm/spank_carme.so|$plugdir/$PLUGIN_NAME|" \
         etc/plugstack.conf >"$root/usr/share/carme/plugstack.conf"
@@ -150,7 +153,8 @@ for s in "${SUITES[@]}"; do
         -e "s|@NEXT@|$(next_series "$series")|" -e "s|@SLURM@|$DEB_SLURM|g" \
         -e "s|@GLIBC@|$glibc|g" -e "s|@SIZE@|$size|g" -e "s|@SUITE@|$suite|g" \
         "$HERE/deb/control.in" >"$root/DEBIAN/control"
-    printf '%s\n' /etc/carme/carme.toml /etc/logrotate.d/carme-slurm >"$root/DEBIAN/conffiles"
+    printf '%s\n' /etc/carme/carme.toml /etc/carme/epilog /etc/carme/prolog \
+        /etc/logrotate.d/carme-slurm >"$root/DEBIAN/conffiles"
     install -m 0755 "$HERE/deb/postinst" "$HERE/deb/postrm" "$root/DEBIAN/"
     (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\n' | LC_ALL=C sort |
         xargs md5sum) >"$root/DEBIAN/md5sums"
@@ -165,7 +169,7 @@ for s in "${SUITES[@]}"; do
     root=$WORK/rpm-$series
     stage "$root" "$RPM_PLUGIN_DIR" "$series"
     files=$(cd "$root" && find . -type f -printf '/%P\n' | LC_ALL=C sort |
-        sed -e 's|^/etc/carme/carme.toml$|%config(noreplace) &|' \
+        sed -e 's|^/etc/carme/[a-z.]*$|%config(noreplace) &|' \
             -e 's|^/etc/logrotate.d/carme-slurm$|%config(noreplace) &|' \
             -e 's|^/usr/share/doc/carme-slurm/copyright$|%license &|')
     top=$WORK/rpmbuild-$series

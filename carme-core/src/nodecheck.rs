@@ -978,15 +978,28 @@ fn slurm_conf(f: &NodeFacts, cfg: Option<&Config>, out: &mut Vec<Finding>) {
             return;
         }
     };
-    for (check, key, program, scripts) in [
-        ("prolog", "Prolog", "carme-prolog", &f.prolog),
-        ("epilog", "Epilog", "carme-epilog", &f.epilog),
+    for (check, key, program, wrapper, scripts) in [
+        (
+            "prolog",
+            "Prolog",
+            "carme-prolog",
+            "/etc/carme/prolog",
+            &f.prolog,
+        ),
+        (
+            "epilog",
+            "Epilog",
+            "carme-epilog",
+            "/etc/carme/epilog",
+            &f.epilog,
+        ),
     ] {
         let fix = format!(
-            "set {key}=/usr/libexec/carme/{program} in slurm.conf (or a wrapper script that \
-             runs it; see Carme's slurm.conf snippet), then `scontrol reconfigure`"
+            "set {key}={wrapper} in slurm.conf (the package's wrapper, which runs \
+             /usr/libexec/carme/{program}; see Carme's slurm.conf snippet), then \
+             `scontrol reconfigure`"
         );
-        match conf.get(key) {
+        match conf.list(key) {
             None => out.push(problem(
                 check,
                 None,
@@ -1702,6 +1715,17 @@ runtime = "apptainer"
                     path: "/etc/slurm/prolog.sh".into(),
                     real: Ok("/etc/slurm/prolog.sh".into()),
                     text: Some("#!/bin/sh\n/usr/libexec/carme/carme-prolog || exit $?\nexec /etc/slurm/site\n".into()),
+                }],
+                true,
+            ),
+            (
+                "the package's wrapper (packaging/files/prolog)",
+                vec![ScriptFacts {
+                    path: "/etc/carme/prolog".into(),
+                    real: Ok("/etc/carme/prolog".into()),
+                    text: Some(
+                        include_str!("../../packaging/files/prolog").into(),
+                    ),
                 }],
                 true,
             ),

@@ -88,6 +88,19 @@ impl ShowConfig {
             .map(String::as_str)
             .filter(|v| !v.is_empty() && *v != "(null)")
     }
+
+    /// A list setting such as `Prolog`: 22.05 prints `Prolog = a,b`;
+    /// from 23.02 on each entry has its own line, `Prolog[0] = a`,
+    /// `Prolog[1] = b`. The entries in order, as one comma list.
+    pub fn list(&self, key: &str) -> Option<String> {
+        if let Some(v) = self.get(key) {
+            return Some(v.to_string());
+        }
+        let entries: Vec<&str> = (0..)
+            .map_while(|i| self.get(&format!("{key}[{i}]")))
+            .collect();
+        (!entries.is_empty()).then(|| entries.join(","))
+    }
 }
 
 const CGROUP_HEADER: &str = "Cgroup Support Configuration:";
@@ -353,6 +366,25 @@ mod tests {
         // The status line after the settings is not one.
         assert!(!c.settings.keys().any(|k| k.starts_with("Slurmctld(")));
         assert_eq!(c.cgroup, None);
+    }
+
+    /// Slurm >= 23.02 (captured from 24.11) gives each Prolog/Epilog
+    /// entry its own indexed line.
+    #[test]
+    fn indexed_list_settings() {
+        let c = parse_show_config(
+            "Prolog[0]               = /etc/slurm/prolog.d/*\n\
+             Prolog[1]               = /etc/carme/prolog\n\
+             PrologEpilogTimeout     = 65534\n\
+             PrologFlags             = Alloc\n\
+             Epilog                  = /etc/carme/epilog\n",
+        );
+        assert_eq!(
+            c.list("Prolog").as_deref(),
+            Some("/etc/slurm/prolog.d/*,/etc/carme/prolog")
+        );
+        assert_eq!(c.list("Epilog").as_deref(), Some("/etc/carme/epilog"));
+        assert_eq!(c.list("PrologSlurmctld"), None);
     }
 
     #[test]

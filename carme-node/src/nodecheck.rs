@@ -78,8 +78,8 @@ pub fn gather(req: &Request) -> NodeFacts {
     };
     let scripts = |key: &str| {
         conf.as_ref()
-            .and_then(|c| c.get(key))
-            .map(script_facts)
+            .and_then(|c| c.list(key))
+            .map(|v| script_facts(&v))
             .unwrap_or_default()
     };
     NodeFacts {

@@ -153,13 +153,20 @@ start() {
     if [ "${CARME_INSTALLED:-}" = 1 ]; then
         # The chaining the slurm.conf snippet documents: Slurm runs every
         # program in prolog.d/ and epilog.d/ (Prolog=DIR/*), here the knob
-        # and a link to the installed program, which reads its default
-        # config (/etc/carme/carme.toml, linked to this cluster's).
+        # and a link to the snippet's Prolog=/Epilog= (the package's
+        # /etc/carme/prolog and epilog), which run the installed programs
+        # with their default config (/etc/carme/carme.toml, linked to this
+        # cluster's).
         mkdir -p "$dir/etc/prolog.d" "$dir/etc/epilog.d"
         printf '#!/bin/sh\n%s\nexit 0\n' "$delay" >"$dir/etc/prolog.d/00-delay"
         chmod 755 "$dir/etc/prolog.d" "$dir/etc/epilog.d" "$dir/etc/prolog.d/00-delay"
         ln -s "$INST_PROLOG" "$dir/etc/prolog.d/50-carme"
         ln -s "$INST_EPILOG" "$dir/etc/epilog.d/50-carme"
+        # Tests run the epilog by hand, as slurmd would.
+        for f in prolog epilog; do
+            printf '#!/bin/sh\nexec %s\n' "$dir/etc/$f.d/50-carme" >"$dir/libexec/$f.sh"
+            chmod 755 "$dir/libexec/$f.sh"
+        done
     else
         for f in prolog epilog; do
             {

@@ -45,7 +45,7 @@ expected_files() {
         echo "$plugdir/spank_carme.so"
         printf '%s\n' /usr/bin/carme-launch /usr/libexec/carme/carme-prolog /usr/libexec/carme/carme-epilog
         [ "$series" != 22.05 ] || echo /usr/libexec/carme/carme-exec
-        printf '%s\n' /etc/carme/carme.toml /etc/logrotate.d/carme-slurm \
+        printf '%s\n' /etc/carme/carme.toml /etc/carme/prolog /etc/carme/epilog /etc/logrotate.d/carme-slurm \
             /usr/lib/tmpfiles.d/carme-slurm.conf \
             /usr/share/carme/plugstack.conf /usr/share/carme/slurm.conf.snippet \
             /usr/share/doc/carme-slurm/README.md /usr/share/doc/carme-slurm/copyright \
@@ -79,6 +79,17 @@ check_tree() {
         path=$(sed -n "s/^$key=//p" "$root/usr/share/carme/slurm.conf.snippet")
         [ -n "$path" ] && [ -x "$root$path" ] && ok "$name: the snippet's $key=$path is installed" ||
             fail "$name: the snippet's $key=$path is not an installed program"
+    done
+    # Prolog=/Epilog= are the conffile wrappers: they run the installed
+    # program, and exit 0 without output once it is gone (removed package).
+    for key in prolog epilog; do
+        grep -qx "exec \"\$p\" \"\$@\"" "$root/etc/carme/$key" &&
+            grep -qx "p=/usr/libexec/carme/carme-$key" "$root/etc/carme/$key" ||
+            fail "$name: /etc/carme/$key does not exec /usr/libexec/carme/carme-$key"
+        mkdir -p "$WORK/empty"
+        out=$(cd "$WORK/empty" && env -i PATH=/usr/bin:/bin sh "$root/etc/carme/$key" 2>&1) && [ -z "$out" ] ||
+            [ -e /usr/libexec/carme/carme-$key ] ||
+            fail "$name: /etc/carme/$key without the program: exit $?, output '$out'"
     done
     grep -qx 'PrologFlags=Alloc' "$root/usr/share/carme/slurm.conf.snippet" ||
         fail "$name: the slurm.conf snippet lacks PrologFlags=Alloc"
@@ -147,7 +158,7 @@ for s in "bookworm 22.05 24.11" "trixie 24.11 26.05" "forky 26.05 22.05"; do
     grep -q 'libc6 (>= 2\.' <<<"$deps" || fail "$name: no libc6 dependency"
     dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$WORK" -f - ./conffiles ./postinst ./postrm 2>/dev/null ||
         fail "$name: control files missing"
-    [ "$(cat "$WORK/conffiles")" = $'/etc/carme/carme.toml\n/etc/logrotate.d/carme-slurm' ] ||
+    [ "$(cat "$WORK/conffiles")" = $'/etc/carme/carme.toml\n/etc/carme/epilog\n/etc/carme/prolog\n/etc/logrotate.d/carme-slurm' ] ||
         fail "$name: conffiles are: $(cat "$WORK/conffiles")"
     sh -n "$WORK/postinst" && sh -n "$WORK/postrm" || fail "$name: a maintainer script does not parse"
     listing=$(dpkg-deb -c "$deb")
@@ -183,7 +194,7 @@ for s in "bookworm 22.05 24.11" "trixie 24.11 26.05" "forky 26.05 22.05"; do
             case "$f" in /etc/carme|/usr/libexec/carme|/usr/share/carme|/usr/share/doc/carme-slurm) ;; *) echo "$f" ;; esac
           done | LC_ALL=C sort) >"$WORK/diff" && ok "$name: exactly the expected files (rpm -qlp)" ||
         fail "$name: files differ:"$'\n'"$(cat "$WORK/diff")"
-    [ "$(rpm -qcp "$rpm_file" 2>/dev/null)" = $'/etc/carme/carme.toml\n/etc/logrotate.d/carme-slurm' ] ||
+    [ "$(rpm -qcp "$rpm_file" 2>/dev/null)" = $'/etc/carme/carme.toml\n/etc/carme/epilog\n/etc/carme/prolog\n/etc/logrotate.d/carme-slurm' ] ||
         fail "$name: config files are $(rpm -qcp "$rpm_file" 2>/dev/null | tr '\n' ' ')"
     rpm -qp --scripts "$rpm_file" 2>/dev/null | grep -q 'systemd-tmpfiles --create /usr/lib/tmpfiles.d/carme-slurm.conf' ||
         fail "$name: %post does not make the tmpfiles.d directories"

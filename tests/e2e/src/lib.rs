@@ -54,6 +54,19 @@ impl Cluster {
         self.dir.join("etc/carme.toml")
     }
 
+    /// The config path the plugin is given, which its messages name: the
+    /// cluster's own, or, where the cluster runs an installed package
+    /// (tests/cluster/cluster.sh, CARME_INSTALLED=1: DIR/lib holds a link
+    /// to the installed plugin), the package's /etc/carme/carme.toml,
+    /// linked to the cluster's.
+    pub fn config_as_read(&self) -> PathBuf {
+        if std::fs::read_link(self.dir.join("lib/libcarme_spank.so")).is_ok() {
+            PathBuf::from("/etc/carme/carme.toml")
+        } else {
+            self.carme_toml()
+        }
+    }
+
     /// Run `argv` as `user` in their home directory, with the cluster's
     /// SLURM_CONF and the extra `env`, optionally feeding `stdin`.
     pub fn run_as(&self, user: &str, argv: &[&str]) -> Out {

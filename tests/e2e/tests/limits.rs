@@ -351,10 +351,13 @@ fn a_broken_rule_stops_only_its_users_jobs_and_check_config_finds_it() {
         .unwrap()
         + 1;
     let _swap = ConfigSwap::new(&c.carme_toml(), &text);
-    let want = format!(
-        "{}:{line}: key `limits.users.carmetest3.max_gpus_per_jobb`",
-        c.carme_toml().display()
-    );
+    let want_in = |path: &std::path::Path| {
+        format!(
+            "{}:{line}: key `limits.users.carmetest3.max_gpus_per_jobb`",
+            path.display()
+        )
+    };
+    let want = want_in(&c.config_as_read());
 
     let out = c.run_as(OTHER, &["srun", "-C", "carme", "true"]);
     assert_ne!(out.code, 0, "{}", out.all());
@@ -370,5 +373,6 @@ fn a_broken_rule_stops_only_its_users_jobs_and_check_config_finds_it() {
         c.carme_toml().to_str().unwrap(),
     ]);
     assert_eq!(out.code, 1, "{}", out.all());
+    let want = want_in(&c.carme_toml());
     assert!(out.stderr.contains(&want), "want {want}: {}", out.all());
 }

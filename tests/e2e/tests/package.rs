@@ -5,8 +5,8 @@
 //!   enabled it with the link the shipped snippet describes; the cluster
 //!   runs the installed files. Here: `dpkg -r` leaves Slurm working for
 //!   every job that does not use Carme (the enabling link dangles, which
-//!   Slurm skips), and a reinstall brings Carme back with the admin's
-//!   config kept.
+//!   Slurm skips; the Prolog=/Epilog= wrappers stay and do nothing), and
+//!   a reinstall brings Carme back with the admin's config kept.
 //! - Slurm 22.05 (this machine, whose /usr the harness never installs
 //!   into): the cluster loads the very plugin build the bookworm .deb
 //!   carries, and the .deb is pinned to 22.05.
@@ -158,6 +158,11 @@ fn the_package_is_what_runs_and_removing_it_leaves_slurm_working() {
         std::fs::read_link("/etc/carme/carme.toml").ok(),
         Some(config_link.clone())
     );
+    // So do the Prolog=/Epilog= wrappers slurm.conf names: a missing
+    // program there would drain every node at the next job.
+    for f in ["/etc/carme/prolog", "/etc/carme/epilog"] {
+        assert!(Path::new(f).is_file(), "dpkg -r removed {f}");
+    }
 
     // Every job that does not use Carme runs: steps on all three nodes
     // (each slurmstepd reads the plugstack), a batch job, and a job that

@@ -114,6 +114,10 @@ pub struct ProgramFacts {
     pub file: PathFacts,
     /// The first line `--version` printed, or why there is none.
     pub version: Option<Result<String, String>>,
+    /// Why `--version` was not run (check-node runs as root: never a
+    /// program others than root could change, nor one named by a config
+    /// others could change).
+    pub unprobed: Option<String>,
 }
 
 /// One existing component of a base directory's path, from `/` down,
@@ -470,7 +474,20 @@ fn runtime(cfg: &Config, facts: &[(PathBuf, ProgramFacts)], out: &mut Vec<Findin
                     path.display()
                 ),
             )),
-            None => out.push(ok("runtime", subject, format!("{what} is executable"))),
+            None => match &p.unprobed {
+                Some(why) => out.push(problem(
+                    "runtime",
+                    subject,
+                    Status::Warning,
+                    format!("{what}: its version was not asked, as root: {why}"),
+                    format!(
+                        "make {} and every directory above it root's and not writable by \
+                         group or others",
+                        path.display()
+                    ),
+                )),
+                None => out.push(ok("runtime", subject, format!("{what} is executable"))),
+            },
         }
     }
 }
@@ -1185,6 +1202,7 @@ runtime = "apptainer"
         ProgramFacts {
             file: PathFacts::Found(file(0, 0o755)),
             version: Some(Ok(version.into())),
+            unprobed: None,
         }
     }
 
@@ -1394,6 +1412,19 @@ runtime = "apptainer"
                 "runtime version fails",
                 |f| f.runtimes[0].1.version = Some(Err("exit status 1".into())),
                 &[("runtime", Warning, "`--version` failed: exit status 1")],
+            ),
+            (
+                "runtime in a directory others can write: not run as root",
+                |f| {
+                    f.runtimes[0].1.version = None;
+                    f.runtimes[0].1.unprobed =
+                        Some("/opt is owned by uid 1000 with mode 0755".into());
+                },
+                &[(
+                    "runtime",
+                    Warning,
+                    "its version was not asked, as root: /opt is owned by uid 1000",
+                )],
             ),
             (
                 "image missing",

@@ -84,7 +84,9 @@ pub fn gather(req: &Request) -> NodeFacts {
     };
     NodeFacts {
         node: req.node.to_string(),
-        runtimes: cfg.map(runtimes).unwrap_or_default(),
+        runtimes: cfg
+            .map(|c| runtimes(c, config.trust.is_none()))
+            .unwrap_or_default(),
         images: cfg
             .map(|c| {
                 c.images
@@ -96,6 +98,7 @@ pub fn gather(req: &Request) -> NodeFacts {
         exec_helper: cfg.map(|c| ProgramFacts {
             file: path_facts(&c.runtime.exec_helper),
             version: None,
+            unprobed: None,
         }),
         bases: cfg
             .map(|c| {
@@ -215,17 +218,54 @@ fn version_of(path: &Path) -> Result<String, String> {
     }
 }
 
-fn runtimes(cfg: &Config) -> Vec<(PathBuf, ProgramFacts)> {
+/// Each runtime's facts; `--version` is run (as root) only where the
+/// config is root's alone (`trusted`) and the binary and every directory
+/// above it are too, and then by its resolved path.
+fn runtimes(cfg: &Config, trusted: bool) -> Vec<(PathBuf, ProgramFacts)> {
     nodecheck::runtimes(cfg)
         .into_iter()
         .map(|(_, path, _)| {
             let file = path_facts(&path);
             let runnable =
                 matches!(&file, PathFacts::Found(m) if m.is_file() && m.mode & 0o111 != 0);
-            let version = runnable.then(|| version_of(&path));
-            (path, ProgramFacts { file, version })
+            let (mut version, mut unprobed) = (None, None);
+            if runnable {
+                match root_only(&path) {
+                    _ if !trusted => {
+                        unprobed = Some("the config is not root's alone (see config-trust)".into())
+                    }
+                    Ok(real) => version = Some(version_of(&real)),
+                    Err(why) => unprobed = Some(why),
+                }
+            }
+            (
+                path,
+                ProgramFacts {
+                    file,
+                    version,
+                    unprobed,
+                },
+            )
         })
         .collect()
+}
+
+/// `path` resolved, when it and every directory above it are root's and
+/// not writable by group or others (sticky ones neither); else why not.
+fn root_only(path: &Path) -> Result<PathBuf, String> {
+    let real = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for p in real.ancestors() {
+        let m = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if m.uid() != 0 || m.mode() & 0o022 != 0 {
+            return Err(format!(
+                "{} is owned by uid {} with mode {:04o}",
+                p.display(),
+                m.uid(),
+                m.mode() & 0o7777
+            ));
+        }
+    }
+    Ok(real)
 }
 
 /// `lstat` of each component of `path` from `/` down, until one is
@@ -608,6 +648,39 @@ mod tests {
         assert_eq!(got[1].path, d.join("50-carme"));
         assert_eq!(got[1].real.as_deref(), Ok(bin.as_path()));
         assert_eq!(got[1].text, None, "not a script");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// check-node runs `--version` as root: never on a program under a
+    /// directory others can write (here /tmp), nor by a link's name.
+    #[test]
+    fn versions_are_asked_only_of_root_only_programs() {
+        let d = scratch("rootonly");
+        let p = d.join("ch-run");
+        std::fs::write(&p, "#!/bin/sh\necho 'ch-run 0.38'\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let why = root_only(&p).unwrap_err();
+        assert!(why.contains("/tmp") && why.contains("mode 1777"), "{why}");
+        let real = root_only(Path::new("/bin/sh")).unwrap();
+        assert!(
+            real.is_absolute() && real.ancestors().count() > 2,
+            "{real:?}"
+        );
+
+        let toml = format!(
+            "[runtime]\nkind = \"charliecloud\"\npath = \"{}\"\n",
+            p.display()
+        );
+        let cfg = carme_core::Config::parse(&toml, Path::new("/etc/carme/carme.toml")).unwrap();
+        let facts = runtimes(&cfg, true);
+        assert_eq!(facts[0].1.version, None);
+        assert!(
+            facts[0]
+                .1
+                .unprobed
+                .as_deref()
+                .is_some_and(|w| w.contains("/tmp"))
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -256,7 +256,10 @@ fn keep_record(
     if beeond_gone {
         rec.beeond = None;
     }
-    match ops.write_root_file(record, &rec.to_text()) {
+    match rec
+        .to_text()
+        .and_then(|text| ops.write_root_file(record, &text))
+    {
         Ok(()) => true,
         Err(e) => {
             log.error(&format!("cannot keep the job's record: {e}"));

@@ -131,12 +131,16 @@ pub fn prepare(
     // job's, and leaves these paths alone.
     let lock = clear_earlier_job(ops, log, job, state_dir)?;
     let record = state_dir.join(crate::nodejob::record_name(job.job_id));
-    ops.write_root_file(&record, &job.to_text()).map_err(|e| {
-        fault(
-            format!("cannot record the job's setup: {e}"),
-            "carme: cannot write its state dir",
-        )
-    })?;
+    // A value the record cannot hold byte for byte (a line break in an
+    // admin's path) is refused like a failed write: nothing is set up.
+    job.to_text()
+        .and_then(|text| ops.write_root_file(&record, &text))
+        .map_err(|e| {
+            fault(
+                format!("cannot record the job's setup: {e}"),
+                "carme: cannot write its state dir",
+            )
+        })?;
     drop(lock);
     let mut done = Vec::new();
     for (what, base) in [

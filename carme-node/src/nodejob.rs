@@ -284,10 +284,6 @@ pub fn record_job(name: &str) -> Option<u32> {
     (record_name(id) == name).then_some(id)
 }
 
-fn one_line(s: &str) -> String {
-    s.replace('\n', " ")
-}
-
 impl NodeJob {
     /// What tells this job from another with the same id.
     pub fn identity(&self) -> Identity {
@@ -299,35 +295,57 @@ impl NodeJob {
         }
     }
 
-    pub fn to_text(&self) -> String {
+    /// The record's text; Err (nothing written) for a value it could
+    /// not give back byte for byte: one holding a line break or a
+    /// carriage return, or a path that is not UTF-8. The epilog acts as
+    /// root on these paths, so a changed value is never written.
+    pub fn to_text(&self) -> Result<String, String> {
         let mut s = String::new();
+        let mut bad: Option<String> = None;
         let mut kv = |k: &str, v: &str| {
-            let _ = writeln!(s, "{k}={}", one_line(v));
+            if v.contains(['\n', '\r']) {
+                bad.get_or_insert_with(|| format!("{k} holds a line break or is not UTF-8: {v:?}"));
+            }
+            let _ = writeln!(s, "{k}={v}");
+        };
+        let text = |p: &Path| {
+            p.to_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| "\n".into())
         };
         kv("job_id", &self.job_id.to_string());
         kv("restart", &self.restart.to_string());
         kv("uid", &self.uid.to_string());
         kv("gid", &self.gid.to_string());
         kv("node", &self.node);
-        kv("tmp_base", &self.tmp_base.to_string_lossy());
+        kv("tmp_base", &text(&self.tmp_base));
         if let Some(sb) = &self.scratch_base {
-            kv("scratch_base", &sb.to_string_lossy());
+            kv("scratch_base", &text(sb));
         }
         if let Some(b) = &self.beeond {
             let st = &b.setup;
-            kv("beeond_command", &st.command.to_string_lossy());
-            kv("beeond_nodes", &st.nodes.join(","));
-            kv("beeond_nodefile", &st.nodefile.to_string_lossy());
-            kv("beeond_data_dir", &st.data_dir.to_string_lossy());
-            kv("beeond_mount_arg", &st.mount.to_string_lossy());
-            kv("beeond_status_file", &st.status_file.to_string_lossy());
-            kv("beeond_log_dir", &st.log_dir.to_string_lossy());
+            kv("beeond_command", &text(&st.command));
+            // Read back by splitting at ',': a name holding one would change.
+            let nodes = st.nodes.join(",");
+            kv(
+                "beeond_nodes",
+                if st.nodes.iter().any(|n| n.contains(',')) {
+                    "\n"
+                } else {
+                    &nodes
+                },
+            );
+            kv("beeond_nodefile", &text(&st.nodefile));
+            kv("beeond_data_dir", &text(&st.data_dir));
+            kv("beeond_mount_arg", &text(&st.mount));
+            kv("beeond_status_file", &text(&st.status_file));
+            kv("beeond_log_dir", &text(&st.log_dir));
             for a in &st.extra_start_args {
                 kv("beeond_extra_start_arg", a);
             }
             kv("beeond_first", if b.first { "1" } else { "0" });
-            kv("beeond_mount_base", &b.mount_base.to_string_lossy());
-            kv("beeond_mount", &b.mount.to_string_lossy());
+            kv("beeond_mount_base", &text(&b.mount_base));
+            kv("beeond_mount", &text(&b.mount));
             kv(
                 "beeond_start_timeout_ms",
                 &b.start_timeout.as_millis().to_string(),
@@ -345,11 +363,18 @@ impl NodeJob {
             kv("leftover_tries", &t.tries.to_string());
             kv("leftover_fruitless", &t.fruitless.to_string());
         }
-        format!("{MAGIC}\n{s}")
+        match bad {
+            Some(why) => Err(format!("cannot record job {}: {why}", self.job_id)),
+            None => Ok(format!("{MAGIC}\n{s}")),
+        }
     }
 
     pub fn parse(text: &str) -> Result<NodeJob, String> {
-        let mut lines = text.lines();
+        // Split on '\n' only: `lines()` would drop a value's trailing '\r'.
+        if text.contains('\r') {
+            return Err("a carriage return in the record".into());
+        }
+        let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
         if lines.next() != Some(MAGIC) {
             return Err("not a carme node-job record".into());
         }
@@ -458,7 +483,7 @@ pub fn read(state_dir: &Path, job: u32) -> Result<Option<NodeJob>, String> {
 
 /// Record `job` in `state_dir`.
 pub fn write(state_dir: &Path, job: &NodeJob) -> Result<(), String> {
-    crate::state::write_root_file(&state_dir.join(record_name(job.job_id)), &job.to_text())
+    crate::state::write_root_file(&state_dir.join(record_name(job.job_id)), &job.to_text()?)
 }
 
 #[cfg(test)]
@@ -498,6 +523,26 @@ extra_start_args = ["-m", "2"]
             restart: 0,
             beeond_option: false,
         }
+    }
+
+    /// Every value comes back byte for byte, or nothing is written: the
+    /// epilog acts as root on these paths (issue 14, finding 6's kind).
+    #[test]
+    fn values_that_would_not_round_trip_are_refused() {
+        let sample_job = || plan(&cfg(CFG), &facts("n1", "carme&beeond")).unwrap();
+        let mut j = sample_job();
+        j.tmp_base = PathBuf::from("/var/lib/carme/tmp\r");
+        assert!(j.to_text().unwrap_err().contains("tmp_base"));
+        j.tmp_base = PathBuf::from("/var/lib/carme/tmp\n/x");
+        assert!(j.to_text().unwrap_err().contains("tmp_base"));
+        let mut j = sample_job();
+        j.beeond.as_mut().unwrap().setup.nodes.push("n9,n10".into());
+        assert!(j.to_text().unwrap_err().contains("beeond_nodes"));
+        let ok = sample_job().to_text().unwrap();
+        let with_cr = ok.replace("tmp_base=", "tmp_base=\r");
+        assert!(NodeJob::parse(&with_cr).is_err());
+        assert!(NodeJob::parse(&ok.replace('\n', "\r\n")).is_err());
+        assert_eq!(NodeJob::parse(&ok).unwrap(), sample_job());
     }
 
     #[test]
@@ -627,7 +672,7 @@ extra_start_args = ["-m", "2"]
             ("n1", "carme"),
         ] {
             let j = plan(&cfg(CFG), &facts(node, constraint)).unwrap();
-            assert_eq!(NodeJob::parse(&j.to_text()).unwrap(), j);
+            assert_eq!(NodeJob::parse(&j.to_text().unwrap()).unwrap(), j);
         }
         let j = plan(
             &cfg(CFG
@@ -636,16 +681,16 @@ extra_start_args = ["-m", "2"]
             &facts("n1", "carme"),
         )
         .unwrap();
-        assert_eq!(NodeJob::parse(&j.to_text()).unwrap(), j);
+        assert_eq!(NodeJob::parse(&j.to_text().unwrap()).unwrap(), j);
         // An ended job's record with leftovers.
         let mut j = plan(&cfg(CFG), &facts("n1", "carme")).unwrap();
         j.leftover = Some(Tries {
             tries: 4,
             fruitless: 2,
         });
-        assert_eq!(NodeJob::parse(&j.to_text()).unwrap(), j);
+        assert_eq!(NodeJob::parse(&j.to_text().unwrap()).unwrap(), j);
         assert!(
-            NodeJob::parse(&j.to_text().replace("leftover_fruitless=2\n", "")).is_err(),
+            NodeJob::parse(&j.to_text().unwrap().replace("leftover_fruitless=2\n", "")).is_err(),
             "half a leftover"
         );
         for (name, id) in [

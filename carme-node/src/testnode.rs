@@ -1008,7 +1008,7 @@ wait_timeout = "120s"
         j.leftover = tries;
         n.write_root_file(
             &Path::new(STATE).join(nodejob::record_name(id)),
-            &j.to_text(),
+            &j.to_text().unwrap(),
         )
         .unwrap();
     }
@@ -1022,7 +1022,7 @@ wait_timeout = "120s"
         let n = FakeNode::new();
         n.write_root_file(
             &Path::new(STATE).join("job-42.node"),
-            &job("n1", "carme", 0).to_text(),
+            &job("n1", "carme", 0).to_text().unwrap(),
         )
         .unwrap();
         // tmp runs out of time after removing 1000 entries; scratch gets
@@ -1214,7 +1214,7 @@ wait_timeout = "120s"
         let state = Path::new("/run/carme/n2");
         let n = FakeNode::new();
         let old = earlier("n2", "n[1-2]");
-        n.write_root_file(&state.join("job-42.node"), &old.to_text())
+        n.write_root_file(&state.join("job-42.node"), &old.to_text().unwrap())
             .unwrap();
         n.mount(MOUNT2);
         n.respond(|n, action| {
@@ -1262,8 +1262,11 @@ wait_timeout = "120s"
         let old_nodes = "/run/carme/n1/job-42.beeond-nodes";
         n.write_root_file(Path::new(old_nodes), &nodefile_text(&old))
             .unwrap();
-        n.write_root_file(&Path::new(STATE).join("job-42.node"), &old.to_text())
-            .unwrap();
+        n.write_root_file(
+            &Path::new(STATE).join("job-42.node"),
+            &old.to_text().unwrap(),
+        )
+        .unwrap();
         n.root_file(STATUS);
         n.mount(MOUNT1);
         n.respond(|n, action| {
@@ -1296,8 +1299,11 @@ wait_timeout = "120s"
         old.uid = 2000;
         old.gid = 200;
         old.leftover = tries(1, 0);
-        n.write_root_file(&Path::new(STATE).join("job-42.node"), &old.to_text())
-            .unwrap();
+        n.write_root_file(
+            &Path::new(STATE).join("job-42.node"),
+            &old.to_text().unwrap(),
+        )
+        .unwrap();
         n.removals.borrow_mut().extend([out_of_time(10)]);
         let log = MemoryLog::default();
         jobprep::prepare(&n, &log, &job("n1", "carme", 0), Path::new(STATE)).unwrap();
@@ -1331,8 +1337,11 @@ wait_timeout = "120s"
         let n = FakeNode::new();
         let mut old = job("n1", "carme", 0);
         old.leftover = tries(3, 3);
-        n.write_root_file(&Path::new(STATE).join("job-42.node"), &old.to_text())
-            .unwrap();
+        n.write_root_file(
+            &Path::new(STATE).join("job-42.node"),
+            &old.to_text().unwrap(),
+        )
+        .unwrap();
         n.removals.borrow_mut().extend([out_of_time(0)]);
         let log = MemoryLog::default();
         jobprep::prepare(&n, &log, &job("n1", "carme", 1), Path::new(STATE)).unwrap();
@@ -1381,8 +1390,11 @@ wait_timeout = "120s"
         let mut old = job("n1", "carme", 0);
         old.leftover = tries(1, 0);
         let n = FakeNode::new();
-        n.write_root_file(&Path::new(STATE).join("job-42.node"), &old.to_text())
-            .unwrap();
+        n.write_root_file(
+            &Path::new(STATE).join("job-42.node"),
+            &old.to_text().unwrap(),
+        )
+        .unwrap();
         n.locked.borrow_mut().insert(42);
         let log = MemoryLog::default();
         let t0 = n.elapsed();
@@ -1402,7 +1414,7 @@ wait_timeout = "120s"
         let n = FakeNode::new();
         n.write_root_file(
             &Path::new(STATE).join("job-42.node"),
-            &job("n1", "carme", 0).to_text(),
+            &job("n1", "carme", 0).to_text().unwrap(),
         )
         .unwrap();
         let log = MemoryLog::default();
@@ -1422,12 +1434,15 @@ wait_timeout = "120s"
         let mut old = job("n1", "carme", 0);
         old.uid = 2000;
         old.leftover = tries(1, 0);
-        n.write_root_file(&Path::new(STATE).join("job-42.node"), &old.to_text())
-            .unwrap();
+        n.write_root_file(
+            &Path::new(STATE).join("job-42.node"),
+            &old.to_text().unwrap(),
+        )
+        .unwrap();
         *n.during_removal.borrow_mut() = Some(Box::new(|n: &FakeNode| {
             n.write_root_file(
                 &Path::new(STATE).join("job-42.node"),
-                &job("n1", "carme", 0).to_text(),
+                &job("n1", "carme", 0).to_text().unwrap(),
             )
             .unwrap();
             n.root_file(&format!("{STATE}/job-42"));

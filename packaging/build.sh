@@ -97,9 +97,9 @@ for p in carme-launch.1 carme.toml.5 carme-prolog.8 carme-epilog.8; do
     [ -s "$WORK/man/$p" ] || die "carme-man made no $p"
 done
 
-# Lay out one package's files under $1 (plugin dir $2, series $3).
+# Lay out one package's files under $1 (plugin dir $2, series $3, deb|rpm $4).
 stage() {
-    local root=$1 plugdir=$2 series=$3
+    local root=$1 plugdir=$2 series=$3 kind=$4
     local so=$TARGET/slurm-$series/release/libcarme_spank.so
     install -D -m 0644 "$so" "$root$plugdir/$PLUGIN_NAME"
     install -D -m 0755 "$BIN/carme-launch" "$root/usr/bin/carme-launch"
@@ -109,9 +109,15 @@ stage() {
         install -D -m 0755 "$BIN/carme-exec" "$root/usr/libexec/carme/carme-exec"
     fi
     install -D -m 0644 etc/carme.toml "$root/etc/carme/carme.toml"
-    # Prolog=/Epilog= name these conffiles, which outlive a removal.
-    install -m 0755 "$HERE/files/prolog" "$root/etc/carme/prolog"
-    install -m 0755 "$HERE/files/epilog" "$root/etc/carme/epilog"
+    # Prolog=/Epilog= name /etc/carme/prolog and epilog, which must outlive
+    # a removal: dpkg keeps conffiles until purge; rpm -e deletes even
+    # %config files, so the .rpm ships them in /usr/share/carme and its
+    # %post copies them to /etc/carme when missing (files no package owns).
+    local wrappers=$root/etc/carme
+    [ "$kind" = deb ] || wrappers=$root/usr/share/carme
+    install -d -m 0755 "$wrappers"
+    install -m 0755 "$HERE/files/prolog" "$wrappers/prolog"
+    install -m 0755 "$HERE/files/epilog" "$wrappers/epilog"
     install -d -m 0755 "$root/usr/share/carme"
     sed "s|/usr/lib/x86_64-linux-gnu/slurm-wlm/spank_carme.so|$plugdir/$PLUGIN_NAME|" \
         etc/plugstack.conf >"$root/usr/share/carme/plugstack.conf"
@@ -139,7 +145,7 @@ rm -f "$OUT"/carme-slurm*.deb "$OUT"/carme-slurm*.rpm
 for s in "${SUITES[@]}"; do
     suite=${s% *} series=${s#* }
     root=$WORK/deb-$suite
-    stage "$root" "$DEB_PLUGIN_DIR" "$series"
+    stage "$root" "$DEB_PLUGIN_DIR" "$series" deb
     gzip -9n <"$HERE/deb/changelog" >"$root/usr/share/doc/carme-slurm/changelog.Debian.gz"
     install -d -m 0755 "$root/DEBIAN"
     glibc=$(glibc_needed "$root/usr/bin/carme-launch" "$root$DEB_PLUGIN_DIR/$PLUGIN_NAME" \
@@ -167,7 +173,7 @@ done
 for s in "${SUITES[@]}"; do
     series=${s#* }
     root=$WORK/rpm-$series
-    stage "$root" "$RPM_PLUGIN_DIR" "$series"
+    stage "$root" "$RPM_PLUGIN_DIR" "$series" rpm
     files=$(cd "$root" && find . -type f -printf '/%P\n' | LC_ALL=C sort |
         sed -e 's|^/etc/carme/[a-z.]*$|%config(noreplace) &|' \
             -e 's|^/etc/logrotate.d/carme-slurm$|%config(noreplace) &|' \

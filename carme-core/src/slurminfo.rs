@@ -173,33 +173,50 @@ pub struct NodeInfo {
 /// or blocks separated by blank lines).
 pub fn parse_nodes(text: &str) -> Vec<NodeInfo> {
     let mut nodes: Vec<NodeInfo> = Vec::new();
-    for word in text.split_whitespace() {
-        let Some((k, v)) = word.split_once('=') else {
-            continue;
-        };
-        let list = |v: &str| -> Vec<String> {
-            if v == "(null)" || v.is_empty() {
-                Vec::new()
-            } else {
-                v.split(',').map(str::to_string).collect()
+    // Free text (Reason=, Comment=, Extra=) may hold `NodeName=` or
+    // `AvailableFeatures=` words: a node starts only at a line's first
+    // word, the first value of each key counts, and a node's words end at
+    // its first free-text field.
+    let mut open = false;
+    let mut seen: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        for (i, word) in line.split_whitespace().enumerate() {
+            let Some((k, v)) = word.split_once('=') else {
+                continue;
+            };
+            let list = |v: &str| -> Vec<String> {
+                if v == "(null)" || v.is_empty() {
+                    Vec::new()
+                } else {
+                    v.split(',').map(str::to_string).collect()
+                }
+            };
+            if k == "NodeName" && i == 0 {
+                nodes.push(NodeInfo {
+                    name: v.to_string(),
+                    ..NodeInfo::default()
+                });
+                open = true;
+                seen.clear();
+                continue;
             }
-        };
-        if k == "NodeName" {
-            nodes.push(NodeInfo {
-                name: v.to_string(),
-                ..NodeInfo::default()
-            });
-            continue;
-        }
-        let Some(node) = nodes.last_mut() else {
-            continue;
-        };
-        match k {
-            "AvailableFeatures" => node.available_features = list(v),
-            "ActiveFeatures" => node.active_features = list(v),
-            "Version" if v != "(null)" && v != "N/A" => node.version = Some(v.to_string()),
-            "State" => node.state = Some(v.to_string()),
-            _ => {}
+            if matches!(k, "Reason" | "Comment" | "Extra") {
+                open = false;
+            }
+            let Some(node) = nodes.last_mut().filter(|_| open) else {
+                continue;
+            };
+            if seen.contains(&k) {
+                continue;
+            }
+            seen.push(k);
+            match k {
+                "AvailableFeatures" => node.available_features = list(v),
+                "ActiveFeatures" => node.active_features = list(v),
+                "Version" if v != "(null)" && v != "N/A" => node.version = Some(v.to_string()),
+                "State" => node.state = Some(v.to_string()),
+                _ => {}
+            }
         }
     }
     nodes
@@ -414,6 +431,26 @@ mod tests {
         let c = parse_show_config(text);
         assert_eq!(c.cgroup.unwrap().len(), 1);
         assert_eq!(c.settings.len(), 1);
+    }
+
+    /// Text an admin (or a drain reason) put in free-text fields cannot
+    /// add a node or change its features.
+    #[test]
+    fn free_text_fields_add_no_node() {
+        let one = "NodeName=n1 Arch=x86_64 AvailableFeatures=carme ActiveFeatures=carme \
+                   State=IDLE Reason=NodeName=n2 AvailableFeatures=beeond [root@2026-12-02]\n";
+        let nodes = parse_nodes(one);
+        assert_eq!(nodes.len(), 1, "{nodes:?}");
+        assert_eq!(nodes[0].available_features, ["carme"]);
+        let block = "NodeName=n1 Arch=x86_64 CoresPerSocket=1\n   AvailableFeatures=carme\n   \
+                     Comment=AvailableFeatures=x State=DOWN\n   State=IDLE\n";
+        let nodes = parse_nodes(block);
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].available_features, ["carme"]);
+        assert_eq!(
+            nodes[0].state, None,
+            "after Comment= nothing counts: {nodes:?}"
+        );
     }
 
     #[test]

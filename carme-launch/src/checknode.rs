@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use carme_core::nodecheck::{self, Finding, Status};
+use carme_core::text::escape_controls;
 use carme_node::nodecheck::{Request, gather, short_hostname};
 
 /// The `--json` document's format version.
@@ -36,7 +37,8 @@ pub fn check_node(
         }
         let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         let summary = format!(
-            "node {node}: {}, {}, {} ok",
+            "node {}: {}, {}, {} ok",
+            escape_controls(&node),
             count(errors, "error"),
             count(warnings, "warning"),
             oks
@@ -56,18 +58,19 @@ pub fn check_node(
 
 /// One finding as text: ok lines plain, warnings and errors prefixed
 /// `carme: ` with their fix below.
+/// Values from the config or Slurm (image names, paths) are shown with
+/// control characters escaped: one finding, one line each, so no text in a
+/// file can rewrite the terminal or forge an `ok:` line.
 fn render(f: &Finding) -> String {
+    let message = escape_controls(&f.message);
     let mut s = match f.status {
-        Status::Ok => format!("ok: [{}] {}\n", f.check, f.message),
-        Status::Warning | Status::Error => format!(
-            "carme: {}: [{}] {}\n",
-            f.status.as_str(),
-            f.check,
-            f.message
-        ),
+        Status::Ok => format!("ok: [{}] {message}\n", f.check),
+        Status::Warning | Status::Error => {
+            format!("carme: {}: [{}] {message}\n", f.status.as_str(), f.check)
+        }
     };
     if let Some(fix) = &f.fix {
-        s.push_str(&format!("  fix: {fix}\n"));
+        s.push_str(&format!("  fix: {}\n", escape_controls(fix)));
     }
     s
 }
@@ -121,6 +124,21 @@ mod tests {
             "carme: error: [gate-feature] node n3 lacks the gate feature `carme`\n  fix: add it\n"
         );
         assert!(render(&finding(Status::Warning, Some("x"))).starts_with("carme: warning: "));
+    }
+
+    /// A config value with an escape sequence and a carriage return cannot
+    /// erase an error line or forge an `ok:` one.
+    #[test]
+    fn findings_are_one_line_each() {
+        let mut f = finding(Status::Error, Some("put it\nthere"));
+        f.message = "image `x\u{1b}[2K\rok: [config-trust] fine` does not exist".into();
+        let text = render(&f);
+        assert_eq!(text.lines().count(), 2, "{text:?}");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert!(
+            text.starts_with("carme: error: [gate-feature] image `x\\x1b[2K\\rok"),
+            "{text:?}"
+        );
     }
 
     #[test]

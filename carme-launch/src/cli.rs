@@ -55,8 +55,10 @@ pub enum Command {
     /// every problem with its fix and changes nothing; exits 1 on any
     /// error. Run it as root.
     CheckNode {
-        /// The config file to check.
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        /// The config file to check, an absolute path (its trust is
+        /// judged along the whole path, as root-side code does).
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH,
+              value_parser = carme_core::config::absolute_config_arg)]
         config: PathBuf,
         /// The node's Slurm name (default: this host's short name, as
         /// slurmd uses).

@@ -56,7 +56,7 @@ pub fn short_hostname() -> String {
 
 /// Every fact check-node judges, for `req`.
 pub fn gather(req: &Request) -> NodeFacts {
-    let config = config_facts(req.config);
+    let (config, trusted) = config_facts(req.config);
     let cfg = config.parsed.as_ref().ok();
     let slurm_version = slurm_version();
     let show_config = slurmctl::scontrol(&["show", "config"], Path::new(CAPTURE_DIR));
@@ -84,9 +84,7 @@ pub fn gather(req: &Request) -> NodeFacts {
     };
     NodeFacts {
         node: req.node.to_string(),
-        runtimes: cfg
-            .map(|c| runtimes(c, config.trust.is_none()))
-            .unwrap_or_default(),
+        runtimes: cfg.map(|c| runtimes(c, trusted)).unwrap_or_default(),
         images: cfg
             .map(|c| {
                 c.images
@@ -142,14 +140,21 @@ fn path_facts(p: &Path) -> PathFacts {
 /// At most `max` bytes of the regular file at `p` (never blocking on a
 /// FIFO or device); Err when larger, not a file, or unreadable.
 fn read_bounded(p: &Path, max: u64) -> Result<Vec<u8>, String> {
+    // Never open what is not a regular file: opening some devices acts
+    // (a watchdog starts, a tape rewinds). The file opened must be the
+    // one looked at.
+    let before = std::fs::metadata(p).map_err(|e| e.to_string())?;
+    if !before.is_file() {
+        return Err("not a regular file".into());
+    }
     let f = File::options()
         .read(true)
         .custom_flags(libc_flags())
         .open(p)
         .map_err(|e| e.to_string())?;
     let m = f.metadata().map_err(|e| e.to_string())?;
-    if !m.is_file() {
-        return Err("not a regular file".into());
+    if !m.is_file() || (m.dev(), m.ino()) != (before.dev(), before.ino()) {
+        return Err("not a regular file, or replaced while being read".into());
     }
     if m.len() > max {
         return Err(format!("larger than {max} bytes"));
@@ -168,16 +173,26 @@ fn libc_flags() -> i32 {
     (nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_NOCTTY).bits()
 }
 
-fn config_facts(path: &Path) -> ConfigFacts {
+/// The config as root-side code reads it (`configfile::read`: owner,
+/// modes, every directory and link on the way, size), and whether that
+/// read succeeded: only then is the config root's alone (`trust` None) and
+/// may check-node run what it names. A config that read refuses is still
+/// read plainly, to report its errors, but runs nothing.
+fn config_facts(path: &Path) -> (ConfigFacts, bool) {
     let unreadable = |e: String| ConfigError {
         file: path.to_path_buf(),
         line: None,
         key: None,
         message: format!("cannot read the config file: {e}"),
     };
-    let text = read_bounded(path, MAX_CONFIG_BYTES).and_then(|b| {
-        String::from_utf8(b).map_err(|_| "stream did not contain valid UTF-8".to_string())
-    });
+    let checked = crate::configfile::read(path);
+    let trusted = checked.is_ok();
+    let text = match &checked {
+        Ok(t) => Ok(t.clone()),
+        Err(_) => read_bounded(path, MAX_CONFIG_BYTES).and_then(|b| {
+            String::from_utf8(b).map_err(|_| "stream did not contain valid UTF-8".to_string())
+        }),
+    };
     let (text, parsed) = match text {
         Ok(t) => {
             let parsed = Config::parse_all(&t, path);
@@ -185,12 +200,15 @@ fn config_facts(path: &Path) -> ConfigFacts {
         }
         Err(e) => (None, Err(vec![unreadable(e)])),
     };
-    ConfigFacts {
+    let facts = ConfigFacts {
         path: path.to_path_buf(),
-        trust: crate::configfile::trust_problem(path),
+        // Whatever made the checked read fail (untrusted, or gone between
+        // two reads) is the trust finding: never "ok" without it.
+        trust: checked.err(),
         text,
         parsed,
-    }
+    };
+    (facts, trusted)
 }
 
 /// `PATH --version`'s first line.
@@ -229,11 +247,10 @@ fn runtimes(cfg: &Config, trusted: bool) -> Vec<(PathBuf, ProgramFacts)> {
             let runnable =
                 matches!(&file, PathFacts::Found(m) if m.is_file() && m.mode & 0o111 != 0);
             let (mut version, mut unprobed) = (None, None);
-            if runnable {
+            if runnable && !trusted {
+                unprobed = Some("the config is not root's alone (see config-trust)".into());
+            } else if runnable {
                 match root_only(&path) {
-                    _ if !trusted => {
-                        unprobed = Some("the config is not root's alone (see config-trust)".into())
-                    }
                     Ok(real) => version = Some(version_of(&real)),
                     Err(why) => unprobed = Some(why),
                 }
@@ -698,7 +715,8 @@ mod tests {
 
     #[test]
     fn config_that_cannot_be_read() {
-        let f = config_facts(Path::new("/nonexistent/carme.toml"));
+        let (f, trusted) = config_facts(Path::new("/nonexistent/carme.toml"));
+        assert!(!trusted);
         assert_eq!(f.text, None);
         let e = f.parsed.unwrap_err();
         assert_eq!(e.len(), 1);
@@ -706,6 +724,38 @@ mod tests {
             e[0].message.starts_with("cannot read the config file: "),
             "{e:?}"
         );
-        assert_eq!(f.trust, None);
+        // The checked read failed: never reported as root's alone.
+        assert!(f.trust.is_some());
+    }
+
+    /// A config others can write is still read and reported, but counts as
+    /// untrusted, and nothing it names is run (review finding: a relative
+    /// path once passed as trusted).
+    #[test]
+    fn a_config_others_can_write_runs_nothing() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = scratch("untrusted");
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let p = d.join("carme.toml");
+        std::fs::write(
+            &p,
+            "[runtime]\nkind = \"charliecloud\"\npath = \"/usr/bin/id\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let (f, trusted) = config_facts(&p);
+        assert!(!trusted && f.trust.is_some());
+        assert!(f.parsed.is_ok() && f.text.is_some());
+        let facts = runtimes(f.parsed.as_ref().unwrap(), trusted);
+        assert_eq!(facts[0].1.version, None);
+        assert!(
+            facts[0]
+                .1
+                .unprobed
+                .as_deref()
+                .unwrap()
+                .contains("not root's alone")
+        );
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -284,7 +284,10 @@ start() {
     write_carme_config "$dir" >"$dir/etc/carme.toml"
     find "$dir/etc" -maxdepth 1 -type f -exec chmod 644 {} +
     if [ "${CARME_INSTALLED:-}" = 1 ]; then
-        # An admin's edit of the conffile, as a link to this cluster's.
+        # An admin's edit of the conffile, as a link to this cluster's:
+        # only in a root's namespace (release.sh exec), never the host's /etc.
+        [ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
+            die "CARME_INSTALLED=1 outside a release.sh namespace: the machine's own /etc/carme is not touched"
         ln -sfn "$dir/etc/carme.toml" /etc/carme/carme.toml
     fi
 

@@ -79,6 +79,10 @@ cleanup() {
 trap cleanup EXIT
 
 if [ "$(bash "$RELEASE" suite "$SERIES")" != host ]; then
+    # Only inside the namespace release.sh made (/proc/1 is the host's
+    # init): never install into the machine's own /usr and /etc.
+    [ "${CARME_RELEASE_UNSHARED:-}" = 1 ] && [ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
+        { echo "run.sh: refusing to install $CARME_E2E_DEB outside the root's namespace" >&2; exit 1; }
     # As an admin would: install the suite's package, keep a changed
     # conffile (the cluster links /etc/carme/carme.toml to its own), and
     # enable the plugin with the link the shipped snippet describes.

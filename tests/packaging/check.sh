@@ -45,7 +45,12 @@ expected_files() {
         echo "$plugdir/spank_carme.so"
         printf '%s\n' /usr/bin/carme-launch /usr/libexec/carme/carme-prolog /usr/libexec/carme/carme-epilog
         [ "$series" != 22.05 ] || echo /usr/libexec/carme/carme-exec
-        printf '%s\n' /etc/carme/carme.toml /etc/carme/prolog /etc/carme/epilog /etc/logrotate.d/carme-slurm \
+        if [ "$kind" = deb ]; then
+            printf '%s\n' /etc/carme/prolog /etc/carme/epilog
+        else
+            printf '%s\n' /usr/share/carme/prolog /usr/share/carme/epilog
+        fi
+        printf '%s\n' /etc/carme/carme.toml /etc/logrotate.d/carme-slurm \
             /usr/lib/tmpfiles.d/carme-slurm.conf \
             /usr/share/carme/plugstack.conf /usr/share/carme/slurm.conf.snippet \
             /usr/share/doc/carme-slurm/README.md /usr/share/doc/carme-slurm/copyright \
@@ -194,12 +199,27 @@ for s in "bookworm 22.05 24.11" "trixie 24.11 26.05" "forky 26.05 22.05"; do
             case "$f" in /etc/carme|/usr/libexec/carme|/usr/share/carme|/usr/share/doc/carme-slurm) ;; *) echo "$f" ;; esac
           done | LC_ALL=C sort) >"$WORK/diff" && ok "$name: exactly the expected files (rpm -qlp)" ||
         fail "$name: files differ:"$'\n'"$(cat "$WORK/diff")"
-    [ "$(rpm -qcp "$rpm_file" 2>/dev/null)" = $'/etc/carme/carme.toml\n/etc/carme/epilog\n/etc/carme/prolog\n/etc/logrotate.d/carme-slurm' ] ||
+    [ "$(rpm -qcp "$rpm_file" 2>/dev/null)" = $'/etc/carme/carme.toml\n/etc/logrotate.d/carme-slurm' ] ||
         fail "$name: config files are $(rpm -qcp "$rpm_file" 2>/dev/null | tr '\n' ' ')"
-    rpm -qp --scripts "$rpm_file" 2>/dev/null | grep -q 'systemd-tmpfiles --create /usr/lib/tmpfiles.d/carme-slurm.conf' ||
+    scripts=$(rpm -qp --scripts "$rpm_file" 2>/dev/null)
+    grep -q 'systemd-tmpfiles --create /usr/lib/tmpfiles.d/carme-slurm.conf' <<<"$scripts" ||
         fail "$name: %post does not make the tmpfiles.d directories"
+    grep -q 'install -m 0755 /usr/share/carme/$f /etc/carme/$f' <<<"$scripts" ||
+        fail "$name: %post does not put the Prolog=/Epilog= wrappers in /etc/carme"
+    # Owners and modes, as rpm would install them (rpm -qp --dump: path
+    # size mtime digest mode owner group ...).
+    dumped=0
+    while read -r path _ _ _ mode owner group _; do
+        dumped=$((dumped + 1))
+        [ "$owner:$group" = root:root ] || fail "$name: $path is $owner:$group"
+        (((8#$mode) & 8#022)) && fail "$name: $path is writable by group or others ($mode)"
+    done < <(rpm -qp --dump "$rpm_file" 2>/dev/null)
+    [ "$dumped" -gt 10 ] && ok "$name: $dumped entries root:root, none writable by group or others" ||
+        fail "$name: rpm --dump listed $dumped entries"
     rm -rf "$WORK/rpm" && mkdir "$WORK/rpm"
     (cd "$WORK/rpm" && rpm2cpio "$rpm_file" | cpio -idm --quiet)
+    # As %post would: the wrappers into /etc/carme.
+    install -m 0755 "$WORK/rpm/usr/share/carme/prolog" "$WORK/rpm/usr/share/carme/epilog" "$WORK/rpm/etc/carme/"
     check_tree "$WORK/rpm" /usr/lib64/slurm "$series" "$name"
     cmp -s "$WORK/rpm/usr/lib64/slurm/spank_carme.so" "$WORK/deb/usr/lib/x86_64-linux-gnu/slurm-wlm/spank_carme.so" &&
         ok "$name: the same plugin build as the $suite .deb" || fail "$name: the plugin differs from the $suite .deb's"

@@ -139,13 +139,13 @@ pub struct Gate {
     /// Image for Carme jobs that do not name one.
     pub default_image: Option<String>,
     /// How slurmstepd learns a job's constraint.
-    pub job_facts: JobFacts,
+    pub job_facts: JobFactSource,
 }
 
 /// Where slurmstepd gets the facts that decide whether a job is a Carme job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum JobFacts {
+pub enum JobFactSource {
     /// carme-prolog records every job on the node, Carme or not, so a
     /// missing record means no prolog ran there (not "not Carme"): the
     /// step then asks slurmctld once and keeps the answer for the job's
@@ -235,7 +235,7 @@ impl fmt::Display for CudaVersion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateBasics {
     pub feature: String,
-    pub job_facts: JobFacts,
+    pub job_facts: JobFactSource,
     pub state_dir: PathTemplate,
 }
 
@@ -450,7 +450,7 @@ impl Default for GateBasics {
     fn default() -> GateBasics {
         GateBasics {
             feature: DEFAULT_FEATURE.to_string(),
-            job_facts: JobFacts::default(),
+            job_facts: JobFactSource::default(),
             state_dir: PathTemplate::parse(DEFAULT_STATE_DIR).expect("valid default"),
         }
     }
@@ -496,8 +496,8 @@ pub fn basics_of_broken_config(text: &str) -> GateBasics {
     // Anything else keeps the default (auto), which works without the
     // prolog.
     match get("gate", "job_facts").as_deref() {
-        Some("prolog") => basics.job_facts = JobFacts::Prolog,
-        Some("slurmctld") => basics.job_facts = JobFacts::Slurmctld,
+        Some("prolog") => basics.job_facts = JobFactSource::Prolog,
+        Some("slurmctld") => basics.job_facts = JobFactSource::Slurmctld,
         _ => {}
     }
     if let Some(dir) = get("paths", "state_dir")
@@ -560,7 +560,7 @@ struct RawGate {
     feature: Option<String>,
     default_image: Option<String>,
     #[serde(default)]
-    job_facts: JobFacts,
+    job_facts: JobFactSource,
 }
 
 #[derive(Deserialize, Default)]
@@ -1490,7 +1490,7 @@ state_dir = "/run/carme/%n"
             Path::new("/data/n1")
         );
         assert_eq!(c.image_names(), ["base", "pytorch-2"]);
-        assert_eq!(c.gate.job_facts, JobFacts::Auto, "default");
+        assert_eq!(c.gate.job_facts, JobFactSource::Auto, "default");
         assert_eq!(
             c.paths.state_dir.expand("n2", None),
             Path::new("/run/carme/n2")
@@ -1876,7 +1876,7 @@ state_dir = "/run/carme/%n"
         match Loaded::from_text(text, Path::new("/c.toml")) {
             Loaded::Broken { basics, error } => {
                 assert_eq!(basics.feature, "ai");
-                assert_eq!(basics.job_facts, JobFacts::Prolog);
+                assert_eq!(basics.job_facts, JobFactSource::Prolog);
                 assert_eq!(basics.state_dir.as_str(), "/run/x/%n");
                 assert_eq!(error.key.as_deref(), Some("runtime.kind"));
             }
@@ -1892,12 +1892,12 @@ state_dir = "/run/carme/%n"
             "[gate]\nfeature=\"a b\"\njob_facts=\"x\"\n[paths]\nstate_dir=\"rel/%q\"",
         );
         assert_eq!(b, GateBasics::default());
-        assert_eq!(GateBasics::default().job_facts, JobFacts::Auto);
+        assert_eq!(GateBasics::default().job_facts, JobFactSource::Auto);
         // Each valid source is kept from a broken config.
         for (v, want) in [
-            ("auto", JobFacts::Auto),
-            ("slurmctld", JobFacts::Slurmctld),
-            ("prolog", JobFacts::Prolog),
+            ("auto", JobFactSource::Auto),
+            ("slurmctld", JobFactSource::Slurmctld),
+            ("prolog", JobFactSource::Prolog),
         ] {
             let b = basics_of_broken_config(&format!("[gate]\njob_facts=\"{v}\"\nx=1"));
             assert_eq!(b.job_facts, want, "{v}");
@@ -1907,9 +1907,9 @@ state_dir = "/run/carme/%n"
     #[test]
     fn every_job_facts_source_parses() {
         for (v, want) in [
-            ("auto", JobFacts::Auto),
-            ("slurmctld", JobFacts::Slurmctld),
-            ("prolog", JobFacts::Prolog),
+            ("auto", JobFactSource::Auto),
+            ("slurmctld", JobFactSource::Slurmctld),
+            ("prolog", JobFactSource::Prolog),
         ] {
             let text = format!(
                 "[gate]\njob_facts = \"{v}\"\n[runtime]\nkind = \"charliecloud\"\n\

@@ -5,7 +5,7 @@
 //! admin reading a job's refusal (or the log) can go straight to the fix.
 //! Reading the file is the only I/O in this crate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -697,17 +697,70 @@ impl Found {
 }
 
 /// The config, or every error found in the order of the checks (so the
-/// first is the one a single-error parse reports).
+/// first is the one a single-error parse reports). Each section is checked
+/// by its own function; one with errors yields None and notes them.
 fn validate(
     raw: RawConfig,
     path: &Path,
     locate: &dyn Fn(&str, String) -> ConfigError,
 ) -> Result<Config, Vec<ConfigError>> {
     let mut found = Found(Vec::new());
-    let feature = raw
-        .gate
-        .feature
-        .unwrap_or_else(|| DEFAULT_FEATURE.to_string());
+    let feature = gate_feature(raw.gate.feature, &mut found, locate);
+    let runtime = runtime_section(raw.runtime, &mut found, locate);
+    let global_mounts = found
+        .ok(mounts(raw.mounts, "mounts", &[], locate))
+        .unwrap_or_default();
+    let (images, broken_images) = images_section(raw.images, &global_mounts, &mut found, locate);
+    default_image(
+        raw.gate.default_image.as_deref(),
+        &images,
+        &broken_images,
+        &mut found,
+        locate,
+    );
+    image_variants(&images, &broken_images, &mut found, locate);
+    let paths = paths_section(raw.paths, &mut found, locate);
+    let gpu = gpu_section(raw.gpu, &mut found, locate);
+    let beeond = raw.beeond.map(|b| found.ok(beeond_section(b, locate)));
+    let limits = limits_section(raw.limits, &mut found, locate);
+
+    let (Some(runtime), Some(paths), Some(gpu), Some(beeond), Some(limits)) = (
+        runtime,
+        paths,
+        gpu,
+        beeond.map_or(Some(None), |b| b.map(Some)),
+        limits,
+    ) else {
+        return Err(found.0);
+    };
+    if !found.0.is_empty() {
+        return Err(found.0);
+    }
+
+    Ok(Config {
+        source: path.to_path_buf(),
+        gate: Gate {
+            feature,
+            default_image: raw.gate.default_image,
+            job_facts: raw.gate.job_facts,
+        },
+        runtime,
+        mounts: global_mounts,
+        images,
+        paths,
+        gpu,
+        beeond,
+        limits,
+    })
+}
+
+/// `[gate] feature`, its default when not given (an invalid one is noted).
+fn gate_feature(
+    feature: Option<String>,
+    found: &mut Found,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> String {
+    let feature = feature.unwrap_or_else(|| DEFAULT_FEATURE.to_string());
     if !valid_feature(&feature) {
         found.note(locate(
             "gate.feature",
@@ -717,94 +770,19 @@ fn validate(
             ),
         ));
     }
+    feature
+}
 
-    let runtime_path = found.ok(absolute(raw.runtime.path, "runtime.path", locate));
-    let exec_helper = found.ok(absolute(
-        raw.runtime
-            .exec_helper
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_HELPER)),
-        "runtime.exec_helper",
-        locate,
-    ));
-
-    let global_mounts = found
-        .ok(mounts(raw.mounts, "mounts", &[], locate))
-        .unwrap_or_default();
-
-    let mut images = BTreeMap::new();
-    // Images with errors of their own: others that name them are not
-    // blamed for it.
-    let mut broken_images = std::collections::BTreeSet::new();
-    for (name, img) in raw.images {
-        let key = format!("images.{name}");
-        if !valid_image_name(&name) {
-            found.note(locate(
-                &key,
-                format!(
-                    "`{name}` is not a valid image name (start with a letter or digit; \
-                     then letters, digits, `.`, `_`, `-`)"
-                ),
-            ));
-            broken_images.insert(name);
-            continue;
-        }
-        let before = found.0.len();
-        for var in img.env.keys() {
-            if !valid_env_name(var) {
-                found.note(locate(
-                    &format!("{key}.env.{var}"),
-                    format!("`{var}` is not a usable environment variable name"),
-                ));
-            } else if var.starts_with("CARME_LAUNCH_") || var.starts_with("SLURM_") {
-                found.note(locate(
-                    &format!("{key}.env.{var}"),
-                    format!("`{var}` belongs to Slurm or Carme and cannot be set per image"),
-                ));
-            }
-        }
-        let workdir = img
-            .workdir
-            .map(|w| found.ok(absolute(w, &format!("{key}.workdir"), locate)));
-        let cuda = img.cuda.map(|c| {
-            found.ok(CudaVersion::parse(&c).map_err(|e| locate(&format!("{key}.cuda"), e)))
-        });
-        let image_path = found.ok(absolute(img.path, &format!("{key}.path"), locate));
-        let image_mounts = found.ok(mounts(
-            img.mounts,
-            &format!("{key}.mounts"),
-            &global_mounts,
-            locate,
-        ));
-        let (Some(workdir), Some(cuda), Some(image_path), Some(image_mounts)) = (
-            workdir.map_or(Some(None), |w| w.map(Some)),
-            cuda.map_or(Some(None), |c| c.map(Some)),
-            image_path,
-            image_mounts,
-        ) else {
-            broken_images.insert(name);
-            continue;
-        };
-        if found.0.len() > before {
-            broken_images.insert(name);
-            continue;
-        }
-        let image = Image {
-            path: image_path,
-            description: img.description,
-            mounts: image_mounts,
-            env: img.env,
-            workdir,
-            gpu: img.gpu,
-            runtime: img.runtime,
-            cuda,
-            runtime_args: img.runtime_args,
-            variants: img.variants,
-            name: name.clone(),
-        };
-        images.insert(name, image);
-    }
-
-    if let Some(default) = &raw.gate.default_image
+/// `[gate] default_image` names a defined image (or one with errors of its
+/// own, which are reported instead).
+fn default_image(
+    default: Option<&str>,
+    images: &BTreeMap<String, Image>,
+    broken_images: &BTreeSet<String>,
+    found: &mut Found,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) {
+    if let Some(default) = default
         && !images.contains_key(default)
         && !broken_images.contains(default)
     {
@@ -816,9 +794,130 @@ fn validate(
             ),
         ));
     }
+}
 
-    // Variants name other images that state their CUDA version.
-    for (name, img) in &images {
+fn runtime_section(
+    raw: RawRuntime,
+    found: &mut Found,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Option<Runtime> {
+    let path = found.ok(absolute(raw.path, "runtime.path", locate));
+    let exec_helper = found.ok(absolute(
+        raw.exec_helper
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_HELPER)),
+        "runtime.exec_helper",
+        locate,
+    ));
+    Some(Runtime {
+        kind: raw.kind,
+        path: path?,
+        exec_helper: exec_helper?,
+    })
+}
+
+/// The valid images, and the names of those with errors of their own:
+/// others that name them are not blamed for it.
+fn images_section(
+    raw: BTreeMap<String, RawImage>,
+    global_mounts: &[Mount],
+    found: &mut Found,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> (BTreeMap<String, Image>, BTreeSet<String>) {
+    let mut images = BTreeMap::new();
+    let mut broken_images = BTreeSet::new();
+    for (name, img) in raw {
+        match image(&name, img, global_mounts, found, locate) {
+            Some(image) => {
+                images.insert(name, image);
+            }
+            None => {
+                broken_images.insert(name);
+            }
+        }
+    }
+    (images, broken_images)
+}
+
+/// One `[images.NAME]`, or None with its errors noted.
+fn image(
+    name: &str,
+    img: RawImage,
+    global_mounts: &[Mount],
+    found: &mut Found,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Option<Image> {
+    let key = format!("images.{name}");
+    if !valid_image_name(name) {
+        found.note(locate(
+            &key,
+            format!(
+                "`{name}` is not a valid image name (start with a letter or digit; \
+                 then letters, digits, `.`, `_`, `-`)"
+            ),
+        ));
+        return None;
+    }
+    let before = found.0.len();
+    for var in img.env.keys() {
+        if !valid_env_name(var) {
+            found.note(locate(
+                &format!("{key}.env.{var}"),
+                format!("`{var}` is not a usable environment variable name"),
+            ));
+        } else if var.starts_with("CARME_LAUNCH_") || var.starts_with("SLURM_") {
+            found.note(locate(
+                &format!("{key}.env.{var}"),
+                format!("`{var}` belongs to Slurm or Carme and cannot be set per image"),
+            ));
+        }
+    }
+    let workdir = img
+        .workdir
+        .map(|w| found.ok(absolute(w, &format!("{key}.workdir"), locate)));
+    let cuda = img
+        .cuda
+        .map(|c| found.ok(CudaVersion::parse(&c).map_err(|e| locate(&format!("{key}.cuda"), e))));
+    let image_path = found.ok(absolute(img.path, &format!("{key}.path"), locate));
+    let image_mounts = found.ok(mounts(
+        img.mounts,
+        &format!("{key}.mounts"),
+        global_mounts,
+        locate,
+    ));
+    let (Some(workdir), Some(cuda), Some(image_path), Some(image_mounts)) = (
+        workdir.map_or(Some(None), |w| w.map(Some)),
+        cuda.map_or(Some(None), |c| c.map(Some)),
+        image_path,
+        image_mounts,
+    ) else {
+        return None;
+    };
+    if found.0.len() > before {
+        return None;
+    }
+    Some(Image {
+        path: image_path,
+        description: img.description,
+        mounts: image_mounts,
+        env: img.env,
+        workdir,
+        gpu: img.gpu,
+        runtime: img.runtime,
+        cuda,
+        runtime_args: img.runtime_args,
+        variants: img.variants,
+        name: name.to_string(),
+    })
+}
+
+/// Variants name other images that state their CUDA version.
+fn image_variants(
+    images: &BTreeMap<String, Image>,
+    broken_images: &BTreeSet<String>,
+    found: &mut Found,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) {
+    for (name, img) in images {
         for (i, v) in img.variants.iter().enumerate() {
             let key = format!("images.{name}.variants[{i}]");
             match images.get(v) {
@@ -843,8 +942,13 @@ fn validate(
             ));
         }
     }
+}
 
-    let p = raw.paths;
+fn paths_section(
+    p: RawPaths,
+    found: &mut Found,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Option<Paths> {
     let state_dir = found.ok(template_dir(
         p.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR),
         "paths.state_dir",
@@ -883,8 +987,21 @@ fn validate(
         "paths.log_dir",
         locate,
     ));
+    Some(Paths {
+        state_dir: state_dir?,
+        tmp_base: tmp_base?,
+        scratch_base: scratch_base.map_or(Some(None), |s| s.map(Some))?,
+        scratch_target: scratch_target?,
+        shm_size: shm_size?,
+        log_dir: log_dir?,
+    })
+}
 
-    let g = raw.gpu;
+fn gpu_section(
+    g: RawGpu,
+    found: &mut Found,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Option<Gpu> {
     let nvml = g.nvml.unwrap_or_else(|| PathBuf::from("libnvidia-ml.so.1"));
     if !nvml.is_absolute() && nvml.to_string_lossy().contains('/') {
         found.note(locate(
@@ -900,80 +1017,27 @@ fn validate(
         "gpu.device_dir",
         locate,
     ));
+    Some(Gpu {
+        device_dir: device_dir?,
+        hide_unallocated: g.hide_unallocated.unwrap_or(true),
+        nvml,
+    })
+}
 
-    let beeond = raw.beeond.map(|b| found.ok(beeond_section(b, locate)));
-
-    let default_limits = found.ok(limit_set(raw.limits.default, "limits.default", locate));
-    let users = limit_sets(raw.limits.users, "limits.users", locate, &mut found);
-    let groups = limit_sets(raw.limits.groups, "limits.groups", locate, &mut found);
-    let accounts = limit_sets(raw.limits.accounts, "limits.accounts", locate, &mut found);
-
-    let (
-        Some(runtime_path),
-        Some(exec_helper),
-        Some(state_dir),
-        Some(tmp_base),
-        Some(scratch_base),
-        Some(scratch_target),
-        Some(shm_size),
-        Some(log_dir),
-        Some(device_dir),
-        Some(beeond),
-        Some(default_limits),
-    ) = (
-        runtime_path,
-        exec_helper,
-        state_dir,
-        tmp_base,
-        scratch_base.map_or(Some(None), |s| s.map(Some)),
-        scratch_target,
-        shm_size,
-        log_dir,
-        device_dir,
-        beeond.map_or(Some(None), |b| b.map(Some)),
-        default_limits,
-    )
-    else {
-        return Err(found.0);
-    };
-    if !found.0.is_empty() {
-        return Err(found.0);
-    }
-
-    Ok(Config {
-        source: path.to_path_buf(),
-        gate: Gate {
-            feature,
-            default_image: raw.gate.default_image,
-            job_facts: raw.gate.job_facts,
-        },
-        runtime: Runtime {
-            kind: raw.runtime.kind,
-            path: runtime_path,
-            exec_helper,
-        },
-        mounts: global_mounts,
-        images,
-        paths: Paths {
-            state_dir,
-            tmp_base,
-            scratch_base,
-            scratch_target,
-            shm_size,
-            log_dir,
-        },
-        gpu: Gpu {
-            device_dir,
-            hide_unallocated: g.hide_unallocated.unwrap_or(true),
-            nvml,
-        },
-        beeond,
-        limits: Limits {
-            default: default_limits,
-            users,
-            groups,
-            accounts,
-        },
+fn limits_section(
+    raw: RawLimits,
+    found: &mut Found,
+    locate: &dyn Fn(&str, String) -> ConfigError,
+) -> Option<Limits> {
+    let default = found.ok(limit_set(raw.default, "limits.default", locate));
+    let users = limit_sets(raw.users, "limits.users", locate, found);
+    let groups = limit_sets(raw.groups, "limits.groups", locate, found);
+    let accounts = limit_sets(raw.accounts, "limits.accounts", locate, found);
+    Some(Limits {
+        default: default?,
+        users,
+        groups,
+        accounts,
     })
 }
 

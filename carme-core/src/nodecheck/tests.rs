@@ -1,5 +1,9 @@
+use std::path::Path;
+
+use super::slurm::runs_ours;
 use super::*;
 use crate::config::Config;
+use crate::slurminfo;
 
 const CONFIG_PATH: &str = "/var/lib/carme-test/h-checknode/etc/carme.toml";
 const PLUGSTACK: &str = "/var/lib/carme-test/h-checknode/etc/plugstack.conf";

@@ -23,7 +23,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use carme_core::config::{GateBasics, JobFacts as JobFactSource, Loaded, Scope};
+use carme_core::config::{GateBasics, JobFactSource, Loaded, Scope};
 use carme_core::gate::names_feature;
 use carme_core::record::JobRecord;
 use carme_node::jobclean;

@@ -23,7 +23,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use carme_core::Refusal;
-use carme_core::config::{Config, JobFacts as JobFactSource, Loaded, Scope};
+use carme_core::config::{Config, JobFactSource, Loaded, Scope};
 use carme_core::decide::{StepKind, StepPlan, plan_step, plan_unverified_step, refused_step};
 use carme_core::driver::DriverFacts;
 use carme_core::gpulist::{GpuSet, job_gpus_on_node};

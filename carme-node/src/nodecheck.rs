@@ -72,6 +72,7 @@ pub fn gather(req: &Request) -> NodeFacts {
                 line: None,
                 path: p.to_path_buf(),
                 version: plugin_version(p),
+                others_can_change: others_can_change(p),
             }],
         ),
         None => plugstack(conf.as_ref()),
@@ -265,6 +266,13 @@ fn runtimes(cfg: &Config, trusted: bool) -> Vec<(PathBuf, ProgramFacts)> {
             )
         })
         .collect()
+}
+
+/// Why others than root could change what root runs or loads at `path`
+/// (see [`root_only`]); None where root's alone, or where it does not
+/// exist (other checks say so).
+fn others_can_change(path: &Path) -> Option<String> {
+    path.exists().then(|| root_only(path).err()).flatten()
 }
 
 /// `path` resolved, when it and every directory above it are root's and
@@ -506,6 +514,7 @@ impl Walk {
                     let path = self.resolve(Path::new(path));
                     self.plugins.push(PluginFacts {
                         version: plugin_version(&path),
+                        others_can_change: others_can_change(&path),
                         line: Some((file.to_path_buf(), line.clone())),
                         path,
                     });
@@ -539,7 +548,13 @@ fn script_facts(value: &str) -> Vec<ScriptFacts> {
                 .ok()
                 .filter(|b| b.starts_with(b"#!"))
                 .and_then(|b| String::from_utf8(b).ok());
-            out.push(ScriptFacts { path, real, text });
+            let others_can_change = others_can_change(&path);
+            out.push(ScriptFacts {
+                path,
+                real,
+                text,
+                others_can_change,
+            });
         }
     }
     out

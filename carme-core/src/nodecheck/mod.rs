@@ -177,6 +177,9 @@ pub struct PluginFacts {
     pub path: PathBuf,
     /// Its `plugin_version`, or why it could not be read.
     pub version: Result<u32, String>,
+    /// Why others than root could change it (the file, or a directory
+    /// above its resolved path); None where it is root's alone or absent.
+    pub others_can_change: Option<String>,
 }
 
 /// How the plugin was looked for.
@@ -202,6 +205,8 @@ pub struct ScriptFacts {
     pub real: Result<PathBuf, String>,
     /// Its text, when it is a small text file (a wrapper script).
     pub text: Option<String>,
+    /// As for [`PluginFacts::others_can_change`]: slurmd runs it as root.
+    pub others_can_change: Option<String>,
 }
 
 /// Everything check-node looks at on one node.

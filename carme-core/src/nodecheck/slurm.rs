@@ -124,6 +124,23 @@ pub(super) fn plugin(f: &NodeFacts, version: Option<SlurmVersion>, out: &mut Vec
     }
     for p in &f.plugins {
         let subject = Some(p.path.display().to_string());
+        if let Some(why) = &p.others_can_change {
+            out.push(problem(
+                "plugin",
+                subject.clone(),
+                Status::Error,
+                format!(
+                    "the plugin {} can be changed by others than root ({why}): slurmstepd \
+                     loads it as root for every step",
+                    p.path.display()
+                ),
+                format!(
+                    "make {} and every directory above it root's and not writable by group \
+                     or others",
+                    p.path.display()
+                ),
+            ));
+        }
         let at = match &p.line {
             Some((file, line)) => {
                 let n = match line {
@@ -379,16 +396,37 @@ pub(super) fn slurm_conf(f: &NodeFacts, cfg: Option<&Config>, out: &mut Vec<Find
                 ),
                 fix,
             )),
-            Some(value) => match runs_ours(scripts, program) {
-                Some(how) => out.push(ok(check, None, format!("{key}={value}: {how}"))),
-                None => out.push(problem(
-                    check,
-                    None,
-                    Status::Error,
-                    format!("{key}={value} does not run {program}"),
-                    fix,
-                )),
-            },
+            Some(value) => {
+                for s in scripts {
+                    if let Some(why) = &s.others_can_change {
+                        out.push(problem(
+                            check,
+                            Some(s.path.display().to_string()),
+                            Status::Error,
+                            format!(
+                                "{key}={value}: {} can be changed by others than root ({why}): \
+                                 slurmd runs it as root for every job",
+                                s.path.display()
+                            ),
+                            format!(
+                                "make {} and every directory above it root's and not \
+                                 writable by group or others",
+                                s.path.display()
+                            ),
+                        ));
+                    }
+                }
+                match runs_ours(scripts, program) {
+                    Some(how) => out.push(ok(check, None, format!("{key}={value}: {how}"))),
+                    None => out.push(problem(
+                        check,
+                        None,
+                        Status::Error,
+                        format!("{key}={value} does not run {program}"),
+                        fix,
+                    )),
+                }
+            }
         }
     }
     match conf.get("PrologFlags") {

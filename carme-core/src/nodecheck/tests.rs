@@ -145,16 +145,19 @@ fn good() -> NodeFacts {
             )),
             path: PLUGIN.into(),
             version: Ok(0x160508),
+            others_can_change: None,
         }],
         prolog: vec![ScriptFacts {
             path: PROLOG.into(),
             real: Ok(PROLOG.into()),
             text: Some(wrapper("carme-prolog")),
+            others_can_change: None,
         }],
         epilog: vec![ScriptFacts {
             path: EPILOG.into(),
             real: Ok(EPILOG.into()),
             text: Some(wrapper("carme-epilog")),
+            others_can_change: None,
         }],
     }
 }
@@ -305,6 +308,24 @@ fn every_check_fails_on_its_own_facts() {
                 "runtime",
                 Warning,
                 "its version was not asked, as root: /opt is owned by uid 1000",
+            )],
+        ),
+        (
+            "plugin others can change",
+            |f| f.plugins[0].others_can_change = Some("/opt/slurm is owned by uid 1000".into()),
+            &[(
+                "plugin",
+                Error,
+                "can be changed by others than root (/opt/slurm is owned by uid 1000)",
+            )],
+        ),
+        (
+            "Prolog= wrapper others can change",
+            |f| f.prolog[0].others_can_change = Some("/etc/carme is owned by uid 1000".into()),
+            &[(
+                "prolog",
+                Error,
+                "can be changed by others than root (/etc/carme is owned by uid 1000): slurmd runs it",
             )],
         ),
         (
@@ -602,6 +623,7 @@ fn prolog_forms_that_run_ours() {
         path: p.into(),
         real: Ok(real.into()),
         text: None,
+        others_can_change: None,
     };
     let cases: &[(&str, Vec<ScriptFacts>, bool)] = &[
         (
@@ -632,6 +654,7 @@ fn prolog_forms_that_run_ours() {
                     "#!/bin/sh\n/usr/libexec/carme/carme-prolog || exit $?\nexec /etc/slurm/site\n"
                         .into(),
                 ),
+                others_can_change: None,
             }],
             true,
         ),
@@ -641,6 +664,7 @@ fn prolog_forms_that_run_ours() {
                 path: "/etc/carme/prolog".into(),
                 real: Ok("/etc/carme/prolog".into()),
                 text: Some(include_str!("../../../packaging/files/prolog").into()),
+                others_can_change: None,
             }],
             true,
         ),
@@ -651,6 +675,7 @@ fn prolog_forms_that_run_ours() {
                 path: "/etc/slurm/prolog.sh".into(),
                 real: Err("No such file".into()),
                 text: None,
+                others_can_change: None,
             }],
             false,
         ),

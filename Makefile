@@ -38,8 +38,12 @@ build:
 packages: build
 	bash packaging/build.sh
 
+# Every package checked file by file, and the bookworm .deb installed,
+# removed, reinstalled and purged in a Debian 12 root (the trixie and forky
+# .debs are installed by the e2e suite in the roots of their Slurm).
 test-packages: deps packages
 	bash tests/packaging/check.sh
+	bash tests/packaging/install.sh
 
 demo: deps build
 	bash tests/demo.sh $(CLUSTER_DIR)

@@ -8,6 +8,7 @@
 #   release.sh root SERIES            make the root if missing; print its path
 #   release.sh headers SERIES         print a directory holding only a copy of
 #                                     the root's usr/include/slurm (for bindgen)
+#   release.sh mirror                 the Debian mirror of this machine's apt sources
 #   release.sh exec SERIES -- CMD...  run CMD in the root, in a new private
 #                                     mount+UTS namespace
 #   release.sh sweep SERIES           end every process still living in the
@@ -250,6 +251,7 @@ case "$cmd" in
     suite) suite_of "${1:?series}" ;;
     root) make_root "${1:?series}" ;;
     headers) headers "${1:?series}" ;;
+    mirror) mirror_url ;;
     exec) run_in "$@" ;;
     sweep) sweep "${1:?series}" ;;
     __enter) enter "$@" ;;

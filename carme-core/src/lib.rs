@@ -19,6 +19,7 @@ pub mod hostlist;
 pub mod launch;
 pub mod leftover;
 pub mod limits;
+pub mod limits_job;
 pub mod nodecheck;
 pub mod record;
 pub mod refusal;

@@ -23,9 +23,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use carme_core::Refusal;
-use carme_core::config::{Config, JobFacts as JobFactSource, Loaded, Scope};
+use carme_core::config::{Config, Loaded, Scope};
 use carme_core::decide::{StepKind, StepPlan, plan_step, plan_unverified_step, refused_step};
 use carme_core::driver::DriverFacts;
+use carme_core::facts::{self, AfterAsk, FirstMove, RecordSays, Settled};
 use carme_core::gpulist::{GpuSet, job_gpus_on_node};
 use carme_core::launch::{self, TaskFacts};
 use carme_core::record::JobRecord;
@@ -200,8 +201,8 @@ fn job_gpus(job: &JobFacts, job_id: u32) -> Result<GpuSet, String> {
 /// or slurmctld (one RPC per step), or both (`auto`: the record, else
 /// slurmctld once per job and node, kept in the record). A record of
 /// another uid or gid (`owner`) is an earlier job's with the same id
-/// (slurmctld's ids restarted): never taken for this job's, slurmctld is
-/// asked instead.
+/// (slurmctld's ids restarted): never taken for this job's. Which source
+/// answers, and what its answer means: [`carme_core::facts`].
 fn job_constraint(
     loaded: &Loaded,
     job_id: u32,
@@ -209,99 +210,70 @@ fn job_constraint(
     wants_image: bool,
 ) -> Facts {
     let basics = loaded.basics();
-    let ask_slurmctld = || match bounded::load_job(job_id) {
-        Ok(info) => Ok(info),
-        Err(e) => {
-            log(Level::Error, &format!("carme: job {job_id}: {e}"));
-            Err(e)
-        }
-    };
-    // It may be a Carme job, image or not: fail closed.
-    let ask_or_unverified = || match ask_slurmctld() {
-        Ok(info) => JobFacts::of(info),
-        Err(e) => Facts::Unverified(e),
-    };
-    if basics.job_facts == JobFactSource::Slurmctld {
-        return ask_or_unverified();
-    }
     // slurmstepd sets SLURMD_NODENAME in its own environment from
     // slurmd's config (trusted, unlike the job's environment).
     let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
     let dir = basics.state_dir.expand(&node, Some(job_id));
-    let earlier = |rec: &JobRecord| {
-        log(
+    let now = unix_now();
+    let record = match facts::reads_record(basics.job_facts) {
+        true => carme_node::state::read_record(&dir, job_id),
+        false => Ok(None),
+    };
+    let says = RecordSays::of(&record, owner, now);
+    let first = facts::first_move(basics.job_facts, says, wants_image, job_id, &node);
+    let asking = if matches!(first, FirstMove::Ask(_)) {
+        "; asking slurmctld"
+    } else {
+        ""
+    };
+    match &record {
+        Ok(Some(rec)) if says == RecordSays::Earlier => log(
             Level::Error,
             &format!(
                 "carme: job {job_id}: the record on node {node} is of uid {} gid {}, not \
-                 the job's: an earlier job's with this id; asking slurmctld",
+                 the job's: an earlier job's with this id{asking}",
                 rec.uid, rec.gid
             ),
-        );
-    };
-    let record = carme_node::state::read_record(&dir, job_id);
-    if basics.job_facts == JobFactSource::Auto {
-        let now = unix_now();
-        let earlier_job = match record {
-            Ok(Some(rec)) if Some((rec.uid, rec.gid)) == owner && rec.holds_at(now) => {
-                return recorded(rec);
-            }
-            Ok(Some(rec)) if Some((rec.uid, rec.gid)) != owner => {
-                earlier(&rec);
-                true
-            }
-            // Expired, or none: no prolog ran here (it records every
-            // job), so nothing says the job is not a Carme job.
-            Ok(_) => false,
-            Err(e) => {
-                log(
-                    Level::Error,
-                    &format!("carme: job {job_id}: {e}; asking slurmctld"),
-                );
-                true
-            }
-        };
-        let info = match ask_slurmctld() {
-            Ok(info) => info,
-            Err(e) => return Facts::Unverified(e),
-        };
-        if let Some((uid, gid)) = owner {
-            let rec = JobRecord::kept_from(&info, uid, gid, &node, now);
-            if let Err(e) = carme_node::state::keep_record(&dir, &rec, earlier_job) {
-                log(
-                    Level::Error,
-                    &format!("carme: job {job_id}: cannot keep its facts: {e}"),
-                );
-            }
-        }
-        return JobFacts::of(info);
+        ),
+        Err(e) => log(Level::Error, &format!("carme: job {job_id}: {e}{asking}")),
+        _ => {}
     }
-    match record {
-        Ok(Some(rec)) if Some((rec.uid, rec.gid)) != owner => {
-            earlier(&rec);
-            ask_or_unverified()
-        }
-        Ok(Some(rec)) => recorded(rec),
-        Ok(None) if !wants_image => Facts::NotCarme,
-        // Asked for an image but no record: find out why, so the
-        // user (or admin) learns what to fix.
-        Ok(None) => match ask_slurmctld() {
-            Ok(info) if info.is_carme(&basics.feature) => {
-                let problem = format!(
-                    "carme-prolog left no record of job {job_id} on node {node} \
-                     (is Prolog= set to carme-prolog, with PrologFlags=Alloc?)"
-                );
-                log(Level::Error, &format!("carme: {problem}"));
-                Facts::Failed(Refusal::node_not_ready(&problem))
+    let then = match first {
+        FirstMove::UseRecord => return record.ok().flatten().map_or(Facts::NotCarme, recorded),
+        FirstMove::NotCarme => return Facts::NotCarme,
+        FirstMove::Refuse(r) => return Facts::Failed(r),
+        FirstMove::Ask(then) => then,
+    };
+    let asked = bounded::load_job(job_id);
+    if let Err(e) = &asked {
+        log(Level::Error, &format!("carme: job {job_id}: {e}"));
+    }
+    let answer = match &asked {
+        Ok(info) => Ok(info.is_carme(&basics.feature)),
+        Err(e) => Err(e.as_str()),
+    };
+    match (facts::after_asking(then, answer, job_id, &node), asked) {
+        (Settled::Job, Ok(info)) => {
+            if let (AfterAsk::Keep { replace }, Some((uid, gid))) = (then, owner) {
+                let rec = JobRecord::kept_from(&info, uid, gid, &node, now);
+                if let Err(e) = carme_node::state::keep_record(&dir, &rec, replace) {
+                    log(
+                        Level::Error,
+                        &format!("carme: job {job_id}: cannot keep its facts: {e}"),
+                    );
+                }
             }
-            Ok(info) => JobFacts::of(info),
-            Err(e) => Facts::Failed(Refusal::controller_unreachable(&e)),
-        },
-        Err(e) => {
-            log(Level::Error, &format!("carme: job {job_id}: {e}"));
-            Facts::Failed(Refusal::node_not_ready(&format!(
-                "the record of job {job_id} on node {node} cannot be read"
-            )))
+            JobFacts::of(info)
         }
+        (Settled::Unverified(e), _) => Facts::Unverified(e),
+        (Settled::Failed { why, log: line }, _) => {
+            if let Some(line) = line {
+                log(Level::Error, &line);
+            }
+            Facts::Failed(why)
+        }
+        // Settled::Job comes only with an answer.
+        (Settled::Job, Err(e)) => Facts::Unverified(e),
     }
 }
 

@@ -29,6 +29,7 @@ pub mod sections;
 pub mod slurminfo;
 pub mod slurmjob;
 pub mod slurmtime;
+pub mod stepplan;
 pub mod template;
 pub mod text;
 pub mod trust;

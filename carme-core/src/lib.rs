@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod beeond;
+pub mod beeond_fallback;
 pub mod client_args;
 pub mod config;
 pub mod decide;

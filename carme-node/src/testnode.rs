@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
+use carme_core::record::JobRecord;
+
 use crate::bounded::{Exit, Ran};
 use crate::nodeops::NodeOps;
 use crate::rmtree::Removal;
@@ -49,6 +51,10 @@ pub struct FakeNode {
     pub texts: RefCell<BTreeMap<PathBuf, String>>,
     /// Run during each removal (another process acting meanwhile).
     pub during_removal: RefCell<Option<Hook>>,
+    /// What slurmctld answers for the nodes lacking a feature.
+    pub lacking: RefCell<Result<Vec<String>, String>>,
+    /// The job records written, by state dir and job id.
+    pub records: RefCell<BTreeMap<(PathBuf, u32), JobRecord>>,
 }
 
 impl FakeNode {
@@ -75,6 +81,8 @@ impl FakeNode {
             remove_bound: Cell::new(crate::nodeops::REMOVE_BOUND),
             texts: RefCell::new(BTreeMap::new()),
             during_removal: RefCell::new(None),
+            lacking: RefCell::new(Ok(Vec::new())),
+            records: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -303,6 +311,36 @@ impl NodeOps for FakeNode {
     fn drain(&self, node: &str, reason: &str) -> Result<(), String> {
         self.note(format!("drain {node}: {reason}"));
         Ok(())
+    }
+
+    fn nodes_without_feature(
+        &self,
+        nodes: &[String],
+        feature: &str,
+    ) -> Result<Vec<String>, String> {
+        self.note(format!("lacking {feature}: {}", nodes.join(",")));
+        self.lacking.borrow().clone()
+    }
+
+    fn write_record(&self, state_dir: &Path, rec: &JobRecord) -> Result<(), String> {
+        self.note(format!(
+            "record job {} in {}",
+            rec.job_id,
+            state_dir.display()
+        ));
+        self.records
+            .borrow_mut()
+            .insert((state_dir.into(), rec.job_id), rec.clone());
+        Ok(())
+    }
+
+    fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, String> {
+        self.note(format!("unrecord job {job} in {}", state_dir.display()));
+        Ok(self
+            .records
+            .borrow_mut()
+            .remove(&(state_dir.into(), job))
+            .is_some())
     }
 }
 
@@ -1444,6 +1482,53 @@ wait_timeout = "120s"
         assert!(
             n.has_file(&format!("{STATE}/job-42")),
             "the new job's job record went"
+        );
+    }
+
+    #[test]
+    fn the_prologs_record_and_its_question_to_slurmctld_go_through_the_node() {
+        use carme_core::beeond_fallback::without_beeond;
+        let n = FakeNode::new();
+        let nodes = vec!["n1".to_string(), "n2".to_string()];
+        *n.lacking.borrow_mut() = Ok(vec!["n2".into()]);
+        let ask = || n.nodes_without_feature(&nodes, "beeond");
+        let why = without_beeond("carme", "carme", "beeond", ask).unwrap();
+        assert!(
+            why.contains("node(s) n2 lack the feature 'beeond'"),
+            "{why}"
+        );
+        *n.lacking.borrow_mut() = Err("scontrol timed out".into());
+        let ask = || n.nodes_without_feature(&nodes, "beeond");
+        let why = without_beeond("carme", "carme", "beeond", ask).unwrap();
+        assert!(
+            why.contains("could not be checked: scontrol timed out"),
+            "{why}"
+        );
+        // A constraint that names the feature: slurmctld is not asked.
+        let ask = || n.nodes_without_feature(&nodes, "beeond");
+        assert_eq!(without_beeond("carme&beeond", "carme", "beeond", ask), None);
+
+        let rec = JobRecord {
+            job_id: 42,
+            uid: 1000,
+            gid: 1000,
+            constraint: "carme".into(),
+            account: None,
+            gpus: None,
+            until: None,
+        };
+        n.write_record(Path::new(STATE), &rec).unwrap();
+        assert_eq!(n.remove_job_record(Path::new(STATE), 42), Ok(true));
+        assert_eq!(n.remove_job_record(Path::new(STATE), 42), Ok(false));
+        assert_eq!(
+            n.trace(),
+            [
+                "lacking beeond: n1,n2",
+                "lacking beeond: n1,n2",
+                "record job 42 in /run/carme/n1",
+                "unrecord job 42 in /run/carme/n1",
+                "unrecord job 42 in /run/carme/n1",
+            ]
         );
     }
 }

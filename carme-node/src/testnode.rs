@@ -468,7 +468,11 @@ wait_timeout = "120s"
             );
             assert!(chowned(&n.sys, &dir));
         }
-        assert!(log.has(Level::Info, "ready in "), "{}", log.text());
+        assert!(
+            log.has(Level::Info, "ready job=42 node=n1 took="),
+            "{}",
+            log.text()
+        );
         assert!(n.runs().is_empty());
     }
 
@@ -539,7 +543,7 @@ wait_timeout = "120s"
         assert!(nf < st);
         assert!(chowned(&n.sys, MOUNT1));
         assert!(
-            log.has(Level::Info, "BeeOND at /mnt/beeond/n1/42 (started here)"),
+            log.has(Level::Info, "beeond=/mnt/beeond/n1/42 beeond_started_by=n1"),
             "{}",
             log.text()
         );
@@ -681,7 +685,11 @@ wait_timeout = "120s"
             t >= Duration::from_secs(3) && t < Duration::from_secs(4),
             "{t:?}"
         );
-        assert!(log.has(Level::Info, "(started by n1)"), "{}", log.text());
+        assert!(
+            log.has(Level::Info, "beeond_started_by=n1"),
+            "{}",
+            log.text()
+        );
     }
 
     #[test]
@@ -778,7 +786,7 @@ wait_timeout = "120s"
         assert!(t.contains(&format!("unlink {STATE}/job-42.node")));
         assert!(t.contains(&"unlink /run/carme/n1/job-42.beeond-nodes".to_string()));
         assert!(
-            log.has(Level::Info, "BeeOND stopped on n1,n2"),
+            log.has(Level::Info, "beeond_stopped=n1,n2 beeond_took="),
             "{}",
             log.text()
         );
@@ -853,7 +861,7 @@ wait_timeout = "120s"
         // Directories first on the other nodes.
         assert!(t[0].starts_with("rmtree /var/tmp/carme/n2/42"), "{t:?}");
         assert!(
-            log.has(Level::Info, "BeeOND stopped by n1"),
+            log.has(Level::Info, "beeond_stopped_by=n1"),
             "{}",
             log.text()
         );

@@ -217,12 +217,14 @@ fn carme_job_gets_its_own_tmp_and_scratch_removed_afterwards() {
     }
     let log = job_log(&c, job);
     assert!(
-        log.contains(&format!("carme-prolog info: job {job} on n1: ready in ")),
+        log.contains(&format!(
+            "carme-prolog info: job {job} on n1: ready job={job} node=n1 took="
+        )),
         "{log}"
     );
     assert!(
         log.contains(&format!(
-            "carme-epilog info: job {job} on n1: cleaned up in "
+            "carme-epilog info: job {job} on n1: cleaned job={job} node=n1 took="
         )),
         "{log}"
     );
@@ -346,16 +348,22 @@ fn beeond_across_two_nodes_is_the_users_and_gone_afterwards() {
     assert_eq!(Path::new(after("-c")), mount_point(&c, "n1", job));
     let log = job_log(&c, job);
     assert!(log.contains("BeeOND started on n1,n2"), "{log}");
-    assert!(log.contains(&format!("job {job} on n2: ready in")), "{log}");
-    assert!(log.contains("(started by n1)"), "{log}");
-    // n2's epilog either waited for n1's stop ("BeeOND stopped by n1") or
-    // found nothing left of it (no BeeOND word at all), and never fell
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("job {job} on n2: ready job={job}"))
+                && l.contains("beeond_started_by=n1")),
+        "{log}"
+    );
+    // n2's epilog either waited for n1's stop (beeond_stopped_by=n1) or
+    // found nothing left of it (no beeond field at all), and never fell
     // back to stoplocal.
     let n2 = format!("job {job} on n2: ");
     let n2_lines: Vec<&str> = log.lines().filter(|l| l.contains(&n2)).collect();
     assert!(
-        n2_lines.iter().any(|l| l.contains("cleaned up")
-            && (l.contains("BeeOND stopped by n1") || !l.contains("BeeOND"))),
+        n2_lines
+            .iter()
+            .any(|l| l.contains(&format!("cleaned job={job}"))
+                && (l.contains("beeond_stopped_by=n1") || !l.contains("beeond"))),
         "{log}"
     );
     assert!(

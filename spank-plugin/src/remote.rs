@@ -291,7 +291,11 @@ fn job_constraint(
         _ => {}
     }
     let then = match first {
-        FirstMove::UseRecord => return record.ok().flatten().map_or(Facts::NotCarme, recorded),
+        // RecordSays::of said Current or Expired: there is a record.
+        FirstMove::UseRecord => {
+            let lost = || Facts::Failed(Refusal::node_not_ready("the job's record was lost"));
+            return record.ok().flatten().map_or_else(lost, recorded);
+        }
         FirstMove::NotCarme => return Facts::NotCarme,
         FirstMove::Refuse(r) => return Facts::Failed(r),
         FirstMove::Ask(then) => then,

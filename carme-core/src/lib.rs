@@ -7,11 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod beeond;
+pub mod beeond_fallback;
 pub mod client_args;
 pub mod config;
 pub mod decide;
 pub mod driver;
 pub mod elf;
+pub mod facts;
 pub mod gate;
 pub mod glob;
 pub mod gpulist;
@@ -19,6 +21,8 @@ pub mod hostlist;
 pub mod launch;
 pub mod leftover;
 pub mod limits;
+pub mod limits_job;
+pub mod logline;
 pub mod nodecheck;
 pub mod record;
 pub mod refusal;
@@ -26,6 +30,7 @@ pub mod sections;
 pub mod slurminfo;
 pub mod slurmjob;
 pub mod slurmtime;
+pub mod stepplan;
 pub mod template;
 pub mod text;
 pub mod trust;

@@ -49,7 +49,7 @@ use carme_core::leftover::{Next, Tries, after_try};
 
 use crate::joblog::Log;
 use crate::jobprep::{
-    check_status_dir, failure, log_output, secs, status_file_present, unmount_local,
+    check_status_dir, failure, log_output, secs, status_file_present, summary, unmount_local,
 };
 use crate::nodejob::{BeeondNode, NodeJob, record_job, record_name};
 use crate::nodeops::NodeOps;
@@ -138,10 +138,11 @@ pub fn clean_within(
 ) -> Result<Cleaned, Unclean> {
     let t0 = ops.elapsed();
     let mut unclean: Option<Unclean> = None;
-    let mut done: Vec<String> = Vec::new();
+    // The summary's fields: what was cleaned up.
+    let mut done: Vec<(&str, String)> = Vec::new();
     let mut left = Left::default();
     let beeond_first = job.beeond.as_ref().is_some_and(|b| b.first);
-    let dirs = |done: &mut Vec<String>, unclean: &mut Option<Unclean>, left: &mut Left| {
+    let dirs = |done: &mut Vec<(&str, String)>, unclean: &mut Option<Unclean>, left: &mut Left| {
         remove_dirs(ops, log, job, within, done, unclean, left)
     };
     if !beeond_first {
@@ -149,7 +150,7 @@ pub fn clean_within(
     }
     if let Some(b) = &job.beeond {
         match stop_beeond(ops, log, job, b, source) {
-            Ok(Some(d)) => done.push(d),
+            Ok(Some(d)) => done.extend(d),
             Ok(None) => {}
             Err(u) => unclean = unclean.or(Some(u)),
         }
@@ -187,11 +188,8 @@ pub fn clean_within(
         return Err(u);
     }
     if !done.is_empty() {
-        log.info(&format!(
-            "cleaned up in {}: {}",
-            secs(ops.elapsed().saturating_sub(t0)),
-            done.join(", ")
-        ));
+        let took = ops.elapsed().saturating_sub(t0);
+        log.info(&summary("cleaned", job, took, &done));
     }
     let tries = match after_try(before, left.what.is_empty(), left.removed > 0) {
         Next::Done => {
@@ -394,14 +392,14 @@ fn remove_dirs(
     log: &dyn Log,
     job: &NodeJob,
     within: Duration,
-    done: &mut Vec<String>,
+    done: &mut Vec<(&str, String)>,
     unclean: &mut Option<Unclean>,
     left: &mut Left,
 ) {
     let until = ops.elapsed() + within;
-    for (what, base) in [
-        ("tmp", Some(&job.tmp_base)),
-        ("scratch", job.scratch_base.as_ref()),
+    for (what, removed, base) in [
+        ("tmp", "tmp_removed", Some(&job.tmp_base)),
+        ("scratch", "scratch_removed", job.scratch_base.as_ref()),
     ] {
         let Some(base) = base else { continue };
         let path = base.join(job.job_id.to_string());
@@ -435,7 +433,7 @@ fn remove_dirs(
                     ));
                 }
                 if r.complete {
-                    done.push(format!("{what} ({} entries)", r.removed));
+                    done.push((removed, r.removed.to_string()));
                 } else {
                     let why = if r.out_of_time {
                         format!(
@@ -487,7 +485,7 @@ fn stop_beeond(
     job: &NodeJob,
     b: &BeeondNode,
     source: Source,
-) -> Result<Option<String>, Unclean> {
+) -> Result<Option<Vec<(&'static str, String)>>, Unclean> {
     let s = &b.setup;
     let unmount_left = |e: String| Unclean {
         message: format!(
@@ -524,11 +522,10 @@ fn stop_beeond(
             }
             let ran = ops.run(&stop_argv(s), b.stop_timeout);
             if ran.ok() {
-                stopped = Some(format!(
-                    "BeeOND stopped on {} in {}",
-                    s.nodes.join(","),
-                    secs(ran.elapsed)
-                ));
+                stopped = Some(vec![
+                    ("beeond_stopped", s.nodes.join(",")),
+                    ("beeond_took", secs(ran.elapsed)),
+                ]);
             } else {
                 log.warn(&format!(
                     "beeond stop {}; every node falls back to beeond stoplocal",
@@ -553,7 +550,7 @@ fn stop_beeond(
         loop {
             let (m, st) = leftovers(ops, log, b);
             if !m && !st {
-                stopped = Some(format!("BeeOND stopped by {}", b.first_node()));
+                stopped = Some(vec![("beeond_stopped_by", b.first_node().to_string())]);
                 break;
             }
             let now = ops.elapsed();
@@ -576,7 +573,10 @@ fn stop_beeond(
     if local {
         let ran = ops.run(&stoplocal_argv(s), b.stop_timeout);
         if ran.ok() {
-            stopped = Some(format!("BeeOND stopped locally in {}", secs(ran.elapsed)));
+            stopped = Some(vec![
+                ("beeond_stopped", "local".to_string()),
+                ("beeond_took", secs(ran.elapsed)),
+            ]);
         } else {
             log.warn(&format!(
                 "beeond stoplocal {}",

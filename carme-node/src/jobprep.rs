@@ -51,6 +51,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use carme_core::beeond::{nodefile_text, start_argv, stop_argv};
+use carme_core::logline::fields;
 
 use crate::bounded::Ran;
 use crate::joblog::Log;
@@ -142,38 +143,45 @@ pub fn prepare(
             )
         })?;
     drop(lock);
-    let mut done = Vec::new();
+    // The summary's fields: what is ready.
+    let mut done: Vec<(&str, String)> = Vec::new();
     for (what, base) in [
         ("tmp", Some(&job.tmp_base)),
         ("scratch", job.scratch_base.as_ref()),
     ] {
         let Some(base) = base else { continue };
         if let Some(dir) = job_dir(ops, log, job, what, base)? {
-            done.push(format!("{what} {}", dir.display()));
+            done.push((what, dir.display().to_string()));
         }
     }
     if let Some(b) = &job.beeond {
-        if b.first {
+        let ready = if b.first {
             start_beeond(ops, log, job, b)?;
-            done.push(format!("BeeOND at {} (started here)", b.mount.display()));
-        } else if wait_beeond(ops, log, job, b)? {
-            done.push(format!(
-                "BeeOND at {} (started by {})",
-                b.mount.display(),
-                b.first_node()
-            ));
+            true
+        } else {
+            wait_beeond(ops, log, job, b)?
+        };
+        if ready {
+            done.push(("beeond", b.mount.display().to_string()));
+            done.push(("beeond_started_by", b.first_node().to_string()));
         }
     }
-    log.info(&format!(
-        "ready in {}: {}",
-        secs(ops.elapsed().saturating_sub(t0)),
-        if done.is_empty() {
-            "nothing to prepare".to_string()
-        } else {
-            done.join(", ")
-        }
+    log.info(&summary(
+        "ready",
+        job,
+        ops.elapsed().saturating_sub(t0),
+        &done,
     ));
     Ok(())
+}
+
+/// The per-job summary line of the prolog (`ready`) or the epilog
+/// (`cleaned`): `ready job=3 node=n2 took=62ms tmp=/var/tmp/carme/n2/3 ...`.
+pub fn summary(event: &str, job: &NodeJob, took: Duration, done: &[(&str, String)]) -> String {
+    let (id, took) = (job.job_id.to_string(), secs(took));
+    let head = [("job", id.as_str()), ("node", &job.node), ("took", &took)];
+    let rest = done.iter().map(|(k, v)| (*k, v.as_str()));
+    format!("{event} {}", fields(head.into_iter().chain(rest)))
 }
 
 /// Clean up after an earlier job with this job's id whose record is still
@@ -771,5 +779,45 @@ fn mount_never_came(
             format!("{what}, and slurmctld could not tell whether the job still runs: {e}"),
             short,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_lines_are_key_value_fields() {
+        let job = NodeJob {
+            job_id: 3,
+            restart: 0,
+            uid: 1000,
+            gid: 1000,
+            node: "n2".into(),
+            tmp_base: "/var/tmp/carme".into(),
+            scratch_base: None,
+            beeond: None,
+            leftover: None,
+        };
+        let done = [
+            ("tmp", "/var/tmp/carme/n2/3".to_string()),
+            ("beeond", "/mnt/beeond/3".to_string()),
+            ("beeond_started_by", "n1".to_string()),
+        ];
+        assert_eq!(
+            summary("ready", &job, Duration::from_millis(62), &done),
+            "ready job=3 node=n2 took=62ms tmp=/var/tmp/carme/n2/3 beeond=/mnt/beeond/3 \
+             beeond_started_by=n1"
+        );
+        // A path with a space stays one field.
+        let done = [("tmp", "/var/tmp/my jobs/3".to_string())];
+        assert_eq!(
+            summary("cleaned", &job, Duration::from_secs(2), &done),
+            "cleaned job=3 node=n2 took=2s tmp=\"/var/tmp/my jobs/3\""
+        );
+        assert_eq!(
+            summary("ready", &job, Duration::ZERO, &[]),
+            "ready job=3 node=n2 took=0ms"
+        );
     }
 }

@@ -13,6 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use carme_core::record::JobRecord;
 use nix::mount::MntFlags;
 
 use crate::bounded::{self, Ran};
@@ -77,6 +78,16 @@ pub trait NodeOps {
     fn job_state(&self, job: u32) -> Result<JobState, String>;
     /// Drain `node` with `reason`.
     fn drain(&self, node: &str, reason: &str) -> Result<(), String>;
+    /// Of `nodes`, those whose features lack `feature`
+    /// ([`crate::slurmctl::nodes_without_feature`]).
+    fn nodes_without_feature(&self, nodes: &[String], feature: &str)
+    -> Result<Vec<String>, String>;
+    /// Write the job's record in `state_dir`, dropping a limits verdict
+    /// left there ([`crate::state::write_record`]).
+    fn write_record(&self, state_dir: &Path, rec: &JobRecord) -> Result<(), String>;
+    /// Remove job `job`'s record and verdict from `state_dir`
+    /// ([`crate::state::remove_job`]). Ok(false): none there.
+    fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, String>;
 }
 
 /// Longest time the removal of one job directory may take.
@@ -89,7 +100,10 @@ pub struct LinuxNode {
     /// Root-owned directory for anonymous capture files (the state dir).
     capture_dir: PathBuf,
     /// Extra environment for beeond (e.g. SLURMD_NODENAME).
-    tool_env: Vec<(String, String)>,
+    extra_env: Vec<(String, String)>,
+    /// The whole environment for beeond, made at its first run (it looks
+    /// up root's home: not for runs that never start a tool).
+    tool_env: std::cell::OnceCell<Vec<(String, String)>>,
     remove_bound: Duration,
 }
 
@@ -99,7 +113,11 @@ impl LinuxNode {
             sys: LinuxSyscall,
             started: Instant::now(),
             capture_dir: capture_dir.to_path_buf(),
-            tool_env: bounded::tool_env(tool_env),
+            extra_env: tool_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            tool_env: std::cell::OnceCell::new(),
             remove_bound: REMOVE_BOUND,
         }
     }
@@ -160,7 +178,15 @@ impl NodeOps for LinuxNode {
     }
 
     fn run(&self, argv: &[OsString], timeout: Duration) -> Ran {
-        bounded::run(argv, &self.tool_env, timeout, &self.capture_dir)
+        let env = self.tool_env.get_or_init(|| {
+            let extra: Vec<(&str, &str)> = self
+                .extra_env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            bounded::tool_env(&extra)
+        });
+        bounded::run(argv, env, timeout, &self.capture_dir)
     }
 
     fn remove_job_dir(
@@ -210,5 +236,21 @@ impl NodeOps for LinuxNode {
 
     fn drain(&self, node: &str, reason: &str) -> Result<(), String> {
         slurmctl::drain(node, reason, &self.capture_dir)
+    }
+
+    fn nodes_without_feature(
+        &self,
+        nodes: &[String],
+        feature: &str,
+    ) -> Result<Vec<String>, String> {
+        slurmctl::nodes_without_feature(nodes, feature, &self.capture_dir)
+    }
+
+    fn write_record(&self, state_dir: &Path, rec: &JobRecord) -> Result<(), String> {
+        crate::state::write_record(state_dir, rec)
+    }
+
+    fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, String> {
+        crate::state::remove_job(state_dir, job)
     }
 }

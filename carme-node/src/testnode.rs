@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
+use carme_core::record::JobRecord;
+
 use crate::bounded::{Exit, Ran};
 use crate::nodeops::NodeOps;
 use crate::rmtree::Removal;
@@ -49,6 +51,10 @@ pub struct FakeNode {
     pub texts: RefCell<BTreeMap<PathBuf, String>>,
     /// Run during each removal (another process acting meanwhile).
     pub during_removal: RefCell<Option<Hook>>,
+    /// What slurmctld answers for the nodes lacking a feature.
+    pub lacking: RefCell<Result<Vec<String>, String>>,
+    /// The job records written, by state dir and job id.
+    pub records: RefCell<BTreeMap<(PathBuf, u32), JobRecord>>,
 }
 
 impl FakeNode {
@@ -75,6 +81,8 @@ impl FakeNode {
             remove_bound: Cell::new(crate::nodeops::REMOVE_BOUND),
             texts: RefCell::new(BTreeMap::new()),
             during_removal: RefCell::new(None),
+            lacking: RefCell::new(Ok(Vec::new())),
+            records: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -304,6 +312,36 @@ impl NodeOps for FakeNode {
         self.note(format!("drain {node}: {reason}"));
         Ok(())
     }
+
+    fn nodes_without_feature(
+        &self,
+        nodes: &[String],
+        feature: &str,
+    ) -> Result<Vec<String>, String> {
+        self.note(format!("lacking {feature}: {}", nodes.join(",")));
+        self.lacking.borrow().clone()
+    }
+
+    fn write_record(&self, state_dir: &Path, rec: &JobRecord) -> Result<(), String> {
+        self.note(format!(
+            "record job {} in {}",
+            rec.job_id,
+            state_dir.display()
+        ));
+        self.records
+            .borrow_mut()
+            .insert((state_dir.into(), rec.job_id), rec.clone());
+        Ok(())
+    }
+
+    fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, String> {
+        self.note(format!("unrecord job {job} in {}", state_dir.display()));
+        Ok(self
+            .records
+            .borrow_mut()
+            .remove(&(state_dir.into(), job))
+            .is_some())
+    }
 }
 
 #[cfg(test)]
@@ -430,7 +468,11 @@ wait_timeout = "120s"
             );
             assert!(chowned(&n.sys, &dir));
         }
-        assert!(log.has(Level::Info, "ready in "), "{}", log.text());
+        assert!(
+            log.has(Level::Info, "ready job=42 node=n1 took="),
+            "{}",
+            log.text()
+        );
         assert!(n.runs().is_empty());
     }
 
@@ -501,7 +543,7 @@ wait_timeout = "120s"
         assert!(nf < st);
         assert!(chowned(&n.sys, MOUNT1));
         assert!(
-            log.has(Level::Info, "BeeOND at /mnt/beeond/n1/42 (started here)"),
+            log.has(Level::Info, "beeond=/mnt/beeond/n1/42 beeond_started_by=n1"),
             "{}",
             log.text()
         );
@@ -643,7 +685,11 @@ wait_timeout = "120s"
             t >= Duration::from_secs(3) && t < Duration::from_secs(4),
             "{t:?}"
         );
-        assert!(log.has(Level::Info, "(started by n1)"), "{}", log.text());
+        assert!(
+            log.has(Level::Info, "beeond_started_by=n1"),
+            "{}",
+            log.text()
+        );
     }
 
     #[test]
@@ -740,7 +786,7 @@ wait_timeout = "120s"
         assert!(t.contains(&format!("unlink {STATE}/job-42.node")));
         assert!(t.contains(&"unlink /run/carme/n1/job-42.beeond-nodes".to_string()));
         assert!(
-            log.has(Level::Info, "BeeOND stopped on n1,n2"),
+            log.has(Level::Info, "beeond_stopped=n1,n2 beeond_took="),
             "{}",
             log.text()
         );
@@ -815,7 +861,7 @@ wait_timeout = "120s"
         // Directories first on the other nodes.
         assert!(t[0].starts_with("rmtree /var/tmp/carme/n2/42"), "{t:?}");
         assert!(
-            log.has(Level::Info, "BeeOND stopped by n1"),
+            log.has(Level::Info, "beeond_stopped_by=n1"),
             "{}",
             log.text()
         );
@@ -1459,6 +1505,53 @@ wait_timeout = "120s"
         assert!(
             n.has_file(&format!("{STATE}/job-42")),
             "the new job's job record went"
+        );
+    }
+
+    #[test]
+    fn the_prologs_record_and_its_question_to_slurmctld_go_through_the_node() {
+        use carme_core::beeond_fallback::without_beeond;
+        let n = FakeNode::new();
+        let nodes = vec!["n1".to_string(), "n2".to_string()];
+        *n.lacking.borrow_mut() = Ok(vec!["n2".into()]);
+        let ask = || n.nodes_without_feature(&nodes, "beeond");
+        let why = without_beeond("carme", "carme", "beeond", ask).unwrap();
+        assert!(
+            why.contains("node(s) n2 lack the feature 'beeond'"),
+            "{why}"
+        );
+        *n.lacking.borrow_mut() = Err("scontrol timed out".into());
+        let ask = || n.nodes_without_feature(&nodes, "beeond");
+        let why = without_beeond("carme", "carme", "beeond", ask).unwrap();
+        assert!(
+            why.contains("could not be checked: scontrol timed out"),
+            "{why}"
+        );
+        // A constraint that names the feature: slurmctld is not asked.
+        let ask = || n.nodes_without_feature(&nodes, "beeond");
+        assert_eq!(without_beeond("carme&beeond", "carme", "beeond", ask), None);
+
+        let rec = JobRecord {
+            job_id: 42,
+            uid: 1000,
+            gid: 1000,
+            constraint: "carme".into(),
+            account: None,
+            gpus: None,
+            until: None,
+        };
+        n.write_record(Path::new(STATE), &rec).unwrap();
+        assert_eq!(n.remove_job_record(Path::new(STATE), 42), Ok(true));
+        assert_eq!(n.remove_job_record(Path::new(STATE), 42), Ok(false));
+        assert_eq!(
+            n.trace(),
+            [
+                "lacking beeond: n1,n2",
+                "lacking beeond: n1,n2",
+                "record job 42 in /run/carme/n1",
+                "unrecord job 42 in /run/carme/n1",
+                "unrecord job 42 in /run/carme/n1",
+            ]
         );
     }
 }

@@ -47,6 +47,11 @@ fn main() -> ExitCode {
     let basics = loaded.basics();
     let state_dir = basics.state_dir.expand(&node, Some(job));
     let constraint = std::env::var("SLURM_JOB_CONSTRAINTS").unwrap_or_default();
+    let job_str = job.to_string();
+    let ops = LinuxNode::new(
+        &state_dir,
+        &[("SLURMD_NODENAME", &node), ("SLURM_JOB_ID", &job_str)],
+    );
 
     let recorded = nodejob::read(&state_dir, job);
     let slurm_record = match &recorded {
@@ -60,7 +65,7 @@ fn main() -> ExitCode {
     // Carme job: it only goes.
     let slurm_record = match slurm_record {
         Some(r) if !names_feature(&r.constraint, &basics.feature) => {
-            if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
+            if let Err(e) = ops.remove_job_record(&state_dir, job) {
                 eprintln!("carme-epilog: job {job}: cannot remove its record: {e}");
             }
             None
@@ -71,7 +76,7 @@ fn main() -> ExitCode {
     if matches!(recorded, Ok(None)) && slurm_record.is_none() && !carme {
         // A record that could not be read (too big, another format) goes
         // too: nothing else would ever remove it.
-        if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
+        if let Err(e) = ops.remove_job_record(&state_dir, job) {
             eprintln!("carme-epilog: job {job}: cannot remove its record: {e}");
         }
         return ExitCode::SUCCESS;
@@ -83,11 +88,6 @@ fn main() -> ExitCode {
     };
     let log_dir = cfg.map(|c| c.paths.log_dir.expand(&node, Some(job)));
     let log = JobLog::open(c"carme-epilog", job, &node, log_dir.as_deref());
-    let job_str = job.to_string();
-    let ops = LinuxNode::new(
-        &state_dir,
-        &[("SLURMD_NODENAME", &node), ("SLURM_JOB_ID", &job_str)],
-    );
 
     let (plan, source): (Option<NodeJob>, Source) = match recorded {
         Ok(Some(p)) => (Some(p), Source::Record),
@@ -108,7 +108,7 @@ fn main() -> ExitCode {
     // The job record and limits verdict are for the job's steps, which are
     // over: they go (a new job with this id must never find them). What is
     // left is in the node record, kept for a later run to retry.
-    if let Err(e) = carme_node::state::remove_job(&state_dir, job) {
+    if let Err(e) = ops.remove_job_record(&state_dir, job) {
         log.warn(&format!("cannot remove the job's record: {e}"));
     }
     match result {

@@ -23,6 +23,7 @@ mod cli;
 
 use std::process::ExitCode;
 
+use carme_core::beeond_fallback::without_beeond;
 use carme_core::config::{GateBasics, JobFactSource, Loaded, Scope};
 use carme_core::gate::names_feature;
 use carme_core::record::JobRecord;
@@ -102,7 +103,7 @@ fn main() -> ExitCode {
         gpus: Some(gpus),
         until: None,
     };
-    if let Err(e) = carme_node::state::write_record(&state_dir, &record) {
+    if let Err(e) = ops.write_record(&state_dir, &record) {
         return fail(Fault {
             message: format!("cannot record the job: {e}"),
             short: "carme: cannot write its state dir".into(),
@@ -130,30 +131,11 @@ fn main() -> ExitCode {
             });
         }
     };
-    if let (Some(b), Some(conf)) = (&plan.beeond, &cfg.beeond)
-        && !names_feature(&facts.constraint, &conf.feature)
-    {
-        // Asked for with --carme-beeond, not the constraint: Slurm did not
-        // pick BeeOND nodes. Where one lacks the feature, BeeOND could not
-        // start there, through no fault of the node: run without it. Every
-        // node asks the same question, so all decide alike.
-        let lacking =
-            carme_node::slurmctl::nodes_without_feature(&b.setup.nodes, &conf.feature, &state_dir);
-        let why = match lacking {
-            Ok(l) if l.is_empty() => None,
-            Ok(l) => Some(format!(
-                "node(s) {} lack the feature '{}'",
-                l.join(","),
-                conf.feature
-            )),
-            Err(e) => Some(format!("the job's nodes could not be checked: {e}")),
-        };
-        if let Some(why) = why {
-            log.error(&format!(
-                "the job asked for BeeOND with --carme-beeond, but {why}: it runs without \
-                 BeeOND (ask with --constraint='{}&{}' so Slurm picks BeeOND nodes)",
-                basics.feature, conf.feature
-            ));
+    if let (Some(b), Some(conf)) = (&plan.beeond, &cfg.beeond) {
+        let lacking = || ops.nodes_without_feature(&b.setup.nodes, &conf.feature);
+        let gate = &basics.feature;
+        if let Some(why) = without_beeond(&facts.constraint, gate, &conf.feature, lacking) {
+            log.error(&why);
             plan.beeond = None;
         }
     }
@@ -179,6 +161,7 @@ fn record_other_job(basics: &GateBasics) {
         }
     };
     let dir = basics.state_dir.expand(&facts.node, Some(facts.job_id));
+    let ops = LinuxNode::new(&dir, &[]);
     // A constraint (or account) this cannot read as text is not "none":
     // record nothing, so the steps ask slurmctld rather than trust a
     // "not a Carme job" read from a mangled value.
@@ -190,7 +173,7 @@ fn record_other_job(basics: &GateBasics) {
             "carme-prolog: job {}: {k} is not UTF-8; its steps ask slurmctld",
             facts.job_id
         );
-        if let Err(e) = carme_node::state::remove_job(&dir, facts.job_id) {
+        if let Err(e) = ops.remove_job_record(&dir, facts.job_id) {
             eprintln!("carme-prolog: job {}: {e}", facts.job_id);
         }
         return;
@@ -206,13 +189,13 @@ fn record_other_job(basics: &GateBasics) {
         gpus: None,
         until: None,
     };
-    if let Err(e) = carme_node::state::write_record(&dir, &record) {
+    if let Err(e) = ops.write_record(&dir, &record) {
         eprintln!(
             "carme-prolog: job {}: cannot record it: {e}; its steps ask slurmctld",
             facts.job_id
         );
         // An earlier job's record with this id must not stand in for it.
-        if let Err(e) = carme_node::state::remove_job(&dir, facts.job_id) {
+        if let Err(e) = ops.remove_job_record(&dir, facts.job_id) {
             eprintln!("carme-prolog: job {}: {e}", facts.job_id);
         }
     }

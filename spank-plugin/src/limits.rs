@@ -6,6 +6,7 @@
 use carme_core::Refusal;
 use carme_core::config::{Config, Loaded};
 use carme_core::limits::{Account, Ask, Effective, Resolved, Who, ask_of_job, check, effective};
+use carme_core::limits_job::needs_whole_job;
 use carme_core::slurmjob::running_before;
 use carme_node::state;
 
@@ -51,7 +52,7 @@ pub fn refusal(
     if let Err(r) = check(cfg, &eff, &image_ask) {
         return Some(r);
     }
-    if !whole_job_limits(&eff) {
+    if !needs_whole_job(&eff) {
         return None;
     }
     let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
@@ -79,18 +80,6 @@ pub fn refusal(
         );
     }
     verdict.err()
-}
-
-/// Limits whose check needs the whole job's facts.
-fn whole_job_limits(eff: &Effective) -> bool {
-    [
-        matches!(eff.max_gpus_per_job, Resolved::Limit { .. }),
-        matches!(eff.max_gpus_per_node, Resolved::Limit { .. }),
-        matches!(eff.max_nodes_per_job, Resolved::Limit { .. }),
-        matches!(eff.max_running_jobs, Resolved::Limit { .. }),
-        matches!(eff.max_time, Resolved::Limit { .. }),
-    ]
-    .contains(&true)
 }
 
 /// Ok(the decision), or Err when slurmctld could not be asked.

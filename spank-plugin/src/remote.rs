@@ -23,13 +23,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use carme_core::Refusal;
-use carme_core::config::{Config, JobFactSource, Loaded, Scope};
-use carme_core::decide::{StepKind, StepPlan, plan_step, plan_unverified_step, refused_step};
+use carme_core::config::{Config, Loaded, Scope};
+use carme_core::decide::{StepKind, StepPlan};
 use carme_core::driver::DriverFacts;
+use carme_core::facts::{self, AfterAsk, FirstMove, RecordSays, Settled};
 use carme_core::gpulist::{GpuSet, job_gpus_on_node};
 use carme_core::launch::{self, TaskFacts};
 use carme_core::record::JobRecord;
 use carme_core::slurmjob::JobInfo;
+use carme_core::stepplan::{Gathered, StepChecks, decide_step, decision_line};
 use carme_node::taskplan;
 
 use crate::bounded;
@@ -77,59 +79,60 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     let who = JobUser::of_step(sp);
     let loaded = load_config(Some(&who.as_ref().map_or(Scope::NOBODY, JobUser::scope)));
 
-    let refused = |r: Refusal| refused_step(kind, r);
     let owner = sp.uid().zip(sp.gid());
-    let plan = match job_constraint(&loaded, job_id, owner, image.is_some()) {
-        Facts::NotCarme => StepPlan::Untouched,
+    // Owned here, lent to the decision.
+    let (constraint, unverified): (Option<String>, String);
+    let (gathered, job) = match job_constraint(&loaded, job_id, owner, image.is_some()) {
+        Facts::NotCarme => (Gathered::NotCarme, None),
         Facts::Job(job) => {
-            let constraint = job.constraint.clone();
-            match plan_step(&loaded, kind, constraint.as_deref(), image.as_deref()) {
-                StepPlan::Container { image } | StepPlan::HostForCarme { image } => {
-                    let gpus = job_gpus(&job, job_id);
-                    if let Some(r) = limits::refusal(&loaded, who.as_ref(), job_id, &image, job) {
-                        refused(r)
-                    } else if let Some(r) = enter_namespace(sp, &loaded, job_id, kind, gpus) {
-                        refused(r)
-                    } else if kind == StepKind::Tasks {
-                        StepPlan::Container { image }
-                    } else {
-                        StepPlan::HostForCarme { image }
-                    }
-                }
-                plan => plan,
-            }
+            constraint = job.constraint.clone();
+            let constraint = constraint.as_deref();
+            (Gathered::Job { constraint }, Some(job))
         }
-        Facts::Failed(r) => refused(r),
-        Facts::Unverified(e) => plan_unverified_step(kind, job_id, image.is_some(), &e),
+        Facts::Failed(r) => (Gathered::Failed(r), None),
+        Facts::Unverified(e) => {
+            unverified = e;
+            (Gathered::Unverified(&unverified), None)
+        }
     };
-    if let (Loaded::Broken { error, .. }, false) = (&loaded, plan == StepPlan::Untouched) {
+    let mut checks = Checks {
+        sp,
+        loaded: &loaded,
+        who: who.as_ref(),
+        job_id,
+        kind,
+        job,
+        gpus: None,
+    };
+    let decision = decide_step(
+        &loaded,
+        job_id,
+        kind,
+        gathered,
+        image.as_deref(),
+        &mut checks,
+    );
+    if let (Loaded::Broken { error, .. }, true) = (&loaded, decision.log_config_error) {
         log(Level::Error, &format!("carme: config error: {error}"));
     }
-    let plan = match (plan, loaded) {
-        (StepPlan::Container { image }, Loaded::Ready(cfg)) => match runtime_problem(&cfg) {
-            Some(problem) => {
-                log(Level::Error, &format!("carme: job {job_id}: {problem}"));
-                StepPlan::Refused(Refusal::node_not_ready(&problem))
-            }
-            None => {
-                let mut driver_debug = Vec::new();
-                let driver = cfg.images.get(&image).map_or(DriverFacts::NotProbed, |i| {
-                    let probe = bounded::nvml_facts;
-                    taskplan::driver_for(&cfg, i, &probe, &mut |m| driver_debug.push(m)).0
-                });
-                with_state(|s| {
-                    s.launch = Some(StepLaunch {
-                        cfg,
-                        driver,
-                        driver_debug,
-                    })
-                });
-                StepPlan::Container { image }
-            }
-        },
-        (plan, _) => plan,
-    };
-    if let (StepPlan::HostForCarme { image }, true) = (&plan, image.is_some()) {
+    if let Some(problem) = &decision.problem {
+        log(Level::Error, problem);
+    }
+    if let (StepPlan::Container { image }, Loaded::Ready(cfg)) = (&decision.plan, loaded) {
+        let mut driver_debug = Vec::new();
+        let driver = cfg.images.get(image).map_or(DriverFacts::NotProbed, |i| {
+            let probe = bounded::nvml_facts;
+            taskplan::driver_for(&cfg, i, &probe, &mut |m| driver_debug.push(m)).0
+        });
+        with_state(|s| {
+            s.launch = Some(StepLaunch {
+                cfg,
+                driver,
+                driver_debug,
+            })
+        });
+    }
+    if let Some(image) = &decision.pass_image_on {
         // The batch step consumed the option; give it back to the sruns
         // the script runs (also when the job was submitted with --export=NONE).
         if let Err(e) = sp.setenv(IMAGE_ENV_FOR_SRUN, image) {
@@ -138,10 +141,60 @@ pub fn post_opt(sp: &Spank) -> Result<(), ()> {
     }
     log(
         Level::Verbose,
-        &format!("carme: job {job_id} step {step:?}: {plan:?}"),
+        &decision_line(job_id, &step_name(step), &decision.plan),
     );
-    with_state(|s| s.plan = Some(plan));
+    with_state(|s| s.plan = Some(decision.plan));
     Ok(())
+}
+
+/// The step as the decision line names it: `batch`, `interactive`, or its number.
+fn step_name(step: StepId) -> String {
+    match step {
+        StepId::Batch => "batch".into(),
+        StepId::Interactive => "interactive".into(),
+        StepId::Extern => "extern".into(),
+        StepId::Numbered(n) => n.to_string(),
+    }
+}
+
+/// A Carme step's checks, as [`decide_step`] asks for them.
+struct Checks<'a> {
+    sp: &'a Spank,
+    loaded: &'a Loaded,
+    who: Option<&'a JobUser>,
+    job_id: u32,
+    kind: StepKind,
+    /// The job's facts, until the limits take them.
+    job: Option<JobFacts>,
+    /// The job's GPUs on this node, found before the limits are checked.
+    gpus: Option<Result<GpuSet, String>>,
+}
+
+impl StepChecks for Checks<'_> {
+    fn limits(&mut self, image: &str) -> Option<Refusal> {
+        // decide_step asks once, and only for a job with facts.
+        let Some(job) = self.job.take() else {
+            return Some(Refusal::node_not_ready("the job's facts were lost"));
+        };
+        // Found first, as the limits take the job's facts.
+        self.gpus = Some(job_gpus(&job, self.job_id));
+        limits::refusal(self.loaded, self.who, self.job_id, image, job)
+    }
+
+    fn namespace(&mut self) -> Option<Refusal> {
+        let gpus = self
+            .gpus
+            .take()
+            .unwrap_or_else(|| Err("not found before the namespace".into()));
+        enter_namespace(self.sp, self.loaded, self.job_id, self.kind, gpus)
+    }
+
+    fn runtime_problem(&mut self) -> Option<String> {
+        match self.loaded {
+            Loaded::Ready(cfg) => runtime_problem(cfg),
+            Loaded::Broken { .. } => None,
+        }
+    }
 }
 
 // One value per step, never stored: its size does not matter.
@@ -200,8 +253,8 @@ fn job_gpus(job: &JobFacts, job_id: u32) -> Result<GpuSet, String> {
 /// or slurmctld (one RPC per step), or both (`auto`: the record, else
 /// slurmctld once per job and node, kept in the record). A record of
 /// another uid or gid (`owner`) is an earlier job's with the same id
-/// (slurmctld's ids restarted): never taken for this job's, slurmctld is
-/// asked instead.
+/// (slurmctld's ids restarted): never taken for this job's. Which source
+/// answers, and what its answer means: [`carme_core::facts`].
 fn job_constraint(
     loaded: &Loaded,
     job_id: u32,
@@ -209,99 +262,74 @@ fn job_constraint(
     wants_image: bool,
 ) -> Facts {
     let basics = loaded.basics();
-    let ask_slurmctld = || match bounded::load_job(job_id) {
-        Ok(info) => Ok(info),
-        Err(e) => {
-            log(Level::Error, &format!("carme: job {job_id}: {e}"));
-            Err(e)
-        }
-    };
-    // It may be a Carme job, image or not: fail closed.
-    let ask_or_unverified = || match ask_slurmctld() {
-        Ok(info) => JobFacts::of(info),
-        Err(e) => Facts::Unverified(e),
-    };
-    if basics.job_facts == JobFactSource::Slurmctld {
-        return ask_or_unverified();
-    }
     // slurmstepd sets SLURMD_NODENAME in its own environment from
     // slurmd's config (trusted, unlike the job's environment).
     let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
     let dir = basics.state_dir.expand(&node, Some(job_id));
-    let earlier = |rec: &JobRecord| {
-        log(
+    let now = unix_now();
+    let record = match facts::reads_record(basics.job_facts) {
+        true => carme_node::state::read_record(&dir, job_id),
+        false => Ok(None),
+    };
+    let says = RecordSays::of(&record, owner, now);
+    let first = facts::first_move(basics.job_facts, says, wants_image, job_id, &node);
+    let asking = if matches!(first, FirstMove::Ask(_)) {
+        "; asking slurmctld"
+    } else {
+        ""
+    };
+    match &record {
+        Ok(Some(rec)) if says == RecordSays::Earlier => log(
             Level::Error,
             &format!(
                 "carme: job {job_id}: the record on node {node} is of uid {} gid {}, not \
-                 the job's: an earlier job's with this id; asking slurmctld",
+                 the job's: an earlier job's with this id{asking}",
                 rec.uid, rec.gid
             ),
-        );
-    };
-    let record = carme_node::state::read_record(&dir, job_id);
-    if basics.job_facts == JobFactSource::Auto {
-        let now = unix_now();
-        let earlier_job = match record {
-            Ok(Some(rec)) if Some((rec.uid, rec.gid)) == owner && rec.holds_at(now) => {
-                return recorded(rec);
-            }
-            Ok(Some(rec)) if Some((rec.uid, rec.gid)) != owner => {
-                earlier(&rec);
-                true
-            }
-            // Expired, or none: no prolog ran here (it records every
-            // job), so nothing says the job is not a Carme job.
-            Ok(_) => false,
-            Err(e) => {
-                log(
-                    Level::Error,
-                    &format!("carme: job {job_id}: {e}; asking slurmctld"),
-                );
-                true
-            }
-        };
-        let info = match ask_slurmctld() {
-            Ok(info) => info,
-            Err(e) => return Facts::Unverified(e),
-        };
-        if let Some((uid, gid)) = owner {
-            let rec = JobRecord::kept_from(&info, uid, gid, &node, now);
-            if let Err(e) = carme_node::state::keep_record(&dir, &rec, earlier_job) {
-                log(
-                    Level::Error,
-                    &format!("carme: job {job_id}: cannot keep its facts: {e}"),
-                );
-            }
-        }
-        return JobFacts::of(info);
+        ),
+        Err(e) => log(Level::Error, &format!("carme: job {job_id}: {e}{asking}")),
+        _ => {}
     }
-    match record {
-        Ok(Some(rec)) if Some((rec.uid, rec.gid)) != owner => {
-            earlier(&rec);
-            ask_or_unverified()
+    let then = match first {
+        // RecordSays::of said Current or Expired: there is a record.
+        FirstMove::UseRecord => {
+            let lost = || Facts::Failed(Refusal::node_not_ready("the job's record was lost"));
+            return record.ok().flatten().map_or_else(lost, recorded);
         }
-        Ok(Some(rec)) => recorded(rec),
-        Ok(None) if !wants_image => Facts::NotCarme,
-        // Asked for an image but no record: find out why, so the
-        // user (or admin) learns what to fix.
-        Ok(None) => match ask_slurmctld() {
-            Ok(info) if info.is_carme(&basics.feature) => {
-                let problem = format!(
-                    "carme-prolog left no record of job {job_id} on node {node} \
-                     (is Prolog= set to carme-prolog, with PrologFlags=Alloc?)"
-                );
-                log(Level::Error, &format!("carme: {problem}"));
-                Facts::Failed(Refusal::node_not_ready(&problem))
+        FirstMove::NotCarme => return Facts::NotCarme,
+        FirstMove::Refuse(r) => return Facts::Failed(r),
+        FirstMove::Ask(then) => then,
+    };
+    let asked = bounded::load_job(job_id);
+    if let Err(e) = &asked {
+        log(Level::Error, &format!("carme: job {job_id}: {e}"));
+    }
+    let answer = match &asked {
+        Ok(info) => Ok(info.is_carme(&basics.feature)),
+        Err(e) => Err(e.as_str()),
+    };
+    match (facts::after_asking(then, answer, job_id, &node), asked) {
+        (Settled::Job, Ok(info)) => {
+            if let (AfterAsk::Keep { replace }, Some((uid, gid))) = (then, owner) {
+                let rec = JobRecord::kept_from(&info, uid, gid, &node, now);
+                if let Err(e) = carme_node::state::keep_record(&dir, &rec, replace) {
+                    log(
+                        Level::Error,
+                        &format!("carme: job {job_id}: cannot keep its facts: {e}"),
+                    );
+                }
             }
-            Ok(info) => JobFacts::of(info),
-            Err(e) => Facts::Failed(Refusal::controller_unreachable(&e)),
-        },
-        Err(e) => {
-            log(Level::Error, &format!("carme: job {job_id}: {e}"));
-            Facts::Failed(Refusal::node_not_ready(&format!(
-                "the record of job {job_id} on node {node} cannot be read"
-            )))
+            JobFacts::of(info)
         }
+        (Settled::Unverified(e), _) => Facts::Unverified(e),
+        (Settled::Failed { why, log: line }, _) => {
+            if let Some(line) = line {
+                log(Level::Error, &line);
+            }
+            Facts::Failed(why)
+        }
+        // Settled::Job comes only with an answer.
+        (Settled::Job, Err(e)) => Facts::Unverified(e),
     }
 }
 

@@ -217,12 +217,14 @@ fn carme_job_gets_its_own_tmp_and_scratch_removed_afterwards() {
     }
     let log = job_log(&c, job);
     assert!(
-        log.contains(&format!("carme-prolog info: job {job} on n1: ready in ")),
+        log.contains(&format!(
+            "carme-prolog info: job {job} on n1: ready job={job} node=n1 took="
+        )),
         "{log}"
     );
     assert!(
         log.contains(&format!(
-            "carme-epilog info: job {job} on n1: cleaned up in "
+            "carme-epilog info: job {job} on n1: cleaned job={job} node=n1 took="
         )),
         "{log}"
     );
@@ -346,16 +348,22 @@ fn beeond_across_two_nodes_is_the_users_and_gone_afterwards() {
     assert_eq!(Path::new(after("-c")), mount_point(&c, "n1", job));
     let log = job_log(&c, job);
     assert!(log.contains("BeeOND started on n1,n2"), "{log}");
-    assert!(log.contains(&format!("job {job} on n2: ready in")), "{log}");
-    assert!(log.contains("(started by n1)"), "{log}");
-    // n2's epilog either waited for n1's stop ("BeeOND stopped by n1") or
-    // found nothing left of it (no BeeOND word at all), and never fell
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("job {job} on n2: ready job={job}"))
+                && l.contains("beeond_started_by=n1")),
+        "{log}"
+    );
+    // n2's epilog either waited for n1's stop (beeond_stopped_by=n1) or
+    // found nothing left of it (no beeond field at all), and never fell
     // back to stoplocal.
     let n2 = format!("job {job} on n2: ");
     let n2_lines: Vec<&str> = log.lines().filter(|l| l.contains(&n2)).collect();
     assert!(
-        n2_lines.iter().any(|l| l.contains("cleaned up")
-            && (l.contains("BeeOND stopped by n1") || !l.contains("BeeOND"))),
+        n2_lines
+            .iter()
+            .any(|l| l.contains(&format!("cleaned job={job}"))
+                && (l.contains("beeond_stopped_by=n1") || !l.contains("beeond"))),
         "{log}"
     );
     assert!(
@@ -590,8 +598,11 @@ fn beeond_start_that_hangs_drains_the_first_node_and_holds_the_job() {
     // Wait for both epilogs, then: nothing of the job's BeeOND is left.
     let epilogs = c.wait_for(Duration::from_secs(30), || {
         let log = job_log(&c, job);
-        log.contains(&format!("carme-epilog info: job {job} on n1: cleaned up"))
-            && log.contains(&format!("carme-epilog info: job {job} on n2: cleaned up"))
+        log.contains(&format!(
+            "carme-epilog info: job {job} on n1: cleaned job={job}"
+        )) && log.contains(&format!(
+            "carme-epilog info: job {job} on n2: cleaned job={job}"
+        ))
     });
     assert!(epilogs, "{}", job_log(&c, job));
     let (n2state, n2reason) = node_state(&c, "n2");
@@ -687,7 +698,7 @@ fn symlinks_and_hardlinks_in_scratch_touch_nothing_outside() {
     assert_eq!(std::fs::read_dir(&canary).unwrap().count(), 1);
     assert!(Path::new("/etc/passwd").exists());
     let log = job_log(&c, job);
-    assert!(log.contains("scratch ("), "{log}");
+    assert!(log.contains(" scratch_removed="), "{log}");
     not_drained(&c);
     std::fs::remove_dir_all(&canary).unwrap();
 }

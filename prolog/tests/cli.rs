@@ -1,54 +1,8 @@
-//! carme-prolog's own command line: `--help`, `--version`, and usage
-//! errors that exit 2 before anything is read or touched (no root needed).
+//! carme-prolog's own command line (the checks every root-run program of
+//! ours shares: carme-node/tests/common/program_cli.rs).
 
-use std::process::{Command, Output};
+#[path = "../../carme-node/tests/common/program_cli.rs"]
+#[macro_use]
+mod program_cli;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carme-prolog"))
-        .args(args)
-        .env_clear()
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-#[test]
-fn help_shows_usage_and_the_config_option() {
-    let out = run(&["--help"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(stdout.contains("Usage: carme-prolog [OPTIONS]"), "{stdout}");
-    assert!(stdout.contains("--config <PATH>"), "{stdout}");
-    assert!(stdout.contains("/etc/carme/carme.toml"), "{stdout}");
-}
-
-#[test]
-fn version_is_the_crate_version() {
-    let out = run(&["--version"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stdout),
-        format!("carme-prolog {}\n", env!("CARGO_PKG_VERSION"))
-    );
-}
-
-#[test]
-fn usage_errors_exit_2_naming_the_program() {
-    for args in [
-        &["-v"][..],
-        &["--config"],
-        &["--config", "rel.toml"],
-        &["extra"],
-    ] {
-        let out = run(args);
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.starts_with("carme-prolog: "), "{args:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "{args:?}");
-    }
-    let stderr = text(&run(&["--config", "rel.toml"]).stderr);
-    assert!(stderr.contains("needs an absolute path"), "{stderr}");
-}
+program_cli_tests!("carme-prolog", env!("CARGO_BIN_EXE_carme-prolog"));

@@ -57,7 +57,11 @@ fn every_problem_of_a_broken_node_in_one_run() {
     )
     .unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o664)).unwrap();
-    let (code, out) = check_node(&config, &plugin_path(), true);
+    // The plugin, copied next to the config: in a directory below the
+    // sticky /tmp, wherever the checkout lies.
+    let plugin_file = d.join("spank_carme.so");
+    std::fs::copy(plugin_path(), &plugin_file).unwrap();
+    let (code, out) = check_node(&config, &plugin_file, true);
     assert_eq!(code, 1, "{out}");
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(doc["format"], 1);
@@ -90,11 +94,20 @@ fn every_problem_of_a_broken_node_in_one_run() {
         "{out}"
     );
     assert_eq!(with("prolog", "error").len(), 1, "{out}");
-    // The plugin given is read, whatever Slurm is installed here.
+    // The plugin given is read, whatever Slurm is installed here; below
+    // /tmp (1777) others than root could replace it: an error.
     let plugin: Vec<&Value> = findings.iter().filter(|f| f["check"] == "plugin").collect();
-    assert_eq!(plugin.len(), 1, "{out}");
+    assert_eq!(plugin.len(), 2, "{out}");
     assert!(
         plugin[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("can be changed by others than root (/tmp is owned by uid 0 with mode 1777)"),
+        "{out}"
+    );
+    assert_eq!(plugin[0]["status"], "error", "{out}");
+    assert!(
+        plugin[1]["message"]
             .as_str()
             .unwrap()
             .contains("is built for Slurm 22.05"),
@@ -108,7 +121,7 @@ fn every_problem_of_a_broken_node_in_one_run() {
     }
     // The text form: the same problems, each `carme: ` first, then the
     // summary.
-    let (code, text) = check_node(&config, &plugin_path(), false);
+    let (code, text) = check_node(&config, &plugin_file, false);
     assert_eq!(code, 1);
     let errors = text
         .lines()

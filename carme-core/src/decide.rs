@@ -113,7 +113,7 @@ pub enum StepPlan {
     /// starts (failing it in slurmstepd would drain the node), and its task
     /// ends with this message before it runs. Never unconfined.
     TasksRefused(Refusal),
-    /// Every task runs in `image` through carme-launch.
+    /// Every task runs in `image`: the plugin hands it to the runtime.
     Container { image: String },
     /// The step fails with this message before any task starts.
     Refused(Refusal),

@@ -90,9 +90,57 @@ pub fn link_problem(m: &Meta) -> Option<String> {
     (m.uid != 0).then(|| "the symlink is not owned by root".into())
 }
 
+/// Why a program root runs or loads (a runtime asked its `--version`, the
+/// plugin, a Prolog/Epilog program) is not root's alone, judging one step
+/// of its resolved path: the file itself or a directory above it, up to
+/// `/`. Stricter than for the config: a sticky directory others may write
+/// is refused too, as nothing root executes should lie where any user
+/// can create files.
+pub fn program_step_problem(path: &std::path::Path, m: &Meta) -> Option<String> {
+    (m.uid != 0 || m.others_may_write()).then(|| {
+        format!(
+            "{} is owned by uid {} with mode {:04o}",
+            path.display(),
+            m.uid,
+            m.mode & 0o7777
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn programs_and_the_directories_above_them() {
+        let p = std::path::Path::new("/opt/x");
+        let cases: &[(Meta, Option<&str>)] = &[
+            (meta(S_IFREG, 0, 0o755, 1), None),
+            (meta(S_IFDIR, 0, 0o755, 1), None),
+            (meta(S_IFDIR, 0, 0o700, 1), None),
+            (
+                meta(S_IFREG, 0, 0o775, 1),
+                Some("/opt/x is owned by uid 0 with mode 0775"),
+            ),
+            (
+                meta(S_IFREG, 1000, 0o755, 1),
+                Some("/opt/x is owned by uid 1000 with mode 0755"),
+            ),
+            // Sticky like /tmp: refused for programs (not for the config).
+            (
+                meta(S_IFDIR, 0, 0o1777, 1),
+                Some("/opt/x is owned by uid 0 with mode 1777"),
+            ),
+            (
+                meta(S_IFDIR, 0, 0o757, 1),
+                Some("/opt/x is owned by uid 0 with mode 0757"),
+            ),
+        ];
+        for (m, want) in cases {
+            assert_eq!(program_step_problem(p, m).as_deref(), *want, "{m:?}");
+        }
+        assert!(dir_problem(&meta(S_IFDIR, 0, 0o1777, 1)).is_none());
+    }
 
     fn meta(kind: u32, uid: u32, perm: u32, size: u64) -> Meta {
         Meta {

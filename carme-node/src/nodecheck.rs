@@ -19,7 +19,7 @@ use carme_core::nodecheck::{
     ProgramFacts, ScriptFacts,
 };
 use carme_core::slurminfo::{self, PlugstackLine};
-use carme_core::trust::{MAX_CONFIG_BYTES, Meta};
+use carme_core::trust::{self, MAX_CONFIG_BYTES, Meta};
 
 use crate::bounded;
 use crate::slurmctl;
@@ -281,13 +281,8 @@ fn root_only(path: &Path) -> Result<PathBuf, String> {
     let real = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
     for p in real.ancestors() {
         let m = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        if m.uid() != 0 || m.mode() & 0o022 != 0 {
-            return Err(format!(
-                "{} is owned by uid {} with mode {:04o}",
-                p.display(),
-                m.uid(),
-                m.mode() & 0o7777
-            ));
+        if let Some(why) = trust::program_step_problem(p, &meta(&m)) {
+            return Err(why);
         }
     }
     Ok(real)

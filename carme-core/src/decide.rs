@@ -207,7 +207,7 @@ pub fn check_beeond_option(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{Config, ConfigError};
     use std::path::{Path, PathBuf};
@@ -226,7 +226,8 @@ mod tests {
         ))
     }
 
-    fn broken() -> Loaded {
+    /// A config that failed to load (shared with stepplan's tests).
+    pub(crate) fn broken() -> Loaded {
         Loaded::Broken {
             error: ConfigError {
                 file: PathBuf::from("/c.toml"),

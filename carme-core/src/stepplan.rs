@@ -125,26 +125,15 @@ pub fn decision_line(job_id: u32, step: &str, plan: &StepPlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, ConfigError, GateBasics};
-    use std::path::{Path, PathBuf};
+    use crate::config::Config;
+    use crate::decide::tests::broken;
+    use std::path::Path;
 
     fn ready() -> Loaded {
         let text = "[gate]\nfeature = \"carme\"\ndefault_image = \"base\"\n[runtime]\n\
                     kind = \"charliecloud\"\npath = \"/usr/bin/ch-run\"\n\
                     [images.base]\npath = \"/i/base\"\ndescription = \"Debian\"\n";
         Loaded::Ready(Box::new(Config::parse(text, Path::new("/c.toml")).unwrap()))
-    }
-
-    fn broken() -> Loaded {
-        Loaded::Broken {
-            error: ConfigError {
-                file: PathBuf::from("/c.toml"),
-                line: Some(3),
-                key: Some("runtime.kindd".into()),
-                message: "unknown field".into(),
-            },
-            basics: GateBasics::default(),
-        }
     }
 
     /// Scripted checks that note which ran.

@@ -515,7 +515,7 @@ fn stop_beeond(
     let mut stopped = None;
     if b.first {
         if source != Source::Derived || mounted || status {
-            if ops.lstat(&s.nodefile).is_err()
+            if ops.sys().lstat(&s.nodefile).is_err()
                 && let Err(e) = ops.write_root_file(&s.nodefile, &nodefile_text(&s.nodes))
             {
                 log.warn(&format!("cannot rewrite BeeOND's node file: {e}"));

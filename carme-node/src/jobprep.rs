@@ -373,7 +373,7 @@ pub fn unmount_local(ops: &dyn NodeOps, log: &dyn Log, mount: &Path) -> Result<(
         match ops.mounted(mount) {
             Ok(false) => return Ok(()),
             Ok(true) => {
-                ops.lazy_unmount(mount)
+                crate::nodeops::lazy_unmount(ops.sys(), mount)
                     .map_err(|e| format!("umount -l {}: {e}", mount.display()))?;
                 log.warn(&format!("lazily unmounted {}", mount.display()));
             }
@@ -389,6 +389,7 @@ pub fn unmount_local(ops: &dyn NodeOps, log: &dyn Log, mount: &Path) -> Result<(
 /// Give the root of the job's BeeOND on this node to the job's user.
 fn own_mount_root(ops: &dyn NodeOps, job: &NodeJob, b: &BeeondNode) -> Result<(), String> {
     let st = ops
+        .sys()
         .lstat(&b.mount)
         .map_err(|e| format!("{}: {e}", b.mount.display()))?;
     if st.kind != Kind::Dir {
@@ -484,7 +485,7 @@ enum StatusFile {
 }
 
 fn status_file(ops: &dyn NodeOps, log: &dyn Log, status: &Path) -> StatusFile {
-    match ops.lstat(status) {
+    match ops.sys().lstat(status) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatusFile::Absent,
         Err(e) => StatusFile::Unreadable(e),
         Ok(st) if st.kind == Kind::File && st.uid == 0 && st.nlink == 1 => StatusFile::Beeonds,

@@ -19,7 +19,7 @@ use nix::mount::MntFlags;
 use crate::bounded::{self, Ran};
 use crate::rmtree::{self, Removal};
 use crate::slurmctl::{self, JobState};
-use crate::syscall::{LinuxSyscall, Stat, Syscall};
+use crate::syscall::{LinuxSyscall, Syscall};
 
 pub trait NodeOps {
     /// The privileged syscalls (job directories, chown of the mount root).
@@ -29,10 +29,6 @@ pub trait NodeOps {
     fn sleep(&self, d: Duration);
     /// Whether something is mounted on `path`.
     fn mounted(&self, path: &Path) -> io::Result<bool>;
-    /// `umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW)`.
-    fn lazy_unmount(&self, path: &Path) -> io::Result<()>;
-    /// lstat (never following).
-    fn lstat(&self, path: &Path) -> io::Result<Stat>;
     /// Remove the entry `path` itself; its directory must be root's
     /// (sticky ones allowed). Ok(false): nothing there.
     fn unlink(&self, path: &Path) -> Result<bool, String>;
@@ -90,6 +86,12 @@ pub trait NodeOps {
     fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, String>;
 }
 
+/// `umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW)`: a busy mount goes too,
+/// and a symlink at `path` is never followed.
+pub fn lazy_unmount(sys: &dyn Syscall, path: &Path) -> io::Result<()> {
+    sys.umount(path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW)
+}
+
 /// Longest time the removal of one job directory may take.
 pub const REMOVE_BOUND: Duration = Duration::from_secs(600);
 
@@ -144,15 +146,6 @@ impl NodeOps for LinuxNode {
 
     fn mounted(&self, path: &Path) -> io::Result<bool> {
         crate::mounts::is_mounted(path)
-    }
-
-    fn lazy_unmount(&self, path: &Path) -> io::Result<()> {
-        self.sys
-            .umount(path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW)
-    }
-
-    fn lstat(&self, path: &Path) -> io::Result<Stat> {
-        self.sys.lstat(path)
     }
 
     fn unlink(&self, path: &Path) -> Result<bool, String> {

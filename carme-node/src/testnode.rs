@@ -1,7 +1,8 @@
 //! A scripted node for the prolog's and epilog's orchestration tests: a
 //! fake clock, a mount table and files that change over time or when
-//! "beeond" runs, and a trace of everything done. The privileged syscalls
-//! go to a [`RecordingSyscall`].
+//! "beeond" runs, and a trace of everything done. It is its own
+//! [`Syscall`]: `lstat` and lazy unmounts see its files and mount table,
+//! the other privileged syscalls go to a [`RecordingSyscall`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +19,8 @@ use crate::bounded::{Exit, Ran};
 use crate::nodeops::NodeOps;
 use crate::rmtree::Removal;
 use crate::slurmctl::JobState;
-use crate::syscall::{Kind, RecordingSyscall, Stat, Syscall};
+use crate::syscall::{DevEntry, Handle, Kind, RecordingSyscall, Stat, Syscall};
+use nix::mount::{MntFlags, MsFlags};
 
 /// What a scripted beeond run does to the node and returns.
 pub type Responder = Box<dyn Fn(&FakeNode, &str) -> (Exit, Duration)>;
@@ -154,9 +156,100 @@ impl FakeNode {
     }
 }
 
+/// The node's syscalls: its own mount table and files for `lstat` and
+/// lazy unmounts, everything else recorded by [`FakeNode::sys`] (whose
+/// scripted stats answer paths the node has no file for).
+impl Syscall for FakeNode {
+    fn unshare_mount_ns(&self) -> io::Result<()> {
+        self.sys.unshare_mount_ns()
+    }
+
+    fn open_mount_ns(&self) -> io::Result<Handle> {
+        self.sys.open_mount_ns()
+    }
+
+    fn enter_mount_ns(&self, ns: &Handle) -> io::Result<()> {
+        self.sys.enter_mount_ns(ns)
+    }
+
+    fn open_cwd(&self) -> io::Result<Handle> {
+        self.sys.open_cwd()
+    }
+
+    fn fchdir(&self, dir: &Handle) -> io::Result<()> {
+        self.sys.fchdir(dir)
+    }
+
+    fn mount(
+        &self,
+        src: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        self.sys.mount(src, target, fstype, flags, data)
+    }
+
+    /// Only lazy unmounts (the epilog's) change the node's mount table.
+    fn umount(&self, target: &Path, flags: MntFlags) -> io::Result<()> {
+        if !flags.contains(MntFlags::MNT_DETACH) {
+            return self.sys.umount(target, flags);
+        }
+        self.note(format!("umount -l {}", target.display()));
+        if self.unmount_fails.get() {
+            return Err(io::Error::from(Errno::EBUSY));
+        }
+        self.mounts.borrow_mut().remove(target);
+        Ok(())
+    }
+
+    fn mknod(&self, path: &Path, kind: Kind, mode: u32, major: u32, minor: u32) -> io::Result<()> {
+        self.sys.mknod(path, kind, mode, major, minor)
+    }
+
+    fn mkdir(&self, path: &Path, mode: u32) -> io::Result<()> {
+        self.sys.mkdir(path, mode)
+    }
+
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        self.sys.chown(path, uid, gid)
+    }
+
+    fn chmod(&self, path: &Path, mode: u32) -> io::Result<()> {
+        self.sys.chmod(path, mode)
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
+        self.sys.symlink(target, link)
+    }
+
+    fn ensure_root_dir(&self, dir: &Path, mode: u32) -> Result<(), String> {
+        self.sys.ensure_root_dir(dir, mode)
+    }
+
+    /// A mount point reads as a root-owned sticky directory, a file the
+    /// node holds as its stat; other paths as the recording syscall's
+    /// scripted stats (absent: ENOENT).
+    fn lstat(&self, path: &Path) -> io::Result<Stat> {
+        self.tick();
+        if self.mounts.borrow().contains(path) {
+            return Ok(Stat::dir(0o1777, 0, 0));
+        }
+        if let Some(st) = self.files.borrow().get(path) {
+            return Ok(st.clone());
+        }
+        self.sys.lstat(path)
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<DevEntry>> {
+        self.sys.list_dir(dir)
+    }
+}
+
 impl NodeOps for FakeNode {
     fn sys(&self) -> &dyn Syscall {
-        &self.sys
+        self
     }
 
     fn elapsed(&self) -> Duration {
@@ -170,27 +263,6 @@ impl NodeOps for FakeNode {
     fn mounted(&self, path: &Path) -> io::Result<bool> {
         self.tick();
         Ok(self.mounts.borrow().contains(path))
-    }
-
-    fn lazy_unmount(&self, path: &Path) -> io::Result<()> {
-        self.note(format!("umount -l {}", path.display()));
-        if self.unmount_fails.get() {
-            return Err(io::Error::from(Errno::EBUSY));
-        }
-        self.mounts.borrow_mut().remove(path);
-        Ok(())
-    }
-
-    fn lstat(&self, path: &Path) -> io::Result<Stat> {
-        self.tick();
-        if self.mounts.borrow().contains(path) {
-            return Ok(Stat::dir(0o1777, 0, 0));
-        }
-        self.files
-            .borrow()
-            .get(path)
-            .cloned()
-            .ok_or_else(|| io::Error::from(Errno::ENOENT))
     }
 
     fn unlink(&self, path: &Path) -> Result<bool, String> {

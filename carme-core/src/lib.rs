@@ -31,6 +31,7 @@ pub mod slurminfo;
 pub mod slurmjob;
 pub mod slurmtime;
 pub mod stepplan;
+pub mod taskmove;
 pub mod template;
 pub mod text;
 pub mod trust;

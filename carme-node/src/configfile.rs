@@ -43,7 +43,8 @@ enum Unusable {
     },
 }
 
-fn meta(m: &Metadata) -> Meta {
+/// The facts of `m` that trust judgements use.
+pub fn meta(m: &Metadata) -> Meta {
     Meta {
         uid: m.uid(),
         mode: m.mode(),

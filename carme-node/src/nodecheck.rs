@@ -19,9 +19,10 @@ use carme_core::nodecheck::{
     ProgramFacts, ScriptFacts,
 };
 use carme_core::slurminfo::{self, PlugstackLine};
-use carme_core::trust::{self, MAX_CONFIG_BYTES, Meta};
+use carme_core::trust::{self, MAX_CONFIG_BYTES};
 
 use crate::bounded;
+use crate::configfile::meta;
 use crate::slurmctl;
 
 /// Bound on each program check-node runs (`--version`, scontrol).
@@ -118,14 +119,6 @@ pub fn gather(req: &Request) -> NodeFacts {
         show_node,
         plugin_search,
         plugins,
-    }
-}
-
-fn meta(m: &std::fs::Metadata) -> Meta {
-    Meta {
-        uid: m.uid(),
-        mode: m.mode(),
-        size: m.size(),
     }
 }
 

@@ -126,3 +126,11 @@ pub fn driver_for(
         }
     }
 }
+
+/// What `stat` (following links, as execve does) says of a program the
+/// node runs for a task ([`carme_core::taskmove::runtime_problem`]).
+pub fn program_facts(path: &Path) -> carme_core::taskmove::ProgramFacts {
+    std::fs::metadata(path)
+        .map(|m| crate::configfile::meta(&m))
+        .map_err(|e| e.to_string())
+}

@@ -19,7 +19,6 @@ use std::ffi::OsStr;
 use std::ffi::OsString;
 #[cfg(not(carme_prepend_argv))]
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use carme_core::Refusal;
@@ -32,6 +31,7 @@ use carme_core::launch::{self, TaskFacts};
 use carme_core::record::JobRecord;
 use carme_core::slurmjob::JobInfo;
 use carme_core::stepplan::{Gathered, StepChecks, decide_step, decision_line};
+use carme_core::taskmove::{self, TaskMove};
 use carme_node::taskplan;
 
 use crate::bounded;
@@ -391,23 +391,19 @@ fn enter_namespace(
     }
 }
 
-/// Why this node cannot start a Carme task, if it cannot: the runtime
-/// (and on Slurm < 23.11 carme-exec) must be executable files.
+/// Why this node cannot start a Carme task, if it cannot
+/// ([`taskmove::runtime_problem`]); carme-exec only where the series
+/// needs it (Slurm < 23.11).
 fn runtime_problem(cfg: &Config) -> Option<String> {
-    let not_executable = |what: &str, p: &Path| match std::fs::metadata(p) {
-        Err(e) => Some(format!("{what} {}: {e}", p.display())),
-        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => {
-            Some(format!("{what} {} is not an executable file", p.display()))
-        }
-        Ok(_) => None,
-    };
-    not_executable("container runtime", &cfg.runtime.path).or_else(|| {
-        if cfg!(carme_prepend_argv) {
-            None
-        } else {
-            not_executable("exec helper", &cfg.runtime.exec_helper)
-        }
-    })
+    let runtime = taskplan::program_facts(&cfg.runtime.path);
+    let helper =
+        (!cfg!(carme_prepend_argv)).then(|| taskplan::program_facts(&cfg.runtime.exec_helper));
+    taskmove::runtime_problem(
+        (&cfg.runtime.path, &runtime),
+        helper
+            .as_ref()
+            .map(|h| (cfg.runtime.exec_helper.as_path(), h)),
+    )
 }
 
 /// Report a refusal once per node, now that it reaches the user's terminal.
@@ -428,10 +424,7 @@ pub fn user_init(_sp: &Spank) -> Result<(), ()> {
 /// runs outside the namespace.
 pub fn task_init_privileged(sp: &Spank) -> Result<(), ()> {
     with_state(|s| {
-        let carme = matches!(
-            s.plan,
-            Some(StepPlan::Container { .. } | StepPlan::HostForCarme { .. })
-        );
+        let carme = taskmove::enters_namespace(s.plan.as_ref());
         // Taken: the task needs its copy only once; closed when dropped
         // here (and close-on-exec anyway).
         match (carme, s.step_ns.take()) {
@@ -449,20 +442,22 @@ pub fn task_init_privileged(sp: &Spank) -> Result<(), ()> {
 }
 
 pub fn task_init(sp: &Spank) -> Result<(), ()> {
-    let outcome = with_state(|s| match (&s.plan, &s.launch) {
-        (Some(StepPlan::Container { image }), Some(step)) => start_task(sp, step, image),
-        (Some(StepPlan::Container { .. }), None) => Err(TaskError::Plumbing(
-            "the step's launch was not decided".into(),
-        )),
-        // Slurm ends the task with exit code 1 before its execve: the
-        // payload never runs and srun reports the failure.
-        (Some(StepPlan::Refused(_)), _) => Err(TaskError::Step),
-        // A refused batch script or interactive shell: it ends with the
-        // message (in its output) before it runs.
-        (Some(StepPlan::TasksRefused(r)), _) => Err(TaskError::Refused(r.message().to_string())),
-        // Not a Carme step: nothing to do per task.
-        _ => Ok(()),
-    });
+    let outcome = with_state(
+        |s| match taskmove::task_move(s.plan.as_ref(), s.launch.is_some()) {
+            TaskMove::Start { image } => match &s.launch {
+                Some(step) => start_task(sp, step, image),
+                None => Err(TaskError::Plumbing("the step's launch was lost".into())),
+            },
+            TaskMove::NotDecided => Err(TaskError::Plumbing(
+                "the step's launch was not decided".into(),
+            )),
+            // Slurm ends the task with exit code 1 before its execve: the
+            // payload never runs and srun reports the failure.
+            TaskMove::FailStep => Err(TaskError::Step),
+            TaskMove::Refuse(message) => Err(TaskError::Refused(message.to_string())),
+            TaskMove::Nothing => Ok(()),
+        },
+    );
     match outcome {
         Ok(()) => Ok(()),
         // The user's message, on the task's stderr; the task ends as a

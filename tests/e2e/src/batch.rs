@@ -251,6 +251,11 @@ impl BatchJob {
         self
     }
 
+    /// Whether the job has ended (any final state).
+    pub fn is_done(&self) -> bool {
+        DONE.contains(&self.state().as_str())
+    }
+
     /// Wait until the job has ended (any final state).
     #[track_caller]
     pub fn wait_done(&self) -> &Self {
@@ -259,10 +264,7 @@ impl BatchJob {
 
     #[track_caller]
     pub fn wait_done_within(&self, within: Duration) -> &Self {
-        let done = self
-            .cluster
-            .wait_for(within, || DONE.contains(&self.state().as_str()));
-        if !done {
+        if !self.cluster.wait_for(within, || self.is_done()) {
             self.fail(format_args!("not done within {within:?}"));
         }
         self

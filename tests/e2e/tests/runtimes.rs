@@ -158,10 +158,10 @@ fn srun_through_the_apptainer_stand_in() {
         &[("CARME_STANDIN_LOG", &log_s)],
         None,
     );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let mut lines: Vec<&str> = out.stdout.lines().collect();
-    lines.sort();
-    assert_eq!(lines, ["task-0", "task-1", "task-2"], "{}", out.all());
+    out.ok()
+        .stdout_lines()
+        .sorted()
+        .expect(&["task-0", "task-1", "task-2"]);
     let recs = records(&log);
     assert_eq!(recs.len(), 3, "one stand-in exec per task: {recs:?}");
     for r in &recs {

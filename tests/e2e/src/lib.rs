@@ -182,6 +182,22 @@ fn quoted(word: &str) -> String {
     }
 }
 
+/// Run `cmd` here, as the test process (root) and without stdin: for the
+/// programs the tests run directly rather than through the cluster.
+pub fn run_here(cmd: &mut Command) -> Out {
+    let shown = format!("(here) {cmd:?}");
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{shown}: {e}"));
+    Out {
+        command: shown,
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 fn run(mut cmd: Command, command: String, stdin: Option<&str>) -> Out {
     use std::io::Write;
     cmd.stdin(if stdin.is_some() {

@@ -21,7 +21,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use carme_e2e::{
-    Cluster, ConfigSwap, OTHER, STAFF, STUDENT, exclusive_config, home_of, shared_config,
+    Cluster, ConfigSwap, OTHER, STAFF, STUDENT, exclusive_config, home_of, run_here, shared_config,
     unique_name,
 };
 
@@ -443,38 +443,33 @@ fn argv_and_env_contract_for_every_image_key() {
         )
         .unwrap();
         let log = s.path(&format!("{kind}.jsonl"));
-        let out = Command::new(c.dir.join("libexec/carme-launch"))
-            .args(["run", "--config", cfg.to_str().unwrap(), "--image", "full"])
-            .args([
-                "--",
-                "sh",
-                "-c",
-                "echo $OMP_NUM_THREADS-$LANG-$SLURM_PROCID",
-            ])
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("LANG", "de_DE.UTF-8")
-            .env("SLURMD_NODENAME", "n1")
-            .env("SLURM_JOB_ID", "4711")
-            .env("SLURM_JOB_NAME", "a $name")
-            .env("SLURM_JOB_NODELIST", "n[1-2]")
-            .env("SLURM_PROCID", "1")
-            .env("SLURM_STEP_GPUS", "2")
-            .env("CUDA_VISIBLE_DEVICES", "0")
-            .env("PMI_RANK", "1")
-            .env("CARME_LAUNCH_DEBUG", "1")
-            .env("CARME_STANDIN_LOG", &log)
-            .env("CARME_STANDIN_NV", "ok")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{kind}: {stdout}{stderr}");
-        assert_eq!(stdout.trim(), "8-C-1", "{kind}: {stderr}");
-        assert!(
-            stderr.contains("carme: debug: optional mount"),
-            "{kind}: {stderr}"
+        let out = run_here(
+            Command::new(c.dir.join("libexec/carme-launch"))
+                .args(["run", "--config", cfg.to_str().unwrap(), "--image", "full"])
+                .args([
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo $OMP_NUM_THREADS-$LANG-$SLURM_PROCID",
+                ])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("LANG", "de_DE.UTF-8")
+                .env("SLURMD_NODENAME", "n1")
+                .env("SLURM_JOB_ID", "4711")
+                .env("SLURM_JOB_NAME", "a $name")
+                .env("SLURM_JOB_NODELIST", "n[1-2]")
+                .env("SLURM_PROCID", "1")
+                .env("SLURM_STEP_GPUS", "2")
+                .env("CUDA_VISIBLE_DEVICES", "0")
+                .env("PMI_RANK", "1")
+                .env("CARME_LAUNCH_DEBUG", "1")
+                .env("CARME_STANDIN_LOG", &log)
+                .env("CARME_STANDIN_NV", "ok"),
         );
+        out.ok()
+            .expect_lines(&["8-C-1"])
+            .expect_stderr_has("carme: debug: optional mount");
         let recs = records(&log);
         assert_eq!(recs.len(), 1, "{kind}: {recs:?}");
         let r = &recs[0];

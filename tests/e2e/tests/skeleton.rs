@@ -281,12 +281,7 @@ fn control_characters_in_user_values_are_escaped() {
         &[("CARME_LAUNCH_DEBUG", "1")],
         None,
     );
-    assert!(
-        out.stderr
-            .contains(r"$'--set-env=CARME_JOB_NAME=job\x0aforged\x1b[31m'"),
-        "{}",
-        out.all()
-    );
+    out.expect_stderr_has(r"$'--set-env=CARME_JOB_NAME=job\x0aforged\x1b[31m'");
     assert!(!forged(&out.stderr), "{:?}", out.stderr);
 }
 
@@ -775,11 +770,9 @@ fn refused_in_slurmstepd_spares_others(c: &Cluster, tag: &str, srun: &str, want:
         .expect_exit(125)
         .expect_output_has(want)
         .expect_output_lacks("srun-exit=");
-    let node_state = c.root(&["sinfo", "-h", "-N", "-o", "%N %T"]).stdout;
-    assert!(
-        !node_state.contains("drain"),
-        "a node was drained:\n{node_state}"
-    );
+    // No node was drained.
+    c.root(&["sinfo", "-h", "-N", "-o", "%N %T"])
+        .expect_stdout_lacks("drain");
     // Non-Carme jobs still run, on Carme nodes too.
     c.run_as(STUDENT, &["srun", "-w", "n1", "echo", "still-running"])
         .ok()

@@ -81,5 +81,5 @@ fn a_batch_step_without_job_facts_never_runs_unconfined_nor_drains() {
         "the batch script ran unconfined:\n{text}"
     );
     assert!(done, "job {job} did not end");
-    assert!(!node.stdout.contains("drain"), "node n1: {}", node.stdout);
+    node.expect_stdout_lacks("drain");
 }

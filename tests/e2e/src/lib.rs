@@ -9,6 +9,12 @@ use std::process::{Command, Stdio};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+mod batch;
+mod out;
+
+pub use batch::{BatchJob, Sbatch};
+pub use out::{Lines, Out};
+
 pub const STUDENT: &str = "carmetest1";
 pub const STAFF: &str = "carmetest2";
 pub const OTHER: &str = "carmetest3";
@@ -94,7 +100,15 @@ impl Cluster {
             cmd.arg(format!("{k}={v}"));
         }
         cmd.args(argv).current_dir(&home);
-        run(cmd, stdin)
+        let mut shown = format!("(as {user}) ");
+        for (k, v) in env {
+            shown.push_str(&format!("{}={} ", k, quoted(v)));
+        }
+        shown.push_str(&shown_argv(argv));
+        if stdin.is_some() {
+            shown.push_str(" <stdin");
+        }
+        run(cmd, shown, stdin)
     }
 
     /// A root command (scontrol, squeue) against the cluster.
@@ -103,7 +117,7 @@ impl Cluster {
         cmd.args(["-k", "10", &COMMAND_TIMEOUT_S.to_string()])
             .args(argv)
             .env("SLURM_CONF", &self.slurm_conf);
-        run(cmd, None)
+        run(cmd, format!("(as root) {}", shown_argv(argv)), None)
     }
 
     /// Every job slurmctld still remembers (any state) with this name.
@@ -111,7 +125,7 @@ impl Cluster {
     /// answer means the job was never submitted.
     pub fn jobs_named(&self, name: &str) -> Vec<String> {
         let out = self.root(&["squeue", "-h", "-t", "all", "-n", name, "-o", "%i %T"]);
-        assert_eq!(out.code, 0, "squeue failed: {}", out.stderr);
+        out.ok();
         out.stdout.lines().map(str::to_string).collect()
     }
 
@@ -150,24 +164,41 @@ pub fn home_of(user: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("test user {user} missing: the harness creates it"))
 }
 
-#[derive(Debug, Clone)]
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+/// `argv` as a shell line, for messages.
+fn shown_argv(argv: &[&str]) -> String {
+    argv.iter().map(|a| quoted(a)).collect::<Vec<_>>().join(" ")
 }
 
-impl Out {
-    /// Everything the command printed, for assertion messages.
-    pub fn all(&self) -> String {
-        format!(
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
+/// `word`, quoted (Rust's escapes) where a shell would split or expand it.
+fn quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_=.,/:@%+".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("{word:?}")
     }
 }
 
-fn run(mut cmd: Command, stdin: Option<&str>) -> Out {
+/// Run `cmd` here, as the test process (root) and without stdin: for the
+/// programs the tests run directly rather than through the cluster.
+pub fn run_here(cmd: &mut Command) -> Out {
+    let shown = format!("(here) {cmd:?}");
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{shown}: {e}"));
+    Out {
+        command: shown,
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn run(mut cmd: Command, command: String, stdin: Option<&str>) -> Out {
     use std::io::Write;
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
@@ -183,6 +214,7 @@ fn run(mut cmd: Command, stdin: Option<&str>) -> Out {
     }
     let out = child.wait_with_output().expect("wait for command");
     Out {
+        command,
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -272,7 +304,7 @@ pub fn slurm_series() -> (u32, u32) {
     *SERIES.get_or_init(|| {
         let c = Cluster::get();
         let out = c.root(&["srun", "--version"]);
-        assert_eq!(out.code, 0, "srun --version: {}", out.all());
+        out.ok();
         let v = out
             .stdout
             .split_whitespace()

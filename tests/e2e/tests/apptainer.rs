@@ -17,8 +17,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use carme_e2e::{
-    Cluster, ConfigSwap, Out, STAFF, STUDENT, exclusive_config, gpus_in, home_of, slurm_series,
-    unique_name,
+    Cluster, ConfigSwap, Lines, Out, STAFF, STUDENT, exclusive_config, gpus_in, home_of,
+    slurm_series, unique_name,
 };
 
 /// The Apptainer a release's root ships (Debian's package).
@@ -63,14 +63,14 @@ fn fixtures(c: &Cluster) -> PathBuf {
         std::fs::set_permissions(&smi, std::fs::Permissions::from_mode(0o755)).unwrap();
         let sif = c.dir.join("images/base.sif");
         let rt = apptainer(c);
-        let out = c.root(&[
+        c.root(&[
             rt.path.to_str().unwrap(),
             "build",
             "-F",
             sif.to_str().unwrap(),
             c.dir.join("images/base").to_str().unwrap(),
-        ]);
-        assert_eq!(out.code, 0, "apptainer build: {}", out.all());
+        ])
+        .ok();
         std::fs::set_permissions(&sif, std::fs::Permissions::from_mode(0o755)).unwrap();
         a
     })
@@ -150,21 +150,37 @@ struct Run {
     records: Vec<serde_json::Value>,
 }
 
+/// Where the stand-in records the runtimes of one command (its
+/// `CARME_STANDIN_LOG`, in the user's home).
+struct StandinLog(String);
+
+impl StandinLog {
+    fn new(user: &str) -> StandinLog {
+        let log = home_of(user).join(format!("{}.jsonl", unique_name("appt")));
+        StandinLog(log.to_str().unwrap().to_string())
+    }
+
+    /// The records, read once the command has ended; the log is removed.
+    fn records(&self, c: &Cluster) -> Vec<serde_json::Value> {
+        let records: Vec<serde_json::Value> = std::fs::read_to_string(&self.0)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("stand-in record is JSON"))
+            .collect();
+        std::fs::remove_file(&self.0).ok();
+        if apptainer(c).real {
+            assert!(records.is_empty(), "the stand-in ran: {records:?}");
+        }
+        records
+    }
+}
+
 fn run(c: &Cluster, user: &str, argv: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-    let log = home_of(user).join(format!("{}.jsonl", unique_name("appt")));
-    let log_s = log.to_str().unwrap().to_string();
-    let mut all_env = vec![("CARME_STANDIN_LOG", log_s.as_str())];
+    let log = StandinLog::new(user);
+    let mut all_env = vec![("CARME_STANDIN_LOG", log.0.as_str())];
     all_env.extend_from_slice(env);
     let out = c.run_full(user, argv, &all_env, stdin);
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("stand-in record is JSON"))
-        .collect();
-    std::fs::remove_file(&log).ok();
-    if apptainer(c).real {
-        assert!(records.is_empty(), "the stand-in ran: {records:?}");
-    }
+    let records = log.records(c);
     Run { out, records }
 }
 
@@ -197,12 +213,9 @@ fn binds(r: &serde_json::Value) -> Vec<(String, Vec<String>)> {
 
 /// The runtime's stderr without its INFO notes (SIF images: "fuse2fs not
 /// found", "gocryptfs not found") and srun's own lines.
-fn warnings(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .filter(|l| !l.starts_with("INFO:") && !l.starts_with("srun: "))
-        .filter(|l| !l.trim().is_empty())
-        .collect()
+fn warnings(out: &Out) -> Lines {
+    out.stderr_lines()
+        .only(|l| !l.starts_with("INFO:") && !l.starts_with("srun: ") && !l.trim().is_empty())
 }
 
 #[test]
@@ -235,14 +248,13 @@ fn which_apptainer_runs() {
         &[],
         "echo \"$APPTAINER_CONTAINER\"; cat /CARME_IMAGE 2>/dev/null || echo no-image-files",
     );
-    assert_eq!(r.out.code, 0, "{}", r.out.all());
-    let lines: Vec<&str> = r.out.stdout.lines().collect();
+    r.out.ok();
     let base = c.dir.join("images/base").display().to_string();
     if rt.real {
-        assert_eq!(lines, [base.as_str(), "base"], "{}", r.out.all());
+        r.out.expect_lines(&[base.as_str(), "base"]);
     } else {
         // The stand-in sets the runtime's variables but has no image.
-        assert_eq!(lines, [base.as_str(), "no-image-files"], "{}", r.out.all());
+        r.out.expect_lines(&[base.as_str(), "no-image-files"]);
         assert_eq!(r.records.len(), 1, "{:?}", r.records);
         assert_eq!(r.records[0]["status"], "exec");
         assert_eq!(
@@ -266,18 +278,11 @@ fn sandbox_and_sif_images_run() {
             "echo \"$CARME_IMAGE_NAME $APPTAINER_CONTAINER\"; \
              cat /CARME_IMAGE 2>/dev/null || echo no-image-files; exit 3",
         );
-        assert_eq!(r.out.code, 3, "{image}: {}", r.out.all());
-        let lines: Vec<&str> = r.out.stdout.lines().collect();
         let first = format!("{image} {}", c.dir.join(file).display());
         // The SIF was built from the base sandbox: the same files.
         let inside = if rt.real { "base" } else { "no-image-files" };
-        assert_eq!(lines, [first.as_str(), inside], "{image}: {}", r.out.all());
-        assert_eq!(
-            warnings(&r.out.stderr),
-            Vec::<&str>::new(),
-            "{image}: {}",
-            r.out.all()
-        );
+        r.out.expect_code(3).expect_lines(&[first.as_str(), inside]);
+        warnings(&r.out).expect(&[]);
         if !rt.real {
             assert_eq!(r.records.len(), 1, "{image}: {:?}", r.records);
             assert_eq!(
@@ -304,19 +309,14 @@ fn mounts_global_per_image_read_only_and_optional() {
          echo w >/img/w 2>/dev/null && echo img-written; \
          test -e /optional && echo optional-there || echo optional-absent",
     );
-    assert_eq!(r.out.code, 0, "{}", r.out.all());
-    let lines: Vec<&str> = r.out.stdout.lines().collect();
+    r.out.ok();
     if rt.real {
         // Bound, and read-only for real.
-        assert_eq!(
-            lines,
-            ["global-ro", "image-ro", "optional-absent"],
-            "{}",
-            r.out.all()
-        );
+        r.out
+            .expect_lines(&["global-ro", "image-ro", "optional-absent"]);
     } else {
         // The stand-in binds nothing; it was asked for read-only binds.
-        assert_eq!(lines, ["no-binds", "optional-absent"], "{}", r.out.all());
+        r.out.expect_lines(&["no-binds", "optional-absent"]);
         let b = binds(&r.records[0]);
         assert!(b.contains(&("/ro".into(), vec!["ro".into()])), "{b:?}");
         assert!(b.contains(&("/img".into(), vec!["ro".into()])), "{b:?}");
@@ -327,17 +327,14 @@ fn mounts_global_per_image_read_only_and_optional() {
     // A required mount whose source is missing refuses the task, before
     // the runtime runs.
     let r = srun(&c, "broken", &[], "echo ran");
-    assert_ne!(r.out.code, 0, "{}", r.out.all());
-    assert!(!r.out.stdout.contains("ran"), "{}", r.out.all());
-    assert!(
-        r.out.stderr.contains(&format!(
+    r.out
+        .failed()
+        .expect_stdout_lacks("ran")
+        .expect_stderr_has(&format!(
             "carme: cannot start the task in image 'broken': the mount source {}/absent-required \
              (for /required, a mount of image 'broken') does not exist",
             a.display()
-        )),
-        "{}",
-        r.out.all()
-    );
+        ));
     assert!(r.records.is_empty(), "{:?}", r.records);
 }
 
@@ -354,38 +351,26 @@ fn env_is_literal_with_carme_variables_workdir_and_runtime_args() {
          \"$CARME_JOB_NAME\" \"$CARME_NODES\" \"$CARME_MASTER\" \"$CARME_TMPDIR\" \"$TMPDIR\" \
          \"$(pwd)\"; test \"$CARME_JOB_ID\" = \"$SLURM_JOB_ID\" && echo job-id-ok",
     );
-    assert_eq!(r.out.code, 0, "{}", r.out.all());
-    let lines: Vec<&str> = r.out.stdout.lines().collect();
-    let node = lines.get(5).copied().unwrap_or("");
+    let lines = r.out.ok().stdout_lines();
+    let node = lines.get(5).map(String::as_str).unwrap_or("");
     assert!(node == "n1" || node == "n2", "{}", r.out.all());
-    assert_eq!(
-        lines,
-        [
-            "$HOME and $(id) stay",
-            "a  b",
-            "runtime-args",
-            "env",
-            "a $(name)",
-            node,
-            node,
-            "/tmp",
-            "/tmp",
-            "/etc",
-            "job-id-ok"
-        ],
-        "{}",
-        r.out.all()
-    );
+    lines.expect(&[
+        "$HOME and $(id) stay",
+        "a  b",
+        "runtime-args",
+        "env",
+        "a $(name)",
+        node,
+        node,
+        "/tmp",
+        "/tmp",
+        "/etc",
+        "job-id-ok",
+    ]);
     // Without an image workdir: the submit directory, through its bind.
     let r = srun(&c, "base", &[], "pwd; echo \"$HOME\"");
-    assert_eq!(r.out.code, 0, "{}", r.out.all());
     let home = home_of(STAFF).display().to_string();
-    assert_eq!(
-        r.out.stdout.lines().collect::<Vec<_>>(),
-        [home.as_str(), home.as_str()],
-        "{}",
-        r.out.all()
-    );
+    r.out.ok().expect_lines(&[home.as_str(), home.as_str()]);
 }
 
 #[test]
@@ -417,23 +402,17 @@ fn gpu_true_gives_nv_and_runs_without_a_driver() {
             &[("PATH", &path)],
             None,
         );
-        assert_eq!(r.out.code, 0, "{image}: {}", r.out.all());
-        assert_eq!(
-            warnings(&r.out.stderr),
-            Vec::<&str>::new(),
-            "{image}: {}",
-            r.out.all()
-        );
-        let lines: Vec<&str> = r.out.stdout.lines().collect();
+        r.out.ok();
+        warnings(&r.out).expect(&[]);
         if rt.real {
             let smi = if nv {
                 "fake-nvidia-smi"
             } else {
                 "no-nvidia-smi"
             };
-            assert_eq!(lines, [smi, "ran"], "{image}: {}", r.out.all());
+            r.out.expect_lines(&[smi, "ran"]);
         } else {
-            assert_eq!(lines, ["no-nvidia-smi", "ran"], "{image}: {}", r.out.all());
+            r.out.expect_lines(&["no-nvidia-smi", "ran"]);
             assert_eq!(
                 r.records[0]["flags"]["nv"].as_bool() == Some(true),
                 nv,
@@ -448,12 +427,12 @@ fn exit_codes_and_signals_pass_through() {
     let _g = exclusive_config();
     let c = Cluster::get();
     let _swap = apptainer_config(&c);
-    let r = srun(&c, "base", &[], "exit 42");
-    assert_eq!(r.out.code, 42, "{}", r.out.all());
+    srun(&c, "base", &[], "exit 42").out.expect_code(42);
     // A task that kills itself: srun reports the signal.
-    let r = srun(&c, "base", &[], "kill -TERM $$");
-    assert_ne!(r.out.code, 0, "{}", r.out.all());
-    assert!(r.out.stderr.contains("Terminated"), "{}", r.out.all());
+    srun(&c, "base", &[], "kill -TERM $$")
+        .out
+        .failed()
+        .expect_stderr_has("Terminated");
 
     // A signal sent to the step reaches the command in the image.
     let name = unique_name("apptsig");
@@ -475,12 +454,10 @@ fn exit_codes_and_signals_pass_through() {
         c.wait_for(Duration::from_secs(30), || marker.exists()),
         "the step never started"
     );
-    let out = c.root(&["scancel", "--signal=USR1", "--name", &name]);
-    assert_eq!(out.code, 0, "{}", out.all());
+    c.root(&["scancel", "--signal=USR1", "--name", &name]).ok();
     let r = job.join().unwrap();
     std::fs::remove_file(&marker).ok();
-    assert_eq!(r.out.code, 0, "{}", r.out.all());
-    assert_eq!(r.out.stdout.trim(), "got-usr1", "{}", r.out.all());
+    r.out.ok().expect_lines(&["got-usr1"]);
 }
 
 #[test]
@@ -495,17 +472,12 @@ fn srun_ranks_on_two_nodes_keep_slurms_environment() {
         "echo \"$SLURM_PROCID $SLURM_NTASKS $SLURM_NNODES $SLURMD_NODENAME $SLURM_NODEID \
          $SLURM_LOCALID $SLURM_STEP_ID $CARME_NODES $APPTAINER_NAME\"",
     );
-    assert_eq!(r.out.code, 0, "{}", r.out.all());
-    let mut lines: Vec<Vec<&str>> = r
-        .out
-        .stdout
-        .lines()
-        .map(|l| l.split(' ').collect())
-        .collect();
-    lines.sort();
-    assert_eq!(lines.len(), 4, "{}", r.out.all());
+    // Sorted by rank (one digit, the first field).
+    let lines = r.out.ok().stdout_lines().sorted();
+    lines.expect_count(4);
     let mut nodes = std::collections::BTreeSet::new();
-    for (rank, f) in lines.iter().enumerate() {
+    for (rank, l) in lines.iter().enumerate() {
+        let f: Vec<&str> = l.split(' ').collect();
         assert_eq!(f.len(), 9, "{}", r.out.all());
         assert_eq!(f[0], rank.to_string(), "{}", r.out.all());
         assert_eq!(&f[1..3], ["4", "2"], "{}", r.out.all());
@@ -549,16 +521,14 @@ fn srun_pty_gives_a_shell_in_the_image() {
              test -t 0 && echo has-tty\nexit 5\n",
         ),
     );
-    assert_eq!(r.out.code, 5, "{}", r.out.all());
+    r.out.expect_code(5);
     let inside = if rt.real { "base" } else { "" };
     let want = format!("in:{}:{inside}", c.dir.join("images/base").display());
-    assert!(
-        // The shell's prompt ("Apptainer> ") may share the line.
-        r.out.stdout.lines().any(|l| l.trim_end().ends_with(&want)),
-        "{want}: {}",
-        r.out.all()
-    );
-    assert!(r.out.stdout.contains("has-tty"), "{}", r.out.all());
+    // The shell's prompt ("Apptainer> ") may share the line.
+    r.out
+        .stdout_lines()
+        .expect_some(|l| l.trim_end().ends_with(&want));
+    r.out.expect_stdout_has("has-tty");
 }
 
 #[test]
@@ -567,46 +537,32 @@ fn sbatch_script_on_the_node_and_its_sruns_in_the_image() {
     let c = Cluster::get();
     let rt = apptainer(&c);
     let _swap = apptainer_config(&c);
-    let name = unique_name("apptbatch");
-    let out_file = home_of(STAFF).join(format!("{name}.out"));
     let script = "#!/bin/sh\n\
         echo \"batch:$APPTAINER_CONTAINER:$(cat /CARME_IMAGE 2>/dev/null)\"\n\
         srun -n2 sh -c 'echo \"step:$SLURM_PROCID:$APPTAINER_CONTAINER:$(cat /CARME_IMAGE 2>/dev/null)\"'\n";
-    let o = format!("--output={}", out_file.display());
-    let j = format!("--job-name={name}");
-    let r = run(
-        &c,
-        STAFF,
-        &[
-            "sbatch",
-            "--wait",
-            "-N2",
-            "-C",
-            "carme",
-            "--carme-image=base",
-            &o,
-            &j,
-        ],
-        &[],
-        Some(script),
-    );
-    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
-    std::fs::remove_file(&out_file).ok();
-    assert_eq!(r.out.code, 0, "{}\n--- job output\n{text}", r.out.all());
+    let log = StandinLog::new(STAFF);
+    let job = c
+        .sbatch(STAFF, "apptbatch")
+        .args(&["-N2", "-C", "carme", "--carme-image=base"])
+        .env("CARME_STANDIN_LOG", &log.0)
+        .script(script)
+        .run();
+    let records = log.records(&c);
+    job.expect_exit(0);
     let base = c.dir.join("images/base").display().to_string();
     let inside = if rt.real { "base" } else { "" };
-    let mut lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("INFO:")).collect();
-    lines.sort();
-    let want = [
-        // The script itself runs on the node (in the step's namespace).
-        "batch::".to_string(),
-        format!("step:0:{base}:{inside}"),
-        format!("step:1:{base}:{inside}"),
-    ];
-    assert_eq!(lines, want, "{text}");
+    job.output_lines()
+        .only(|l| !l.starts_with("INFO:"))
+        .sorted()
+        .expect(&[
+            // The script itself runs on the node (in the step's namespace).
+            "batch::",
+            &format!("step:0:{base}:{inside}"),
+            &format!("step:1:{base}:{inside}"),
+        ]);
     if !rt.real {
         // One runtime per task.
-        assert_eq!(r.records.len(), 2, "{:?}", r.records);
+        assert_eq!(records.len(), 2, "{records:?}");
     }
 }
 
@@ -635,15 +591,14 @@ fn steps_tmp_shm_and_gpus_inside_apptainer() {
          touch $HOME/.appt-$SLURM_JOB_ID && echo home-writable && rm $HOME/.appt-$SLURM_JOB_ID"
     );
     let r = srun(&c, "base", &["-N1", "--gres=gpu:1"], &script);
-    assert_eq!(r.out.code, 0, "{}", r.out.all());
-    let lines: Vec<&str> = r.out.stdout.lines().collect();
-    assert_eq!(lines.len(), 6, "{}", r.out.all());
+    let lines = r.out.ok().stdout_lines();
+    lines.expect_count(6);
     assert_eq!(&lines[..2], ["t", "v"], "{}", r.out.all());
     // A fresh /tmp: only what this job wrote (with the real runtime, the
     // /var/tmp file is there too).
     assert_eq!(lines[2], if rt.real { "2" } else { "1" }, "{}", r.out.all());
     assert_eq!(lines[3], "size=65536k", "{}", r.out.all());
-    assert_eq!(gpus_in(lines[4]).len(), 1, "{}", r.out.all());
+    assert_eq!(gpus_in(&lines[4]).len(), 1, "{}", r.out.all());
     assert_eq!(lines[5], "home-writable", "{}", r.out.all());
     if !rt.real {
         let b = binds(&r.records[0]);
@@ -657,14 +612,15 @@ fn steps_tmp_shm_and_gpus_inside_apptainer() {
         assert_eq!(argv[i - 1], "-B");
     }
     // Another job's /tmp (and /var/tmp) is its own again.
-    let r = srun(
+    srun(
         &c,
         "base",
         &["-N1"],
         "ls -A /tmp /var/tmp | grep -c '^[tv]t\\?-' || true",
-    );
-    assert_eq!(r.out.code, 0, "{}", r.out.all());
-    assert_eq!(r.out.stdout.trim(), "0", "{}", r.out.all());
+    )
+    .out
+    .ok()
+    .expect_lines(&["0"]);
 }
 
 /// `apptainer exec` by hand, as a user, outside Slurm: the command-line and
@@ -826,52 +782,34 @@ fn exec_by_hand_follows_the_documented_rules() {
         argv.extend_from_slice(flags);
         argv.extend_from_slice(&[img.as_str(), "sh", "-c", script]);
         let out = c.run_full(STAFF, &argv, env, None);
-        assert_eq!(out.code, *code, "{what}: {}", out.all());
+        out.expect_code(*code);
         assert_eq!(out.stdout.trim_end(), stdout, "{what}: {}", out.all());
         match stderr {
-            None => assert_eq!(
-                warnings(&out.stderr)
-                    .into_iter()
-                    .filter(|l| *l != "Terminated")
-                    .collect::<Vec<_>>(),
-                Vec::<&str>::new(),
-                "{what}: {}",
-                out.all()
-            ),
+            None => {
+                warnings(&out).only(|l| l != "Terminated").expect(&[]);
+            }
             Some(parts) => {
                 for p in parts {
-                    assert!(out.stderr.contains(p), "{what}: {p:?} in {}", out.all());
+                    out.expect_stderr_has(p);
                 }
             }
         }
     }
     // Refusals of the command line.
-    let out = c.run_full(STAFF, &[&app, "exec", &img, "nonexist-cmd"], &[], None);
-    assert_eq!(out.code, 255, "{}", out.all());
-    assert!(
-        out.stderr
-            .contains("\"nonexist-cmd\": executable file not found in $PATH"),
-        "{}",
-        out.all()
-    );
-    let out = c.run_full(STAFF, &[&app, "exec", &img], &[], None);
-    assert_eq!(out.code, 1, "{}", out.all());
-    assert!(
-        out.stderr
-            .contains("Error for command \"exec\": requires at least 2 arg(s), only received 1"),
-        "{}",
-        out.all()
-    );
+    c.run_full(STAFF, &[&app, "exec", &img, "nonexist-cmd"], &[], None)
+        .expect_code(255)
+        .expect_stderr_has("\"nonexist-cmd\": executable file not found in $PATH");
+    c.run_full(STAFF, &[&app, "exec", &img], &[], None)
+        .expect_code(1)
+        .expect_stderr_has(
+            "Error for command \"exec\": requires at least 2 arg(s), only received 1",
+        );
     // build: an existing SIF needs --force.
     let sif = c.dir.join("images/base.sif");
-    let out = c.root(&[&app, "build", sif.to_str().unwrap(), &img]);
-    assert_eq!(out.code, 255, "{}", out.all());
-    assert!(
-        out.stderr.contains(
+    c.root(&[&app, "build", sif.to_str().unwrap(), &img])
+        .expect_code(255)
+        .expect_stderr_has(
             "While checking build target: build target 'base.sif' already exists. \
-             Use --force if you want to overwrite it"
-        ),
-        "{}",
-        out.all()
-    );
+             Use --force if you want to overwrite it",
+        );
 }

@@ -8,12 +8,12 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use carme_e2e::{Cluster, shared_config, slurm_series, unique_name};
+use carme_e2e::{Cluster, Out, shared_config, slurm_series, unique_name};
 use serde_json::Value;
 
-/// A check-node run: its exit code and JSON document.
+/// A check-node run: what it printed and its JSON document.
 struct Report {
-    code: i32,
+    out: Out,
     doc: Value,
     raw: String,
 }
@@ -81,11 +81,11 @@ fn check_node(c: &Cluster, config: &Path, node: &str, extra: &[&str]) -> Report 
         doc["findings"].as_array().unwrap().len()
     );
     // Exit status: 1 exactly when some check found an error.
-    assert_eq!(out.code, i32::from(errors > 0), "{}", out.all());
+    out.expect_code(i32::from(errors > 0));
     Report {
-        code: out.code,
-        doc,
         raw: out.all(),
+        out,
+        doc,
     }
 }
 
@@ -140,7 +140,7 @@ fn n1_passes_all_but_the_device_constraint() {
     let r = check_node(&c, &c.config_as_read(), "n1", &[]);
     // The harness has no cgroup plugin: the only error.
     assert_eq!(r.errors(), ["constrain-devices"], "{}", r.raw);
-    assert_ne!(r.code, 0);
+    r.out.failed();
     let cd = r.one("constrain-devices", None);
     // Slurm prints cgroup.conf's settings only where a cgroup plugin is
     // used (none here); were a release to print them anyway, the default
@@ -233,7 +233,7 @@ fn n3_lacks_the_gate_feature() {
     let _g = shared_config();
     let c = Cluster::get();
     let r = check_node(&c, &c.config_as_read(), "n3", &[]);
-    assert_ne!(r.code, 0);
+    r.out.failed();
     let g = r.one("gate-feature", None);
     assert_eq!(status(g), "error", "{}", r.raw);
     assert!(
@@ -412,24 +412,21 @@ fn text_output_names_each_problem_and_its_fix() {
         "--node",
         "n3",
     ]);
-    assert_eq!(out.code, 1, "{}", out.all());
-    let lines: Vec<&str> = out.stdout.lines().collect();
+    let lines = out.expect_code(1).stdout_lines();
     let err = lines
         .iter()
         .position(|l| l.starts_with("carme: error: [gate-feature] node n3 lacks"))
         .unwrap_or_else(|| panic!("{}", out.all()));
     assert!(
-        lines[err + 1].starts_with("  fix: add carme to Feature="),
+        lines
+            .line(err + 1)
+            .starts_with("  fix: add carme to Feature="),
         "{}",
         out.all()
     );
-    assert!(
-        lines.iter().any(|l| l.starts_with("ok: [plugin] ")),
-        "{}",
-        out.all()
-    );
+    lines.expect_some(|l| l.starts_with("ok: [plugin] "));
     assert_eq!(
-        lines.last().copied(),
+        lines.last().map(String::as_str),
         Some(
             format!(
                 "carme: node n3: 2 errors, 0 warnings, {} ok",

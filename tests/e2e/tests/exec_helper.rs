@@ -11,9 +11,9 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use carme_e2e::{Cluster, STUDENT, shared_config, unique_name};
+use carme_e2e::{Cluster, Out, STUDENT, run_here, shared_config, unique_name};
 
 /// The plugin's variable (carme_core::launch::EXEC_SPEC_ENV).
 const EXEC: &str = "CARME_LAUNCH_EXEC\n";
@@ -32,7 +32,7 @@ fn spec(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-fn run(exec: Option<&[u8]>, own_args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+fn run(exec: Option<&[u8]>, own_args: &[&str], extra_env: &[(&str, &str)]) -> Out {
     let mut cmd = Command::new(helper());
     cmd.args(own_args).env_clear().env("KEEP", "kept");
     if let Some(e) = exec {
@@ -41,7 +41,7 @@ fn run(exec: Option<&[u8]>, own_args: &[&str], extra_env: &[(&str, &str)]) -> Ou
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    cmd.output().expect("carme-exec runs")
+    run_here(&mut cmd)
 }
 
 /// A script printing its argv (one per line, `[...]` around each) and env.
@@ -87,13 +87,7 @@ fn execs_the_spec_then_its_own_arguments_without_plumbing_variables() {
         &["own 1", "own2"],
         &[("CARME_LAUNCH_DEBUG", "1"), ("CARME_LAUNCH_OTHER", "x")],
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (argv, env) = stdout.split_once("--\n").expect("separator");
+    let (argv, env) = out.ok().stdout.split_once("--\n").expect("separator");
     assert_eq!(
         argv,
         format!(
@@ -131,16 +125,15 @@ fn refuses_without_or_with_a_malformed_spec() {
     bad.push((Some(tail), "is malformed"));
     for (exec, want) in bad {
         let out = run(exec.as_deref(), &[], &[]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(125), "{exec:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "{exec:?}: the script ran");
+        // The script did not run.
+        out.expect_code(125)
+            .expect_stdout("")
+            .expect_stderr_has(want)
+            .expect_stderr_has("not by hand (use `carme-launch run`)");
         assert!(
-            stderr.starts_with("carme: cannot start the task: ") && stderr.contains(want),
-            "{exec:?}: {stderr}"
-        );
-        assert!(
-            stderr.contains("not by hand (use `carme-launch run`)"),
-            "{stderr}"
+            out.stderr.starts_with("carme: cannot start the task: "),
+            "{}",
+            out.all()
         );
     }
 }
@@ -154,26 +147,20 @@ fn a_plain_carme_launch_exec_never_chooses_the_program() {
     let host_sh = spec(&[b"/bin/sh", b"-c", b"echo on-the-host", b"sh"]);
     let host_sh = std::str::from_utf8(&host_sh).unwrap();
     let out = run(None, &[], &[("CARME_LAUNCH_EXEC", host_sh)]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(125), "{stderr}");
-    assert!(out.stdout.is_empty(), "/bin/sh ran: {stderr}");
+    // /bin/sh did not run.
+    out.expect_code(125).expect_stdout("");
     assert!(
-        stderr.starts_with(
+        out.stderr.starts_with(
             "carme: cannot start the task: CARME_LAUNCH_EXEC was set by something other \
              than the Carme plugin"
         ),
-        "{stderr}"
+        "{}",
+        out.all()
     );
 
     let exec = spec(&[show.as_os_str().as_bytes(), b"task-argv0"]);
     let out = run(Some(&exec), &[], &[("CARME_LAUNCH_EXEC", host_sh)]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (argv, env) = stdout.split_once("--\n").expect("separator");
+    let (argv, env) = out.ok().stdout.split_once("--\n").expect("separator");
     assert_eq!(argv, format!("[{}]\n[task-argv0]\n", show.display()));
     assert!(!env.contains("CARME_LAUNCH_"), "{env}");
 }
@@ -207,8 +194,7 @@ fn a_task_prolog_cannot_redirect_a_carme_task() {
         ],
     );
     std::fs::remove_file(&prolog).unwrap();
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout, "base\n", "{}", out.all());
+    out.ok().expect_stdout("base\n");
 }
 
 #[test]
@@ -221,24 +207,22 @@ fn a_missing_or_unrunnable_runtime_is_127_or_126() {
         &[],
         &[],
     );
-    assert_eq!(out.status.code(), Some(127));
+    out.expect_code(127);
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        out.stderr,
         format!(
             "carme: cannot run the container runtime {}: No such file or directory. \
              Please tell your cluster admins.\n",
             missing.display()
-        )
+        ),
+        "{}",
+        out.all()
     );
     let plain = dir.join("not-executable");
     std::fs::write(&plain, "data").unwrap();
-    let out = run(Some(&spec(&[plain.as_os_str().as_bytes(), b"x"])), &[], &[]);
-    assert_eq!(out.status.code(), Some(126));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains(": Permission denied. Please tell"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run(Some(&spec(&[plain.as_os_str().as_bytes(), b"x"])), &[], &[])
+        .expect_code(126)
+        .expect_stderr_has(": Permission denied. Please tell");
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use carme_e2e::{
-    Cluster, ConfigSwap, OTHER, STAFF, STUDENT, exclusive_config, home_of, shared_config,
+    Cluster, ConfigSwap, OTHER, STAFF, STUDENT, exclusive_config, home_of, run_here, shared_config,
     unique_name,
 };
 
@@ -187,7 +187,7 @@ fn mpi_like_ranks_across_both_carme_nodes_in_charliecloud() {
         ],
     );
     std::fs::remove_file(&script).ok();
-    assert_eq!(out.code, 0, "{}", out.all());
+    out.ok();
     for l in check_ranks(&out.stdout, 4) {
         assert_eq!(l["image"], "tools");
     }
@@ -247,8 +247,7 @@ fn charliecloud_mounts_environment_and_workdir() {
              echo \"SSD=$CARME_LOCAL_SSD_PATH $CARME_TMPDIR\"",
         ],
     );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let lines: Vec<&str> = out.stdout.lines().collect();
+    let lines = out.ok().stdout_lines();
     assert_eq!(lines[0], "G=hello world", "{}", out.all());
     assert_eq!(lines[1], "T='q' $HOME", "{}", out.all());
     let (carme_job, slurm_job) = lines[2][2..].split_once('/').unwrap();
@@ -270,30 +269,31 @@ fn charliecloud_mounts_environment_and_workdir() {
     assert_eq!(lines[8], format!("SSD={d}/scratch /tmp"), "{}", out.all());
 
     // The image's workdir.
-    let out = c.run_as(STAFF, &["srun", "-C", "carme", "--carme-image=wd", "pwd"]);
-    assert_eq!((out.code, out.stdout.trim()), (0, "/data"), "{}", out.all());
+    c.run_as(STAFF, &["srun", "-C", "carme", "--carme-image=wd", "pwd"])
+        .ok()
+        .expect_lines(&["/data"]);
 
     // The submit dir under a bind whose container path differs: translated.
     let chdir = format!("--chdir={}", shared_sub.display());
-    let out = c.run_as(
+    c.run_as(
         STAFF,
         &["srun", &chdir, "-C", "carme", "--carme-image=envimg", "pwd"],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), format!("/data/{sub}"), "{}", out.all());
+    )
+    .ok()
+    .expect_lines(&[&format!("/data/{sub}")]);
 
     // A required mount without its source: refused before the runtime runs.
-    let out = c.run_as(
-        STAFF,
-        &["srun", "-C", "carme", "--carme-image=broken", "true"],
-    );
-    assert_eq!(out.code, 125, "{}", out.all());
     let want = format!(
         "carme: cannot start the task in image 'broken': the mount source {}-req (for \
          /req-in, a mount of image 'broken') does not exist on node n",
         absent.display()
     );
-    assert!(out.stderr.contains(&want), "{}", out.all());
+    c.run_as(
+        STAFF,
+        &["srun", "-C", "carme", "--carme-image=broken", "true"],
+    )
+    .expect_code(125)
+    .expect_stderr_has(&want);
     std::fs::remove_dir_all(&shared_sub).ok();
 }
 
@@ -443,38 +443,33 @@ fn argv_and_env_contract_for_every_image_key() {
         )
         .unwrap();
         let log = s.path(&format!("{kind}.jsonl"));
-        let out = Command::new(c.dir.join("libexec/carme-launch"))
-            .args(["run", "--config", cfg.to_str().unwrap(), "--image", "full"])
-            .args([
-                "--",
-                "sh",
-                "-c",
-                "echo $OMP_NUM_THREADS-$LANG-$SLURM_PROCID",
-            ])
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("LANG", "de_DE.UTF-8")
-            .env("SLURMD_NODENAME", "n1")
-            .env("SLURM_JOB_ID", "4711")
-            .env("SLURM_JOB_NAME", "a $name")
-            .env("SLURM_JOB_NODELIST", "n[1-2]")
-            .env("SLURM_PROCID", "1")
-            .env("SLURM_STEP_GPUS", "2")
-            .env("CUDA_VISIBLE_DEVICES", "0")
-            .env("PMI_RANK", "1")
-            .env("CARME_LAUNCH_DEBUG", "1")
-            .env("CARME_STANDIN_LOG", &log)
-            .env("CARME_STANDIN_NV", "ok")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{kind}: {stdout}{stderr}");
-        assert_eq!(stdout.trim(), "8-C-1", "{kind}: {stderr}");
-        assert!(
-            stderr.contains("carme: debug: optional mount"),
-            "{kind}: {stderr}"
+        let out = run_here(
+            Command::new(c.dir.join("libexec/carme-launch"))
+                .args(["run", "--config", cfg.to_str().unwrap(), "--image", "full"])
+                .args([
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo $OMP_NUM_THREADS-$LANG-$SLURM_PROCID",
+                ])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("LANG", "de_DE.UTF-8")
+                .env("SLURMD_NODENAME", "n1")
+                .env("SLURM_JOB_ID", "4711")
+                .env("SLURM_JOB_NAME", "a $name")
+                .env("SLURM_JOB_NODELIST", "n[1-2]")
+                .env("SLURM_PROCID", "1")
+                .env("SLURM_STEP_GPUS", "2")
+                .env("CUDA_VISIBLE_DEVICES", "0")
+                .env("PMI_RANK", "1")
+                .env("CARME_LAUNCH_DEBUG", "1")
+                .env("CARME_STANDIN_LOG", &log)
+                .env("CARME_STANDIN_NV", "ok"),
         );
+        out.ok()
+            .expect_lines(&["8-C-1"])
+            .expect_stderr_has("carme: debug: optional mount");
         let recs = records(&log);
         assert_eq!(recs.len(), 1, "{kind}: {recs:?}");
         let r = &recs[0];
@@ -625,16 +620,16 @@ fn driver_matching_picks_a_variant_per_node_and_refuses_too_old_drivers() {
                 "echo $SLURMD_NODENAME $(cat /CARME_IMAGE) $CARME_IMAGE_NAME",
             ],
         );
-        assert_eq!(out.code, 0, "{}", out.all());
-        let mut lines: Vec<&str> = out.stdout.lines().collect();
-        lines.sort();
-        assert_eq!(lines, ["n1 cu cu", "n2 cu-mid cu-mid"], "{}", out.all());
+        out.ok()
+            .stdout_lines()
+            .sorted()
+            .expect(&["n1 cu cu", "n2 cu-mid cu-mid"]);
         let note = "carme: image 'cu' needs CUDA 12.2, but the NVIDIA driver on node n2 \
                     supports CUDA 11.8; running its variant 'cu-mid' (CUDA 11.8) instead.";
         assert_eq!(out.stderr.matches(note).count(), 1, "{}", out.all());
-        assert!(!out.stderr.contains("node n1"), "{}", out.all());
+        out.expect_stderr_lacks("node n1");
 
-        let out = c.run_as(
+        c.run_as(
             STAFF,
             &[
                 "srun",
@@ -646,16 +641,13 @@ fn driver_matching_picks_a_variant_per_node_and_refuses_too_old_drivers() {
                 "cat",
                 "/CARME_IMAGE",
             ],
-        );
-        assert_eq!(out.code, 125, "{}", out.all());
-        assert!(out.stdout.is_empty(), "the payload ran: {}", out.all());
-        assert!(
-            out.stderr.contains(
-                "carme: image 'cu-new' needs CUDA 12.6, but the NVIDIA driver on node n2 \
-                 supports only CUDA 11.8. Choose an image that runs with CUDA 11.8"
-            ),
-            "{}",
-            out.all()
+        )
+        .expect_code(125)
+        // The payload did not run.
+        .expect_stdout("")
+        .expect_stderr_has(
+            "carme: image 'cu-new' needs CUDA 12.6, but the NVIDIA driver on node n2 \
+             supports only CUDA 11.8. Choose an image that runs with CUDA 11.8",
         );
     }
 
@@ -665,7 +657,7 @@ fn driver_matching_picks_a_variant_per_node_and_refuses_too_old_drivers() {
         &c.carme_toml(),
         &with_nvml(&s.path("absent/libnvidia-ml.so.1")),
     );
-    let out = c.run_full(
+    c.run_full(
         STAFF,
         &[
             "srun",
@@ -680,21 +672,12 @@ fn driver_matching_picks_a_variant_per_node_and_refuses_too_old_drivers() {
         ],
         &[("CARME_LAUNCH_DEBUG", "1")],
         None,
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout, "cu-new\n0\n", "{}", out.all());
-    assert!(
-        out.stderr
-            .contains("carme: debug: no NVML, CUDA driver check skipped"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        out.stderr.contains(
-            "carme: debug: image 'cu-new' needs CUDA 12.6; driver check skipped: no NVML library"
-        ),
-        "{}",
-        out.all()
+    )
+    .ok()
+    .expect_stdout("cu-new\n0\n")
+    .expect_stderr_has("carme: debug: no NVML, CUDA driver check skipped")
+    .expect_stderr_has(
+        "carme: debug: image 'cu-new' needs CUDA 12.6; driver check skipped: no NVML library",
     );
 }
 
@@ -739,7 +722,7 @@ fn launch_as(c: &Cluster, user: &str, args: &[&str]) -> carme_e2e::Out {
 }
 
 fn json_of(out: &carme_e2e::Out) -> Value {
-    assert_eq!(out.code, 0, "{}", out.all());
+    out.ok();
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.all()))
 }
 
@@ -808,7 +791,7 @@ fn images_lists_what_each_user_may_use() {
     assert_eq!(json_of(&out), student);
 
     let text = launch_as(&c, STUDENT, &["images", "--config", cfg]);
-    assert_eq!(text.code, 0, "{}", text.all());
+    text.ok();
     assert!(
         text.stdout.starts_with(
             "Images you may use (--carme-image=NAME):\n  base  busybox base image [default]\n"
@@ -816,10 +799,10 @@ fn images_lists_what_each_user_may_use() {
         "{}",
         text.all()
     );
-    assert!(!text.stdout.contains("tools"), "{}", text.all());
+    text.expect_stdout_lacks("tools");
 
     let out = launch_as(&c, STAFF, &["images", "--config", "/nonexistent.toml"]);
-    assert_eq!(out.code, 1, "{}", out.all());
+    out.expect_code(1);
     assert!(
         out.stderr
             .starts_with("carme: the Carme config is broken (/nonexistent.toml"),
@@ -917,7 +900,7 @@ fn explain_shows_what_a_job_gets() {
             "argv", "--config", cfg, "--image", "tools", "--", "echo", "hi",
         ],
     );
-    assert_eq!(argv.code, 0, "{}", argv.all());
+    argv.ok();
     let words: Vec<&str> = argv.stdout.split_whitespace().collect();
     let json_argv: Vec<&str> = e["argv"]
         .as_array()
@@ -993,7 +976,7 @@ fn explain_shows_what_a_job_gets() {
 
     // Text for people.
     let t = launch_as(&c, STAFF, &["explain", "--config", cfg, "--image", "tools"]);
-    assert_eq!(t.code, 0, "{}", t.all());
+    t.ok();
     assert!(
         t.stdout.starts_with(&format!(
             "Image 'tools' for user {STAFF} (groups carmetest-staff, {STAFF}) on node "
@@ -1011,7 +994,7 @@ fn explain_shows_what_a_job_gets() {
         "runtime command line",
         "set   APPTAINERENV_A=1",
     ] {
-        assert!(t.stdout.contains(want), "{want:?}:\n{}", t.all());
+        t.expect_stdout_has(want);
     }
 
     for (args, want) in [
@@ -1033,7 +1016,7 @@ fn explain_shows_what_a_job_gets() {
         ),
     ] {
         let out = launch_as(&c, STAFF, &args);
-        assert_eq!(out.code, 1, "{}", out.all());
+        out.expect_code(1);
         assert!(out.stderr.starts_with(want), "{}", out.all());
     }
 }

@@ -5,10 +5,9 @@
 //! the value asked and the fix in the message.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use carme_e2e::{
-    Cluster, ConfigSwap, OTHER, STAFF, STUDENT, exclusive_config, home_of, unique_name,
+    BatchJob, Cluster, ConfigSwap, OTHER, STAFF, STUDENT, exclusive_config, home_of, unique_name,
 };
 
 /// The harness config plus limits. carmetest1 is in group
@@ -71,19 +70,10 @@ fn refused_early(c: &Cluster, user: &str, args: &[&str], want: &[&str]) {
     argv.extend_from_slice(args);
     argv.push("true");
     let out = c.run_as(user, &argv);
-    assert_ne!(out.code, 0, "{args:?}: {}", out.all());
-    assert!(
-        out.stderr
-            .contains("carme: this Carme job is over its limits: "),
-        "{args:?}: {}",
-        out.all()
-    );
+    out.failed()
+        .expect_stderr_has("carme: this Carme job is over its limits: ");
     for w in want {
-        assert!(
-            out.stderr.contains(w),
-            "{args:?}: want {w:?}: {}",
-            out.all()
-        );
+        out.expect_stderr_has(w);
     }
     assert!(c.jobs_named(&name).is_empty(), "{args:?}: a job was queued");
 }
@@ -122,7 +112,7 @@ fn limits_are_refused_early_with_source_value_and_fix() {
     // cannot know and an account rule (bigproj) could lift: slurmstepd
     // decides, and refuses.
     let out = c.run_as(OTHER, &["srun", "-C", "carme", "-N2", "true"]);
-    assert_ne!(out.code, 0, "{}", out.all());
+    out.failed();
     assert!(
         carme_e2e::slurmstepd_said(&out.stderr, "you asked for 2 nodes"),
         "{}",
@@ -163,14 +153,9 @@ fn limits_are_refused_early_with_source_value_and_fix() {
         } else {
             vec!["true"]
         });
-        let out = c.run_as(STUDENT, &argv);
-        assert_ne!(out.code, 0, "{client}: {}", out.all());
-        assert!(
-            out.stderr
-                .contains("is not allowed for you by group carmetest-students"),
-            "{client}: {}",
-            out.all()
-        );
+        c.run_as(STUDENT, &argv)
+            .failed()
+            .expect_stderr_has("is not allowed for you by group carmetest-students");
         assert!(c.jobs_named(&name).is_empty(), "{client}: a job was queued");
     }
 }
@@ -185,17 +170,16 @@ fn within_limits_run_and_rules_take_precedence() {
         argv.extend_from_slice(args);
         argv.extend(["cat", "/CARME_IMAGE"]);
         let out = c.run_as(user, &argv);
-        assert_eq!(out.code, 0, "{user} {args:?}: {}", out.all());
-        out.stdout
+        out.ok();
+        out
     };
-    assert_eq!(ok(STUDENT, &["--gres=gpu:1"]).trim(), "base");
+    ok(STUDENT, &["--gres=gpu:1"]).expect_lines(&["base"]);
     // The user's own rule beats the default (4 GPUs per job and node).
-    assert_eq!(
-        ok(STAFF, &["--carme-image=tools", "--gres=gpu:4"]).trim(),
-        "tools"
-    );
+    ok(STAFF, &["--carme-image=tools", "--gres=gpu:4"]).expect_lines(&["tools"]);
     // The account's rule beats the default (2 nodes).
-    assert_eq!(ok(OTHER, &["-A", "bigproj", "-N2"]).lines().count(), 2);
+    ok(OTHER, &["-A", "bigproj", "-N2"])
+        .stdout_lines()
+        .expect_count(2);
 }
 
 /// A srun with the plugin missing from its plugstack: the option reaches
@@ -219,9 +203,9 @@ fn slurmstepd_refuses_what_a_bypassed_client_let_through() {
     let _swap = ConfigSwap::new(&c.carme_toml(), &limits_config(&c));
 
     // Sanity: the bypass really reaches the image (and the stepd check).
-    let out = bypass(&c, STUDENT, Some("base"), &["cat", "/CARME_IMAGE"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), "base", "{}", out.all());
+    bypass(&c, STUDENT, Some("base"), &["cat", "/CARME_IMAGE"])
+        .ok()
+        .expect_lines(&["base"]);
 
     let cases: &[(&str, Option<&str>, &[&str], &str)] = &[
         (
@@ -254,17 +238,14 @@ fn slurmstepd_refuses_what_a_bypassed_client_let_through() {
         let mut argv: Vec<&str> = args.to_vec();
         let touch = format!("touch {}", marker.display());
         argv.extend(["sh", "-c", touch.as_str()]);
-        let out = bypass(&c, user, *image, &argv);
-        assert_ne!(out.code, 0, "{args:?}: {}", out.all());
-        assert!(
-            out.stderr.contains(want),
-            "{args:?}: want {want:?}: {}",
-            out.all()
-        );
+        bypass(&c, user, *image, &argv)
+            .failed()
+            .expect_stderr_has(want);
         assert!(!marker.exists(), "{args:?}: a task ran");
     }
-    let nodes = c.root(&["sinfo", "-h", "-N", "-o", "%N %T"]).stdout;
-    assert!(!nodes.contains("drain"), "a node was drained:\n{nodes}");
+    // No node was drained.
+    c.root(&["sinfo", "-h", "-N", "-o", "%N %T"])
+        .expect_stdout_lacks("drain");
 }
 
 #[test]
@@ -272,33 +253,18 @@ fn a_third_running_job_is_refused_while_two_run() {
     let _g = exclusive_config();
     let c = Cluster::get();
     let _swap = ConfigSwap::new(&c.carme_toml(), &limits_config(&c));
-    let name = unique_name("running");
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let out = c.run_as(
-            OTHER,
-            &[
-                "sbatch",
-                "-J",
-                &name,
-                "-C",
-                "carme",
-                "-o",
-                "/dev/null",
-                "--wrap",
-                "sleep 120",
-            ],
-        );
-        assert_eq!(out.code, 0, "{}", out.all());
-        held.push(out.stdout.split_whitespace().last().unwrap().to_string());
+    let held: Vec<BatchJob> = (0..2)
+        .map(|_| {
+            c.sbatch(OTHER, "running")
+                .args(&["-C", "carme"])
+                .discard_output()
+                .wrap("sleep 120")
+                .submit()
+        })
+        .collect();
+    for job in &held {
+        job.wait_running();
     }
-    let both_run = c.wait_for(Duration::from_secs(60), || {
-        let s = c
-            .root(&["squeue", "-h", "-n", &name, "-t", "running", "-o", "%i"])
-            .stdout;
-        s.lines().count() == 2
-    });
-    assert!(both_run, "the two jobs did not start");
 
     // Early: nothing is queued.
     refused_early(
@@ -311,30 +277,20 @@ fn a_third_running_job_is_refused_while_two_run() {
         ],
     );
     // Authoritative: slurmstepd refuses the third too.
-    let out = bypass(&c, OTHER, None, &["true"]);
-    assert_ne!(out.code, 0, "{}", out.all());
-    assert!(
-        out.stderr.contains("you already run 2 Carme jobs"),
-        "{}",
-        out.all()
-    );
+    bypass(&c, OTHER, None, &["true"])
+        .failed()
+        .expect_stderr_has("you already run 2 Carme jobs");
     // A non-Carme job does not count and is not limited.
-    let out = c.run_as(OTHER, &["srun", "-w", "n3", "true"]);
-    assert_eq!(out.code, 0, "{}", out.all());
+    c.run_as(OTHER, &["srun", "-w", "n3", "true"]).ok();
 
-    for j in &held {
-        let _ = c.root(&["scancel", j]);
+    for job in &held {
+        let _ = c.root(&["scancel", &job.id.to_string()]);
     }
     // With the two gone, a new Carme job runs again.
-    let gone = c.wait_for(Duration::from_secs(60), || {
-        c.root(&["squeue", "-h", "-n", &name, "-o", "%i"])
-            .stdout
-            .trim()
-            .is_empty()
-    });
-    assert!(gone);
-    let out = c.run_as(OTHER, &["srun", "-C", "carme", "true"]);
-    assert_eq!(out.code, 0, "{}", out.all());
+    for job in &held {
+        job.wait_done();
+    }
+    c.run_as(OTHER, &["srun", "-C", "carme", "true"]).ok();
 }
 
 #[test]
@@ -359,20 +315,19 @@ fn a_broken_rule_stops_only_its_users_jobs_and_check_config_finds_it() {
     };
     let want = want_in(&c.config_as_read());
 
-    let out = c.run_as(OTHER, &["srun", "-C", "carme", "true"]);
-    assert_ne!(out.code, 0, "{}", out.all());
-    assert!(out.stderr.contains(&want), "want {want}: {}", out.all());
+    c.run_as(OTHER, &["srun", "-C", "carme", "true"])
+        .failed()
+        .expect_stderr_has(&want);
     // Everybody else's Carme jobs run.
-    let out = c.run_as(STAFF, &["srun", "-C", "carme", "cat", "/CARME_IMAGE"]);
-    assert_eq!(out.code, 0, "{}", out.all());
+    c.run_as(STAFF, &["srun", "-C", "carme", "cat", "/CARME_IMAGE"])
+        .ok();
     // The admin tool reads every rule and names the mistake.
-    let out = c.root(&[
+    c.root(&[
         c.dir.join("libexec/carme-launch").to_str().unwrap(),
         "check-config",
         "--config",
         c.carme_toml().to_str().unwrap(),
-    ]);
-    assert_eq!(out.code, 1, "{}", out.all());
-    let want = want_in(&c.carme_toml());
-    assert!(out.stderr.contains(&want), "want {want}: {}", out.all());
+    ])
+    .expect_code(1)
+    .expect_stderr_has(&want_in(&c.carme_toml()));
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use carme_e2e::{Cluster, OTHER, STAFF, STUDENT, gpus_in, home_of, shared_config, unique_name};
+use carme_e2e::{Cluster, OTHER, STAFF, STUDENT, gpus_in, home_of, shared_config};
 
 fn dev_dir(c: &Cluster, node: &str) -> PathBuf {
     c.dir.join(format!("nodes/{node}/dev"))
@@ -50,7 +50,7 @@ fn two_jobs_on_one_node_each_see_only_their_gpu() {
     let (a, b) = (run(STUDENT), run(STAFF));
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
     for out in [&a, &b] {
-        assert_eq!(out.code, 0, "{}", out.all());
+        out.ok();
     }
     let (ga, gb) = (gpus_in(&a.stdout), gpus_in(&b.stdout));
     assert_eq!(ga.len(), 1, "job A sees {ga:?}: {}", a.all());
@@ -59,27 +59,15 @@ fn two_jobs_on_one_node_each_see_only_their_gpu() {
     // Its own GPU node can be reached, no other.
     for (seen, out) in [(&ga, &a), (&gb, &b)] {
         let own = seen.iter().next().unwrap().trim_start_matches("nvidia");
-        let reached: Vec<&str> = out
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("reachable-"))
-            .collect();
-        assert_eq!(
-            reached,
-            [format!("reachable-{own}").as_str()],
-            "{}",
-            out.all()
-        );
+        out.stdout_lines()
+            .only(|l| l.starts_with("reachable-"))
+            .expect(&[&format!("reachable-{own}")]);
         // Shared control nodes stay.
-        assert!(out.stdout.contains("nvidiactl"), "{}", out.all());
+        out.expect_stdout_has("nvidiactl");
         // NVML (the harness's stand-in libnvidia-ml) names it by UUID:
         // node n1's GPU with this minor number.
         let uuid = format!("GPU-ca4e0001-0000-4000-8000-00000000000{own}");
-        assert!(
-            out.stdout.contains(&format!("CUDA={uuid}\n")),
-            "want {uuid}: {}",
-            out.all()
-        );
+        out.expect_stdout_has(&format!("CUDA={uuid}\n"));
     }
     // The host's device dir is whole.
     let host: BTreeSet<String> = std::fs::read_dir(&dev)
@@ -101,7 +89,7 @@ fn without_nvml_gpus_are_numbered_from_zero() {
     let no_nvml = text.replace("lib/nvml/libnvidia-ml.so.1", "lib/nvml/absent.so");
     assert_ne!(text, no_nvml, "harness config changed shape");
     let _swap = carme_e2e::ConfigSwap::new(&c.carme_toml(), &no_nvml);
-    let out = c.run_as(
+    c.run_as(
         STAFF,
         &[
             "srun",
@@ -114,9 +102,9 @@ fn without_nvml_gpus_are_numbered_from_zero() {
             "-c",
             "echo $CUDA_VISIBLE_DEVICES $NVIDIA_VISIBLE_DEVICES $CUDA_DEVICE_ORDER",
         ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), "0,1 0,1 PCI_BUS_ID", "{}", out.all());
+    )
+    .ok()
+    .expect_lines(&["0,1 0,1 PCI_BUS_ID"]);
 }
 
 #[test]
@@ -140,9 +128,9 @@ fn no_gpus_asked_no_gpus_seen() {
             ),
         ],
     );
-    assert_eq!(out.code, 0, "{}", out.all());
+    out.ok();
     assert!(gpus_in(&out.stdout).is_empty(), "{}", out.all());
-    assert!(out.stdout.contains("CUDA=unset"), "{}", out.all());
+    out.expect_stdout_has("CUDA=unset");
 }
 
 /// Issue 13 (review): a job without BeeOND never keeps a
@@ -152,7 +140,7 @@ fn no_gpus_asked_no_gpus_seen() {
 fn a_users_own_beeond_path_is_dropped() {
     let _g = shared_config();
     let c = Cluster::get();
-    let out = c.run_full(
+    c.run_full(
         OTHER,
         &[
             "srun",
@@ -166,59 +154,41 @@ fn a_users_own_beeond_path_is_dropped() {
         ],
         &[("CARME_BEEOND_PATH", "/")],
         None,
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("BEEOND=unset"), "{}", out.all());
+    )
+    .ok()
+    .expect_stdout_has("BEEOND=unset");
 }
 
 #[test]
 fn tmp_is_the_jobs_own_and_shared_by_its_steps() {
     let _g = shared_config();
     let c = Cluster::get();
-    let name = unique_name("tmp");
+    let batch = c.sbatch_on("n1", STUDENT, "tmp");
+    let name = batch.name().to_string();
     let host_tmp_marker = format!("/tmp/{name}.host");
     std::fs::write(&host_tmp_marker, "host").unwrap();
     // Job A: step 0 writes /tmp/a (on the host side of the container: the
     // batch script), step 1 (in the image) reads it and lists /tmp.
-    let out_file = home_of(STUDENT).join(format!("{name}.out"));
     let script = format!(
         "#!/bin/sh\necho from-step0 > /tmp/{name}\nsrun -n1 sh -c 'cat /tmp/{name}; ls -A /tmp; echo TMPDIR=$TMPDIR CARME_TMPDIR=$CARME_TMPDIR'\n\
          test -e {host_tmp_marker} && echo sees-host-tmp || echo host-tmp-hidden\n"
     );
-    let out = c.run_full(
-        STUDENT,
-        &[
-            "sbatch",
-            "--wait",
-            "-w",
-            "n1",
-            "-C",
-            "carme",
-            "-J",
-            &name,
-            "-o",
-            out_file.to_str().unwrap(),
-        ],
-        &[],
-        Some(&script),
-    );
-    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
-    assert_eq!(out.code, 0, "{}\n{text}", out.all());
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(
-        lines,
-        [
+    batch
+        .args(&["-C", "carme"])
+        .script(&script)
+        .run()
+        .expect_exit(0)
+        .expect_output_lines(&[
             "from-step0",
             name.as_str(),
             "TMPDIR=/tmp CARME_TMPDIR=/tmp",
-            "host-tmp-hidden"
-        ],
-        "{text}"
-    );
+            "host-tmp-hidden",
+        ]);
     // Nothing landed in the host's /tmp.
     assert!(!std::path::Path::new(&format!("/tmp/{name}")).exists());
     // Another job does not see job A's file.
-    let out = c.run_as(
+    // A new job's /tmp is empty.
+    c.run_as(
         STAFF,
         &[
             "srun",
@@ -230,17 +200,12 @@ fn tmp_is_the_jobs_own_and_shared_by_its_steps() {
             "-c",
             "ls -A /tmp | wc -l",
         ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(
-        out.stdout.trim(),
-        "0",
-        "a new job's /tmp is empty: {}",
-        out.all()
-    );
+    )
+    .ok()
+    .expect_lines(&["0"]);
     // A non-Carme job on the same node sees the host's /tmp.
-    let out = c.run_as(OTHER, &["srun", "-w", "n1", "cat", &host_tmp_marker]);
-    assert_eq!(out.stdout.trim(), "host", "{}", out.all());
+    c.run_as(OTHER, &["srun", "-w", "n1", "cat", &host_tmp_marker])
+        .expect_lines(&["host"]);
     std::fs::remove_file(&host_tmp_marker).unwrap();
 }
 
@@ -248,21 +213,16 @@ fn tmp_is_the_jobs_own_and_shared_by_its_steps() {
 fn dev_shm_is_fresh_per_step_and_private() {
     let _g = shared_config();
     let c = Cluster::get();
-    let out = c.run_as(
+    // Each step starts with an empty /dev/shm.
+    c.run_as(
         STAFF,
         &[
             "salloc", "-w", "n2", "-C", "carme", "sh", "-c",
             "srun sh -c 'ls -A /dev/shm | wc -l; echo x > /dev/shm/mine'; srun sh -c 'ls -A /dev/shm | wc -l'",
         ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let counts: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(
-        counts,
-        ["0", "0"],
-        "each step starts with an empty /dev/shm: {}",
-        out.all()
-    );
+    )
+    .ok()
+    .expect_lines(&["0", "0"]);
     // Not the host's: nothing arrived there.
     assert!(!std::path::Path::new("/dev/shm/mine").exists());
 }
@@ -272,7 +232,7 @@ fn scratch_is_the_jobs_and_reaches_the_container() {
     let _g = shared_config();
     let c = Cluster::get();
     let target = c.dir.join("scratch");
-    let out = c.run_as(
+    c.run_as(
         OTHER,
         &[
             "salloc",
@@ -288,15 +248,9 @@ fn scratch_is_the_jobs_and_reaches_the_container() {
                 t = target.display()
             ),
         ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(
-        lines,
-        [target.to_str().unwrap(), "base", "data", OTHER],
-        "{}",
-        out.all()
-    );
+    )
+    .ok()
+    .expect_lines(&[target.to_str().unwrap(), "base", "data", OTHER]);
     // The host's mount point stays empty.
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
 }
@@ -317,7 +271,7 @@ fn non_carme_job_sees_every_gpu_node() {
             d.to_str().unwrap(),
         ],
     );
-    assert_eq!(out.code, 0, "{}", out.all());
+    out.ok();
     assert_eq!(gpus_in(&out.stdout).len(), 4, "{}", out.all());
 }
 
@@ -349,7 +303,11 @@ fn command_of(pid: u32) -> String {
 fn slurmstepd_stays_in_the_hosts_namespace() {
     let _g = shared_config();
     let c = Cluster::get();
-    let name = unique_name("stepd-ns");
+    let batch = c
+        .sbatch_on("n1", STUDENT, "stepd-ns")
+        .args(&["-C", "carme"])
+        .discard_output();
+    let name = batch.name().to_string();
     let home = home_of(STUDENT);
     let pids = home.join(format!("{name}.pids"));
     let go = home.join(format!("{name}.go"));
@@ -361,23 +319,7 @@ fn slurmstepd_stays_in_the_hosts_namespace() {
         "#!/bin/sh\necho batch $$ >> {p}\nsrun -n1 sh -c 'echo task $$ >> {p}; {wait_go}' &\n{wait_go}\nwait\n",
         p = pids.display()
     );
-    let out = c.run_full(
-        STUDENT,
-        &[
-            "sbatch",
-            "-w",
-            "n1",
-            "-C",
-            "carme",
-            "-J",
-            &name,
-            "-o",
-            "/dev/null",
-        ],
-        &[],
-        Some(&script),
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
+    let job = batch.script(&script).submit();
     let pid_of = |what: &str| -> Option<u32> {
         std::fs::read_to_string(&pids)
             .unwrap_or_default()
@@ -414,14 +356,7 @@ fn slurmstepd_stays_in_the_hosts_namespace() {
     // The batch script is in the step's namespace; the task in its image's.
     assert_ne!(batch.0, host, "the batch script is in the step's namespace");
     assert_ne!(task.0, host);
-    assert!(
-        c.wait_for(std::time::Duration::from_secs(60), || c
-            .jobs_named(&name)
-            .iter()
-            .all(|j| j.ends_with("COMPLETED"))),
-        "{:?}",
-        c.jobs_named(&name)
-    );
+    job.wait_done().expect_state("COMPLETED");
     let _ = std::fs::remove_file(&pids);
     let _ = std::fs::remove_file(&go);
 }

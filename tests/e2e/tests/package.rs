@@ -122,8 +122,7 @@ fn the_package_is_what_runs_and_removing_it_leaves_slurm_working() {
         ok && version == deb_field(&deb, "Version"),
         "installed: {version}"
     );
-    let out = carme_step(&c);
-    assert_eq!((out.code, out.stdout.trim()), (0, "base"), "{}", out.all());
+    carme_step(&c).ok().expect_lines(&["base"]);
 
     // Nothing else may run while the plugin is gone.
     let _only_us = exclusive_config();
@@ -167,23 +166,18 @@ fn the_package_is_what_runs_and_removing_it_leaves_slurm_working() {
     // Every job that does not use Carme runs: steps on all three nodes
     // (each slurmstepd reads the plugstack), a batch job, and a job that
     // names the gate feature, now without Carme.
-    let out = c.run_as(STAFF, &["srun", "-N3", "hostname"]);
-    assert_eq!(out.code, 0, "srun without the package: {}", out.all());
-    assert_eq!(out.stdout.lines().count(), 3, "{}", out.all());
-    let out = c.run_as(
-        STAFF,
-        &[
-            "sbatch",
-            "--wait",
-            "-N1",
-            "-o",
-            "/dev/null",
-            "--wrap",
-            "true",
-        ],
-    );
-    assert_eq!(out.code, 0, "sbatch without the package: {}", out.all());
-    let out = c.run_as(
+    c.run_as(STAFF, &["srun", "-N3", "hostname"])
+        .ok()
+        .stdout_lines()
+        .expect_count(3);
+    c.sbatch(STAFF, "nopkg")
+        .args(&["-N1"])
+        .discard_output()
+        .wrap("true")
+        .run()
+        .expect_exit(0);
+    // A carme-constrained job, on the host without Carme.
+    c.run_as(
         STAFF,
         &[
             "srun",
@@ -194,17 +188,10 @@ fn the_package_is_what_runs_and_removing_it_leaves_slurm_working() {
             "-e",
             "/CARME_IMAGE",
         ],
-    );
-    assert_eq!(
-        out.code,
-        0,
-        "a carme-constrained job, on the host without Carme: {}",
-        out.all()
-    );
+    )
+    .ok();
     // Carme's own option is gone with the plugin: refused by srun itself.
-    let out = carme_step(&c);
-    assert_ne!(out.code, 0, "{}", out.all());
-    assert!(out.stderr.contains("carme-image"), "{}", out.all());
+    carme_step(&c).failed().expect_stderr_has("carme-image");
 
     // Reinstall: enabled again through the same link, the config kept.
     let (ok, text) = sh(&["dpkg", "-i", "--force-confold", "--force-confdef", &deb]);
@@ -215,11 +202,6 @@ fn the_package_is_what_runs_and_removing_it_leaves_slurm_working() {
         Some(config_link)
     );
     assert!(std::fs::read(INSTALLED_SO).expect("the plugin again") == packaged_so);
-    let out = carme_step(&c);
-    assert_eq!(
-        (out.code, out.stdout.trim()),
-        (0, "base"),
-        "after reinstall: {}",
-        out.all()
-    );
+    // After the reinstall.
+    carme_step(&c).ok().expect_lines(&["base"]);
 }

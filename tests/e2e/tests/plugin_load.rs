@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use carme_e2e::{Cluster, STUDENT, shared_config, slurm_series};
+use carme_e2e::{Cluster, Lines, Out, STUDENT, shared_config, slurm_series};
 
 /// Whether `line` is the plugin's load line for this cluster's series:
 /// `carme: carme-slurm VERSION loaded, built for Slurm MAJOR.MINOR
@@ -23,9 +23,9 @@ fn says_loaded(line: &str) -> bool {
     })
 }
 
-/// The lines of `text` that mention the plugin's build.
-fn load_lines(text: &str) -> Vec<&str> {
-    text.lines().filter(|l| l.contains("carme-slurm")).collect()
+/// The lines of a client's stderr that mention the plugin's build.
+fn load_lines(out: &Out) -> Lines {
+    out.stderr_lines().only(|l| l.contains("carme-slurm"))
 }
 
 /// Wait for slurmstepd of `step` (`JOB.0`, `JOB.batch`) to have logged
@@ -78,14 +78,11 @@ fn srun_v_names_the_build_and_slurmstepd_logs_it_for_the_step() {
             "echo job=$SLURM_JOB_ID",
         ],
     );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let lines = load_lines(&out.stderr);
-    assert!(
-        lines.len() == 1 && lines[0].starts_with("srun: ") && says_loaded(lines[0]),
-        "want one srun: line naming Slurm {:?}:\n{}",
-        slurm_series(),
-        out.all()
-    );
+    out.ok();
+    // One srun: line naming this Slurm series.
+    load_lines(&out)
+        .expect_count(1)
+        .expect_some(|l| l.starts_with("srun: ") && says_loaded(l));
     let job = job_id(&out.stdout);
     step_logged(&c, &c.dir.join("log/slurmd-n1.log"), &format!("{job}.0")).unwrap();
 }
@@ -95,43 +92,28 @@ fn without_v_users_see_nothing_of_it() {
     let _g = shared_config();
     let c = Cluster::get();
     let out = c.run_as(STUDENT, &["srun", "-N1", "-w", "n2", "true"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(load_lines(&out.stderr), Vec::<&str>::new(), "{}", out.all());
+    out.ok();
+    load_lines(&out).expect_count(0);
 }
 
 #[test]
 fn sbatch_v_names_the_build_and_the_batch_step_logs_it() {
     let _g = shared_config();
     let c = Cluster::get();
-    let out = c.run_as(
-        STUDENT,
-        &[
-            "sbatch",
-            "-v",
-            "--parsable",
-            "-N1",
-            "-w",
-            "n3",
-            "-o",
-            "/dev/null",
-            "--wrap",
-            "true",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let lines = load_lines(&out.stderr);
-    assert!(
-        lines.len() == 1 && lines[0].starts_with("sbatch: ") && says_loaded(lines[0]),
-        "want one sbatch: line naming Slurm {:?}:\n{}",
-        slurm_series(),
-        out.all()
-    );
-    let job = out.stdout.trim().split(';').next().unwrap().to_string();
-    assert!(job.parse::<u32>().is_ok(), "{}", out.all());
+    let job = c
+        .sbatch_on("n3", STUDENT, "loadline")
+        .args(&["-v", "-N1"])
+        .discard_output()
+        .wrap("true")
+        .submit();
+    // One sbatch: line naming this Slurm series.
+    load_lines(job.submitted())
+        .expect_count(1)
+        .expect_some(|l| l.starts_with("sbatch: ") && says_loaded(l));
     step_logged(
         &c,
         &c.dir.join("log/slurmd-n3.log"),
-        &format!("{job}.batch"),
+        &format!("{}.batch", job.id),
     )
     .unwrap();
 }

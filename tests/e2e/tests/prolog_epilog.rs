@@ -15,38 +15,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use carme_e2e::{
-    Cluster, ConfigSwap, OTHER, STAFF, STUDENT, exclusive_config, home_of, shared_config,
+    BatchJob, Cluster, ConfigSwap, OTHER, STAFF, STUDENT, exclusive_config, home_of, shared_config,
     unique_name,
 };
 
 fn uid_of(user: &str) -> u32 {
     std::fs::metadata(home_of(user)).unwrap().uid()
-}
-
-/// `sbatch --parsable` as `user`; the job id.
-fn sbatch(c: &Cluster, user: &str, args: &[&str], script: &str) -> u32 {
-    let mut argv = vec!["sbatch", "--parsable"];
-    argv.extend_from_slice(args);
-    let out = c.run_full(user, &argv, &[], Some(script));
-    assert_eq!(out.code, 0, "sbatch failed: {}", out.all());
-    out.stdout
-        .trim()
-        .split(';')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap_or_else(|_| panic!("no job id: {}", out.all()))
-}
-
-/// `scontrol show job -o` fields of `job`.
-fn job_field(c: &Cluster, job: u32, key: &str) -> String {
-    let out = c.root(&["scontrol", "show", "job", "-o", &job.to_string()]);
-    let prefix = format!("{key}=");
-    out.stdout
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(&prefix))
-        .unwrap_or("")
-        .to_string()
 }
 
 /// The node's `State=` and `Reason=` (the reason runs to the end of its
@@ -65,31 +39,6 @@ fn node_state(c: &Cluster, node: &str) -> (String, String) {
         .map(|(_, r)| r.split(" [").next().unwrap_or(r).trim().to_string())
         .unwrap_or_default();
     (state, reason)
-}
-
-fn wait_job_done(c: &Cluster, job: u32, within: Duration) {
-    let done = c.wait_for(within, || {
-        matches!(
-            job_field(c, job, "JobState").as_str(),
-            "COMPLETED" | "FAILED" | "CANCELLED" | "TIMEOUT" | "NODE_FAIL"
-        )
-    });
-    assert!(
-        done,
-        "job {job} not done within {within:?}: {}",
-        job_field(c, job, "JobState")
-    );
-}
-
-fn wait_running(c: &Cluster, job: u32) {
-    let running = c.wait_for(Duration::from_secs(60), || {
-        job_field(c, job, "JobState") == "RUNNING" && job_field(c, job, "Reason") == "None"
-    });
-    assert!(
-        running,
-        "job {job} not running: {}",
-        job_field(c, job, "JobState")
-    );
 }
 
 fn tmp_dir(c: &Cluster, node: &str, job: u32) -> PathBuf {
@@ -184,24 +133,13 @@ fn carme_job_gets_its_own_tmp_and_scratch_removed_afterwards() {
     let _g = shared_config();
     let c = Cluster::get();
     let uid = uid_of(STUDENT);
-    let name = unique_name("dirs");
-    let out = home_of(STUDENT).join(format!("{name}.out"));
-    let job = sbatch(
-        &c,
-        STUDENT,
-        &[
-            "-w",
-            "n1",
-            "-C",
-            "carme",
-            "-J",
-            &name,
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "#!/bin/sh\necho data > /tmp/f && echo tmp-ok\nsleep 3\n",
-    );
-    wait_running(&c, job);
+    let batch = c
+        .sbatch_on("n1", STUDENT, "dirs")
+        .args(&["-C", "carme"])
+        .script("#!/bin/sh\necho data > /tmp/f && echo tmp-ok\nsleep 3\n")
+        .submit();
+    let job = batch.id;
+    batch.wait_running();
     for dir in [tmp_dir(&c, "n1", job), scratch_dir(&c, "n1", job)] {
         let md = std::fs::symlink_metadata(&dir)
             .unwrap_or_else(|e| panic!("{} while the job runs: {e}", dir.display()));
@@ -209,9 +147,10 @@ fn carme_job_gets_its_own_tmp_and_scratch_removed_afterwards() {
         assert_eq!(md.uid(), uid, "{}", dir.display());
         assert_eq!(md.permissions().mode() & 0o7777, 0o700, "{}", dir.display());
     }
-    wait_job_done(&c, job, Duration::from_secs(60));
-    assert_eq!(job_field(&c, job, "JobState"), "COMPLETED");
-    assert!(std::fs::read_to_string(&out).unwrap().contains("tmp-ok"));
+    batch
+        .wait_done()
+        .expect_state("COMPLETED")
+        .expect_output_has("tmp-ok");
     for dir in [tmp_dir(&c, "n1", job), scratch_dir(&c, "n1", job)] {
         assert!(!dir.exists(), "{} left after the job", dir.display());
     }
@@ -240,17 +179,16 @@ fn carme_job_gets_its_own_tmp_and_scratch_removed_afterwards() {
 fn non_carme_job_gets_nothing() {
     let _g = shared_config();
     let c = Cluster::get();
-    let name = unique_name("plain");
-    let job = sbatch(
-        &c,
-        OTHER,
-        &["-w", "n1", "-J", &name, "-o", "/dev/null"],
-        "#!/bin/sh\nsleep 2\n",
-    );
-    wait_running(&c, job);
+    let batch = c
+        .sbatch_on("n1", OTHER, "plain")
+        .discard_output()
+        .script("#!/bin/sh\nsleep 2\n")
+        .submit();
+    let job = batch.id;
+    batch.wait_running();
     assert!(!tmp_dir(&c, "n1", job).exists());
     assert!(!scratch_dir(&c, "n1", job).exists());
-    wait_job_done(&c, job, Duration::from_secs(60));
+    batch.wait_done();
     assert!(
         !c.dir.join(format!("log/carme/{job}.log")).exists(),
         "a non-Carme job got a log"
@@ -262,11 +200,9 @@ fn non_carme_job_gets_nothing() {
     );
 }
 
-/// A two-node BeeOND job: returns its id after it completed.
-fn beeond_job(c: &Cluster, user: &str, name: &str, held: bool) -> u32 {
-    let out = home_of(user).join(format!("{name}.out"));
-    let mut args = vec!["-N2", "-C", "carme&beeond", "-J", name, "-o"];
-    args.push(out.to_str().unwrap());
+/// A two-node BeeOND job, submitted (held, with `held`).
+fn beeond_job(c: &Cluster, user: &str, tag: &str, held: bool) -> BatchJob {
+    let mut args = vec!["-N2", "-C", "carme&beeond"];
     if held {
         args.push("-H");
     }
@@ -280,7 +216,7 @@ fn beeond_job(c: &Cluster, user: &str, name: &str, held: bool) -> u32 {
          echo hello > $m/from-job && echo \"$n $(stat -c '%U %a' $m) $(cat $m/from-job)\"; done\n\
          sleep 2\n"
     );
-    sbatch(c, user, &args, &script)
+    c.sbatch(user, tag).args(&args).script(&script).submit()
 }
 
 #[test]
@@ -288,9 +224,9 @@ fn beeond_across_two_nodes_is_the_users_and_gone_afterwards() {
     let _g = shared_config();
     let c = Cluster::get();
     let uid = uid_of(STAFF);
-    let name = unique_name("beeond");
-    let job = beeond_job(&c, STAFF, &name, false);
-    wait_running(&c, job);
+    let batch = beeond_job(&c, STAFF, "beeond", false);
+    let job = batch.id;
+    batch.wait_running();
     let mounted = beeond_mounts();
     for n in ["n1", "n2"] {
         let m = mount_point(&c, n, job);
@@ -303,17 +239,14 @@ fn beeond_across_two_nodes_is_the_users_and_gone_afterwards() {
         assert_eq!(md.uid(), uid, "{} not the user's", m.display());
         assert_eq!(md.permissions().mode() & 0o7777, 0o700);
     }
-    wait_job_done(&c, job, Duration::from_secs(60));
-    assert_eq!(job_field(&c, job, "JobState"), "COMPLETED");
-    let out = std::fs::read_to_string(home_of(STAFF).join(format!("{name}.out"))).unwrap();
-    assert_eq!(
-        out.lines().collect::<Vec<_>>(),
-        [
-            format!("n1 {STAFF} 700 hello"),
-            format!("n2 {STAFF} 700 hello")
-        ],
-        "the job sees its BeeOND on both nodes: {out}"
-    );
+    // The job sees its BeeOND on both nodes.
+    batch
+        .wait_done()
+        .expect_state("COMPLETED")
+        .expect_output_lines(&[
+            &format!("n1 {STAFF} 700 hello"),
+            &format!("n2 {STAFF} 700 hello"),
+        ]);
     // Gone: mounts, mount points, status file.
     let mounted = beeond_mounts();
     for n in ["n1", "n2"] {
@@ -379,14 +312,14 @@ fn beeond_across_two_nodes_is_the_users_and_gone_afterwards() {
 fn failed_stop_falls_back_to_stoplocal_on_every_node() {
     let _g = shared_config();
     let c = Cluster::get();
-    let name = unique_name("stopfail");
-    let job = beeond_job(&c, STAFF, &name, true);
+    let batch = beeond_job(&c, STAFF, "stopfail", true);
+    let job = batch.id;
     let _knob = Knob::set(&c, job, "CARME_BEEOND_STANDIN_FAIL=stop");
-    let out = c.root(&["scontrol", "release", &job.to_string()]);
-    assert_eq!(out.code, 0, "{}", out.all());
+    batch.release();
     // n2 waits stop_timeout (10 s) + 2 s for the first node's stop.
-    wait_job_done(&c, job, Duration::from_secs(90));
-    assert_eq!(job_field(&c, job, "JobState"), "COMPLETED");
+    batch
+        .wait_done_within(Duration::from_secs(90))
+        .expect_state("COMPLETED");
     let mut calls = calls_summary(&standin_calls(&c, job));
     calls.sort();
     assert_eq!(
@@ -438,10 +371,9 @@ fn run_epilog(c: &Cluster, job: u32, node: &str, uid: u32) -> (i32, Duration) {
 fn epilog_twice_and_by_hand_is_harmless() {
     let _g = shared_config();
     let c = Cluster::get();
-    let name = unique_name("twice");
-    let job = beeond_job(&c, STAFF, &name, false);
-    wait_job_done(&c, job, Duration::from_secs(60));
-    assert_eq!(job_field(&c, job, "JobState"), "COMPLETED");
+    let batch = beeond_job(&c, STAFF, "twice", false);
+    let job = batch.id;
+    batch.wait_done().expect_state("COMPLETED");
     let before = standin_calls(&c, job).len();
     let log_before = job_log(&c, job);
     for node in ["n1", "n2"] {
@@ -465,11 +397,11 @@ fn epilog_twice_and_by_hand_is_harmless() {
 fn stale_status_file_of_a_crashed_run_is_cleaned_up_first() {
     let _g = shared_config();
     let c = Cluster::get();
-    let name = unique_name("stale");
-    let job = beeond_job(&c, STAFF, &name, true);
+    let batch = beeond_job(&c, STAFF, "stale", true);
+    let job = batch.id;
     // A crashed earlier run of this job id: beeond started, then the nodes
     // went down (mounts gone) and left the status file behind.
-    let tmp = c.dir.join(format!("shared/{name}.nodes"));
+    let tmp = c.dir.join(format!("shared/{}.nodes", batch.name));
     std::fs::write(&tmp, "n1\nn2\n").unwrap();
     let j = job.to_string();
     let planted = Command::new(c.dir.join("libexec/standins/beeond"))
@@ -494,12 +426,9 @@ fn stale_status_file_of_a_crashed_run_is_cleaned_up_first() {
         assert!(st.success());
     }
     assert!(status_file(&c, job).exists());
-    let out = c.root(&["scontrol", "release", &j]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    wait_job_done(&c, job, Duration::from_secs(60));
-    assert_eq!(job_field(&c, job, "JobState"), "COMPLETED");
-    let out = std::fs::read_to_string(home_of(STAFF).join(format!("{name}.out"))).unwrap();
-    assert_eq!(out.lines().count(), 2, "the job had its BeeOND: {out}");
+    batch.release().wait_done().expect_state("COMPLETED");
+    // The job had its BeeOND.
+    batch.output_lines().expect_count(2);
     let log = job_log(&c, job);
     assert!(
         log.contains("cleaning up an earlier BeeOND") && log.contains("is still there"),
@@ -537,8 +466,8 @@ fn beeond_start_that_hangs_drains_the_first_node_and_holds_the_job() {
         .replace("stop_timeout = \"10s\"", "stop_timeout = \"3s\"")
         .replace("wait_timeout = \"30s\"", "wait_timeout = \"8s\"");
     let _swap = ConfigSwap::new(&c.carme_toml(), &short);
-    let name = unique_name("hang");
-    let job = beeond_job(&c, STAFF, &name, true);
+    let batch = beeond_job(&c, STAFF, "hang", true);
+    let job = batch.id;
     let _knob = Knob::set(&c, job, "CARME_BEEOND_STANDIN_HANG=start");
     let resume = || {
         let _ = c.root(&["scancel", &job.to_string()]);
@@ -558,8 +487,7 @@ fn beeond_start_that_hangs_drains_the_first_node_and_holds_the_job() {
         }
     }
     let _finally = Finally(resume);
-    let out = c.root(&["scontrol", "release", &job.to_string()]);
-    assert_eq!(out.code, 0, "{}", out.all());
+    batch.release();
 
     // n1's prolog gives up at the bound; Slurm drains n1 (with our reason)
     // and requeues the job, held.
@@ -573,13 +501,11 @@ fn beeond_start_that_hangs_drains_the_first_node_and_holds_the_job() {
         format!("carme: BeeOND start timed out after 2s (job {job})"),
         "{state}"
     );
-    let held = c.wait_for(Duration::from_secs(30), || {
-        job_field(&c, job, "JobState") == "PENDING"
-    });
-    assert!(held, "job not requeued: {}", job_field(&c, job, "JobState"));
-    let why = job_field(&c, job, "Reason");
+    let held = c.wait_for(Duration::from_secs(30), || batch.state() == "PENDING");
+    assert!(held, "job not requeued: {}", batch.describe());
+    let why = batch.field("Reason");
     assert!(why.contains("held"), "{why}");
-    assert!(job_field(&c, job, "Restarts") != "0");
+    assert!(batch.field("Restarts") != "0");
 
     // n2 waited its wait_timeout, saw the job given up and stays in service.
     let n2_done = c.wait_for(Duration::from_secs(30), || {
@@ -647,8 +573,6 @@ fn symlinks_and_hardlinks_in_scratch_touch_nothing_outside() {
     let secret = canary.join("secret");
     std::fs::write(&secret, "root's\n").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let name = unique_name("links");
-    let out = home_of(STUDENT).join(format!("{name}.out"));
     let d = c.dir.display();
     let cn = canary.display();
     let script = format!(
@@ -659,22 +583,13 @@ fn symlinks_and_hardlinks_in_scratch_touch_nothing_outside() {
          i=0; while [ $i -lt 100 ]; do echo $i > $s/f$i; i=$((i+1)); done\n\
          echo planted\nsleep 4\n"
     );
-    let job = sbatch(
-        &c,
-        STUDENT,
-        &[
-            "-w",
-            "n1",
-            "-C",
-            "carme",
-            "-J",
-            &name,
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        &script,
-    );
-    wait_running(&c, job);
+    let batch = c
+        .sbatch_on("n1", STUDENT, "links")
+        .args(&["-C", "carme"])
+        .script(&script)
+        .submit();
+    let job = batch.id;
+    batch.wait_running();
     // A hardlink to root's file in the user's scratch (users cannot make
     // it where protected_hardlinks is on; root plays the attacker here).
     let scratch = scratch_dir(&c, "n1", job);
@@ -683,8 +598,7 @@ fn symlinks_and_hardlinks_in_scratch_touch_nothing_outside() {
     });
     assert!(linked);
     assert_eq!(std::fs::metadata(&secret).unwrap().nlink(), 2);
-    wait_job_done(&c, job, Duration::from_secs(60));
-    assert!(std::fs::read_to_string(&out).unwrap().contains("planted"));
+    batch.wait_done().expect_output_has("planted");
     assert!(!scratch.exists(), "scratch left: {}", scratch.display());
     // Everything outside is as it was.
     let md = std::fs::metadata(&secret).unwrap();
@@ -711,24 +625,12 @@ fn symlink_planted_at_the_scratch_path_is_never_followed() {
     std::fs::create_dir(&canary).unwrap();
     std::fs::set_permissions(&canary, std::fs::Permissions::from_mode(0o750)).unwrap();
     std::fs::write(canary.join("keep"), "x").unwrap();
-    let name = unique_name("planted");
-    let out = home_of(STUDENT).join(format!("{name}.out"));
-    let job = sbatch(
-        &c,
-        STUDENT,
-        &[
-            "-H",
-            "-w",
-            "n1",
-            "-C",
-            "carme",
-            "-J",
-            &name,
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "#!/bin/sh\nsrun -n1 true; echo srun=$?\n",
-    );
+    let batch = c
+        .sbatch_on("n1", STUDENT, "planted")
+        .args(&["-H", "-C", "carme"])
+        .script("#!/bin/sh\nsrun -n1 true; echo srun=$?\n")
+        .submit();
+    let job = batch.id;
     // Someone with root's rights (or a leftover) put a symlink where the
     // job's scratch goes, pointing at a root-owned directory.
     let base = c.dir.join("nodes/n1/scratch");
@@ -736,18 +638,14 @@ fn symlink_planted_at_the_scratch_path_is_never_followed() {
     std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o711)).unwrap();
     let planted = scratch_dir(&c, "n1", job);
     std::os::unix::fs::symlink(&canary, &planted).unwrap();
-    let rel = c.root(&["scontrol", "release", &job.to_string()]);
-    assert_eq!(rel.code, 0, "{}", rel.all());
-    wait_job_done(&c, job, Duration::from_secs(60));
     // The job failed cleanly: its batch script could not be confined (no
     // scratch directory for it), so it ended before it ran, saying why.
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    assert!(
-        text.contains("carme: this node cannot start Carme jobs right now")
-            && text.contains("is a Symlink")
-            && !text.contains("srun="),
-        "{text}"
-    );
+    batch
+        .release()
+        .wait_done()
+        .expect_output_has("carme: this node cannot start Carme jobs right now")
+        .expect_output_has("is a Symlink")
+        .expect_output_lacks("srun=");
     // The target is untouched: not chowned, not chmodded, not emptied.
     let md = std::fs::metadata(&canary).unwrap();
     assert_eq!((md.uid(), md.permissions().mode() & 0o7777), (0, 0o750));
@@ -768,8 +666,6 @@ fn symlink_planted_at_the_scratch_path_is_never_followed() {
 fn carme_beeond_option_gives_a_carme_job_beeond_inside_its_image() {
     let _g = shared_config();
     let c = Cluster::get();
-    let name = unique_name("beeondopt");
-    let out = home_of(STAFF).join(format!("{name}.out"));
     // The option, not the constraint, asks for BeeOND; the job's sruns
     // (which must not be refused for the job's option) see the mount from
     // inside the image on both nodes.
@@ -777,29 +673,18 @@ fn carme_beeond_option_gives_a_carme_job_beeond_inside_its_image() {
                   'echo hi > $CARME_BEEOND_PATH/f-$SLURMD_NODENAME && \
                   echo $SLURMD_NODENAME $CARME_BEEOND_PATH $(cat /CARME_IMAGE) \
                   $(stat -c %U $CARME_BEEOND_PATH)' | sort\n";
-    let job = sbatch(
-        &c,
-        STAFF,
-        &[
-            "-N2",
-            "-C",
-            "carme",
-            "--carme-beeond",
-            "-J",
-            &name,
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        script,
-    );
-    wait_job_done(&c, job, Duration::from_secs(60));
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    assert_eq!(job_field(&c, job, "JobState"), "COMPLETED", "{text}");
+    let batch = c
+        .sbatch(STAFF, "beeondopt")
+        .args(&["-N2", "-C", "carme", "--carme-beeond"])
+        .script(script)
+        .submit();
+    let job = batch.id;
+    batch.wait_done().expect_state("COMPLETED");
     let want: Vec<String> = ["n1", "n2"]
         .iter()
         .map(|n| format!("{n} {} base {STAFF}", mount_point(&c, n, job).display()))
         .collect();
-    assert_eq!(text.lines().collect::<Vec<_>>(), want, "{text}");
+    batch.expect_output_lines(&want.iter().map(String::as_str).collect::<Vec<_>>());
     let calls = standin_calls(&c, job);
     assert_eq!(
         calls_summary(&calls),
@@ -814,7 +699,7 @@ fn carme_beeond_option_gives_a_carme_job_beeond_inside_its_image() {
     }
 
     // A job without BeeOND gets no CARME_BEEOND_PATH.
-    let r = c.run_as(
+    c.run_as(
         STAFF,
         &[
             "srun",
@@ -825,9 +710,9 @@ fn carme_beeond_option_gives_a_carme_job_beeond_inside_its_image() {
             "-c",
             "echo beeond=${CARME_BEEOND_PATH:-none}",
         ],
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(r.stdout.trim(), "beeond=none");
+    )
+    .ok()
+    .expect_lines(&["beeond=none"]);
 }
 
 #[test]
@@ -841,19 +726,14 @@ fn carme_beeond_option_is_refused_where_it_cannot_work() {
         vec!["srun", "-J", &name, "--carme-beeond", "true"],
         vec!["salloc", "-J", &name, "-C", "gpu", "--carme-beeond", "true"],
     ] {
-        let r = c.run_as(STAFF, &argv);
-        assert_ne!(r.code, 0, "{argv:?}: {}", r.all());
-        assert!(
-            r.stderr
-                .contains("carme: --carme-beeond was refused: BeeOND is for Carme jobs")
-                && r.stderr.contains("--constraint=carme"),
-            "{argv:?}: {}",
-            r.all()
-        );
+        c.run_as(STAFF, &argv)
+            .failed()
+            .expect_stderr_has("carme: --carme-beeond was refused: BeeOND is for Carme jobs")
+            .expect_stderr_has("--constraint=carme");
     }
     assert!(c.jobs_named(&name).is_empty(), "{:?}", c.jobs_named(&name));
     // A step of an existing job cannot ask for it.
-    let r = c.run_as(
+    c.run_as(
         STAFF,
         &[
             "salloc",
@@ -866,14 +746,9 @@ fn carme_beeond_option_is_refused_where_it_cannot_work() {
             "--carme-image=base",
             "true",
         ],
-    );
-    assert_ne!(r.code, 0, "{}", r.all());
-    assert!(
-        r.stderr
-            .contains("carme: --carme-beeond was refused: BeeOND is started for a whole job"),
-        "{}",
-        r.all()
-    );
+    )
+    .failed()
+    .expect_stderr_has("carme: --carme-beeond was refused: BeeOND is started for a whole job");
 }
 
 /// Issue 13: a tmp base a user created before root did (a new node, or
@@ -906,7 +781,7 @@ fn a_base_a_user_created_first_refuses_jobs_never_drains() {
     std::os::unix::fs::chown(&base, Some(uid_of(STUDENT)), None).unwrap();
 
     let name = unique_name("userbase");
-    let out = c.run_as(
+    c.run_as(
         STUDENT,
         &[
             "srun",
@@ -921,14 +796,9 @@ fn a_base_a_user_created_first_refuses_jobs_never_drains() {
             "--carme-image=base",
             "true",
         ],
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
-    assert!(
-        out.stderr
-            .contains("carme: this node cannot start Carme jobs right now"),
-        "{}",
-        out.all()
-    );
+    )
+    .failed()
+    .expect_stderr_has("carme: this node cannot start Carme jobs right now");
     let job: u32 = c.jobs_named(&name)[0]
         .split_whitespace()
         .next()

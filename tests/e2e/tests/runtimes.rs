@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use carme_e2e::{
-    Cluster, ConfigSwap, STAFF, exclusive_config, home_of, shared_config, unique_name,
+    Cluster, ConfigSwap, STAFF, exclusive_config, home_of, run_here, shared_config, unique_name,
 };
 
 /// A config for `kind` whose runtime is the stand-in of that name.
@@ -49,28 +49,22 @@ fn carme_launch_argv_contract_for_apptainer_and_singularity() {
         let cfg = tmp.join(format!("{kind}.toml"));
         std::fs::write(&cfg, config_for(&c, kind)).unwrap();
         let log = tmp.join(format!("{kind}.jsonl"));
-        let out = Command::new(c.dir.join("libexec/carme-launch"))
-            .args([
-                "run",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--image",
-                "base",
-                "--",
-            ])
-            .args(["sh", "-c", "echo ran-$0; exit 4", "x"])
-            .env("CARME_STANDIN_LOG", &log)
-            .env("SLURMD_NODENAME", "n1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            out.status.code(),
-            Some(4),
-            "{kind}: exit code must pass through\n{stdout}{stderr}"
+        let out = run_here(
+            Command::new(c.dir.join("libexec/carme-launch"))
+                .args([
+                    "run",
+                    "--config",
+                    cfg.to_str().unwrap(),
+                    "--image",
+                    "base",
+                    "--",
+                ])
+                .args(["sh", "-c", "echo ran-$0; exit 4", "x"])
+                .env("CARME_STANDIN_LOG", &log)
+                .env("SLURMD_NODENAME", "n1"),
         );
-        assert_eq!(stdout.trim(), "ran-x", "{kind}: {stderr}");
+        // The exit code passes through.
+        out.expect_code(4).expect_lines(&["ran-x"]);
         let recs = records(&log);
         assert_eq!(recs.len(), 1, "{kind}: one exec per task");
         let r = &recs[0];
@@ -114,23 +108,21 @@ fn runtime_missing_is_a_clear_error() {
     let text =
         config_for(&c, "apptainer").replace("libexec/standins/apptainer", "nowhere/apptainer");
     std::fs::write(&cfg, text).unwrap();
-    let out = Command::new(c.dir.join("libexec/carme-launch"))
-        .args([
-            "run",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--image",
-            "base",
-            "--",
-            "true",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(127), "{stderr}");
+    let out = run_here(Command::new(c.dir.join("libexec/carme-launch")).args([
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--image",
+        "base",
+        "--",
+        "true",
+    ]));
+    out.expect_code(127);
     assert!(
-        stderr.starts_with("carme: cannot run the container runtime"),
-        "{stderr}"
+        out.stderr
+            .starts_with("carme: cannot run the container runtime"),
+        "{}",
+        out.all()
     );
     std::fs::remove_dir_all(&tmp).ok();
 }
@@ -158,10 +150,10 @@ fn srun_through_the_apptainer_stand_in() {
         &[("CARME_STANDIN_LOG", &log_s)],
         None,
     );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let mut lines: Vec<&str> = out.stdout.lines().collect();
-    lines.sort();
-    assert_eq!(lines, ["task-0", "task-1", "task-2"], "{}", out.all());
+    out.ok()
+        .stdout_lines()
+        .sorted()
+        .expect(&["task-0", "task-1", "task-2"]);
     let recs = records(&log);
     assert_eq!(recs.len(), 3, "one stand-in exec per task: {recs:?}");
     for r in &recs {

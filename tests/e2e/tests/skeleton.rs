@@ -24,48 +24,46 @@ fn task_runs_inside_the_image() {
     let c = Cluster::get();
     // The marker exists only inside the image, never on the host.
     assert!(!Path::new("/CARME_IMAGE").exists());
-    let out = srun_carme(&c, STUDENT, "base", &["cat", "/CARME_IMAGE"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), "base", "{}", out.all());
-
-    let out = srun_carme(&c, STUDENT, "tools", &["cat", "/TOOLS_ONLY"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), "only in the tools image");
+    srun_carme(&c, STUDENT, "base", &["cat", "/CARME_IMAGE"])
+        .ok()
+        .expect_lines(&["base"]);
+    srun_carme(&c, STUDENT, "tools", &["cat", "/TOOLS_ONLY"])
+        .ok()
+        .expect_lines(&["only in the tools image"]);
 }
 
 #[test]
 fn default_image_when_none_is_named() {
     let _g = shared_config();
     let c = Cluster::get();
-    let out = c.run_as(
+    c.run_as(
         STAFF,
         &["srun", "--constraint=carme", "cat", "/CARME_IMAGE"],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), "base");
+    )
+    .ok()
+    .expect_lines(&["base"]);
 }
 
 #[test]
 fn exit_code_propagates() {
     let _g = shared_config();
     let c = Cluster::get();
-    let out = srun_carme(&c, STUDENT, "base", &["sh", "-c", "exit 3"]);
-    assert_eq!(out.code, 3, "{}", out.all());
+    srun_carme(&c, STUDENT, "base", &["sh", "-c", "exit 3"]).expect_code(3);
 }
 
 #[test]
 fn stdout_and_stderr_pass_through() {
     let _g = shared_config();
     let c = Cluster::get();
-    let out = srun_carme(
+    srun_carme(
         &c,
         STUDENT,
         "base",
         &["sh", "-c", "echo to-out; echo to-err >&2"],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), "to-out");
-    assert!(out.stderr.contains("to-err"), "{}", out.all());
+    )
+    .ok()
+    .expect_lines(&["to-out"])
+    .expect_stderr_has("to-err");
 }
 
 #[test]
@@ -84,32 +82,31 @@ fn multi_node_every_task_in_the_image() {
             "echo $SLURMD_NODENAME $SLURM_PROCID $(cat /CARME_IMAGE)",
         ],
     );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let mut lines: Vec<&str> = out.stdout.lines().collect();
-    lines.sort();
-    assert_eq!(lines.len(), 4, "{}", out.all());
-    for l in &lines {
-        assert!(
-            l.ends_with(" tools"),
-            "task outside the image: {l}\n{}",
-            out.all()
-        );
-    }
+    let lines = out.ok().stdout_lines().sorted();
+    // No task outside the image.
+    lines
+        .expect_count(4)
+        .expect_none(|l| !l.ends_with(" tools"));
     let nodes: std::collections::BTreeSet<&str> =
         lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(nodes.into_iter().collect::<Vec<_>>(), ["n1", "n2"]);
+    assert_eq!(
+        nodes.into_iter().collect::<Vec<_>>(),
+        ["n1", "n2"],
+        "{}",
+        out.all()
+    );
 }
 
 #[test]
 fn payload_does_not_see_launcher_plumbing() {
     let _g = shared_config();
     let c = Cluster::get();
-    let out = srun_carme(&c, STUDENT, "base", &["env"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert!(!out.stdout.contains("CARME_LAUNCH_"), "{}", out.all());
-    // Slurm's own task environment is intact.
-    assert!(out.stdout.contains("SLURM_JOB_ID="), "{}", out.all());
-    assert!(out.stdout.contains("SLURM_PROCID=0"), "{}", out.all());
+    srun_carme(&c, STUDENT, "base", &["env"])
+        .ok()
+        .expect_stdout_lacks("CARME_LAUNCH_")
+        // Slurm's own task environment is intact.
+        .expect_stdout_has("SLURM_JOB_ID=")
+        .expect_stdout_has("SLURM_PROCID=0");
 }
 
 /// The plumbing comes only from the plugin: a user's own `CARME_LAUNCH_*`
@@ -119,7 +116,7 @@ fn payload_does_not_see_launcher_plumbing() {
 fn users_own_plumbing_variables_cannot_redirect_the_task() {
     let _g = shared_config();
     let c = Cluster::get();
-    let out = c.run_full(
+    c.run_full(
         STUDENT,
         &[
             "srun",
@@ -137,15 +134,10 @@ fn users_own_plumbing_variables_cannot_redirect_the_task() {
             ("CARME_LAUNCH_ARGV0", "/bin/false"),
         ],
         None,
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
+    )
+    .ok()
     // One line per task; the two tasks' lines may come in either order.
-    assert_eq!(
-        out.stdout.lines().collect::<Vec<_>>(),
-        ["base 0", "base 0"],
-        "{}",
-        out.all()
-    );
+    .expect_lines(&["base 0", "base 0"]);
 }
 
 #[test]
@@ -164,12 +156,11 @@ fn non_carme_job_on_carme_node_is_untouched() {
              env | grep -c '^CARME_' || true; readlink /proc/$$/exe",
         ],
     );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines[0], "on-host", "{}", out.all());
-    assert_eq!(lines[1], "0", "Carme variables leaked: {}", out.all());
+    let lines = out.ok().stdout_lines();
+    assert_eq!(lines.line(0), "on-host", "{}", out.all());
+    assert_eq!(lines.line(1), "0", "Carme variables leaked: {}", out.all());
     // The host's shell ran, not busybox from an image.
-    assert!(!lines[2].contains("busybox"), "{}", out.all());
+    assert!(!lines.line(2).contains("busybox"), "{}", out.all());
 }
 
 #[test]
@@ -179,7 +170,7 @@ fn non_carme_constraint_lookalikes_are_not_carme() {
     // A constraint naming another feature: not a Carme job, and
     // --carme-image is refused for it.
     let name = unique_name("lookalike");
-    let out = c.run_as(
+    c.run_as(
         OTHER,
         &[
             "srun",
@@ -189,13 +180,9 @@ fn non_carme_constraint_lookalikes_are_not_carme() {
             "--carme-image=base",
             "true",
         ],
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
-    assert!(
-        out.stderr.contains("carme: --carme-image=base was refused"),
-        "{}",
-        out.all()
-    );
+    )
+    .failed()
+    .expect_stderr_has("carme: --carme-image=base was refused");
     assert!(c.jobs_named(&name).is_empty(), "a job was queued");
 }
 
@@ -212,13 +199,9 @@ fn refused_by_every_client(c: &Cluster, user: &str, options: &[&str], want: &[&s
             &["true"]
         });
         let out = c.run_as(user, &argv);
-        assert_ne!(out.code, 0, "{client}: {}", out.all());
+        out.failed();
         for w in want {
-            assert!(
-                out.stderr.contains(w),
-                "{client}: want {w:?}: {}",
-                out.all()
-            );
+            out.expect_stderr_has(w);
         }
         assert!(c.jobs_named(&name).is_empty(), "{client}: a job was queued");
     }
@@ -272,7 +255,7 @@ fn control_characters_in_user_values_are_escaped() {
             &["true"]
         });
         let out = c.run_as(STUDENT, &argv);
-        assert_ne!(out.code, 0, "{client}: {}", out.all());
+        out.failed();
         assert!(
             out.stderr
                 .contains(r"carme: image 'x\nforged: line\x1b[31m' is not known"),
@@ -298,12 +281,7 @@ fn control_characters_in_user_values_are_escaped() {
         &[("CARME_LAUNCH_DEBUG", "1")],
         None,
     );
-    assert!(
-        out.stderr
-            .contains(r"$'--set-env=CARME_JOB_NAME=job\x0aforged\x1b[31m'"),
-        "{}",
-        out.all()
-    );
+    out.expect_stderr_has(r"$'--set-env=CARME_JOB_NAME=job\x0aforged\x1b[31m'");
     assert!(!forged(&out.stderr), "{:?}", out.stderr);
 }
 
@@ -312,87 +290,59 @@ fn image_names_are_never_paths() {
     let _g = shared_config();
     let c = Cluster::get();
     let base = c.dir.join("images/base");
-    let out = srun_carme(&c, STUDENT, base.to_str().unwrap(), &["true"]);
-    assert_ne!(out.code, 0, "{}", out.all());
-    assert!(out.stderr.contains("is not known"), "{}", out.all());
+    srun_carme(&c, STUDENT, base.to_str().unwrap(), &["true"])
+        .failed()
+        .expect_stderr_has("is not known");
 }
 
 #[test]
 fn sbatch_script_runs_on_host_and_its_sruns_in_the_image() {
     let _g = shared_config();
     let c = Cluster::get();
-    let home = home_of(STUDENT);
-    let name = unique_name("batch");
-    let out_file = home.join(format!("{name}.out"));
     let script = "#!/bin/sh\n\
                   test -e /CARME_IMAGE && echo batch-in-image || echo batch-on-host\n\
                   srun -N1 -n1 cat /CARME_IMAGE\n\
                   srun -N2 sh -c 'cat /CARME_IMAGE' | sort | uniq -c | tr -s ' '\n";
-    let script_path = home.join(format!("{name}.sh"));
+    let batch = c.sbatch(STUDENT, "batch");
+    let script_path = home_of(STUDENT).join(format!("{}.sh", batch.name()));
     std::fs::write(&script_path, script).unwrap();
     chown(&script_path, STUDENT);
-    let out = c.run_as(
-        STUDENT,
-        &[
-            "sbatch",
-            "--wait",
-            "-N2",
-            "-J",
-            &name,
-            "-C",
-            "carme",
-            "--carme-image=tools",
-            "-o",
-            out_file.to_str().unwrap(),
-            script_path.to_str().unwrap(),
-        ],
-    );
-    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
-    assert_eq!(out.code, 0, "{}\n--- job output\n{text}", out.all());
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines, ["batch-on-host", "tools", " 2 tools"], "{text}");
+    batch
+        .args(&["-N2", "-C", "carme", "--carme-image=tools"])
+        .script_file(&script_path)
+        .run()
+        .expect_exit(0)
+        .expect_output_lines(&["batch-on-host", "tools", " 2 tools"]);
 }
 
 #[test]
 fn sbatch_with_export_none_still_passes_the_image_on() {
     let _g = shared_config();
     let c = Cluster::get();
-    let home = home_of(STAFF);
-    let name = unique_name("batchnone");
-    let out_file = home.join(format!("{name}.out"));
-    let out = c.run_as(
-        STAFF,
-        &[
-            "sbatch",
-            "--wait",
-            "--export=NONE",
-            "-J",
-            &name,
-            "-C",
-            "carme",
-            "--carme-image=tools",
-            "-o",
-            out_file.to_str().unwrap(),
-            "--wrap",
-            "/usr/bin/srun cat /CARME_IMAGE",
-        ],
-    );
-    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
-    assert_eq!(out.code, 0, "{}\n{text}", out.all());
+    let job = c
+        .sbatch(STAFF, "batchnone")
+        .args(&["--export=NONE", "-C", "carme", "--carme-image=tools"])
+        .wrap("/usr/bin/srun cat /CARME_IMAGE")
+        .run();
+    job.expect_exit(0);
     // Slurm gives an --export=NONE job no PATH; ch-run warns on stderr
     // (same file here, in either order) and uses its default PATH.
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.contains("warning: $PATH not set"))
-        .collect();
-    assert_eq!(lines.last(), Some(&"tools"), "{text}");
+    let lines = job
+        .output_lines()
+        .only(|l| !l.contains("warning: $PATH not set"));
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("tools"),
+        "{}",
+        lines.context()
+    );
 }
 
 #[test]
 fn salloc_then_srun_runs_in_the_image() {
     let _g = shared_config();
     let c = Cluster::get();
-    let out = c.run_as(
+    c.run_as(
         STAFF,
         &[
             "salloc",
@@ -403,10 +353,9 @@ fn salloc_then_srun_runs_in_the_image() {
             "-c",
             "test -e /CARME_IMAGE && echo shell-in-image || echo shell-on-host; srun cat /CARME_IMAGE",
         ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines, ["shell-on-host", "tools"], "{}", out.all());
+    )
+    .ok()
+    .expect_lines(&["shell-on-host", "tools"]);
 }
 
 #[test]
@@ -414,7 +363,7 @@ fn srun_pty_gives_a_shell_in_the_image() {
     let _g = shared_config();
     let c = Cluster::get();
     // `script` gives srun a terminal; the shell reads our commands from it.
-    let out = c.run_full(
+    c.run_full(
         STUDENT,
         &[
             "script",
@@ -424,10 +373,10 @@ fn srun_pty_gives_a_shell_in_the_image() {
         ],
         &[],
         Some("cat /CARME_IMAGE; test -t 0 && echo has-tty\nexit 5\n"),
-    );
-    assert!(out.stdout.contains("tools"), "{}", out.all());
-    assert!(out.stdout.contains("has-tty"), "{}", out.all());
-    assert_eq!(out.code, 5, "{}", out.all());
+    )
+    .expect_stdout_has("tools")
+    .expect_stdout_has("has-tty")
+    .expect_code(5);
 }
 
 #[test]
@@ -436,7 +385,7 @@ fn launcher_execs_and_does_not_linger() {
     let c = Cluster::get();
     // The payload's parent must be slurmstepd: carme-launch and ch-run
     // exec'd into it rather than waiting as parents.
-    let out = srun_carme(
+    srun_carme(
         &c,
         OTHER,
         "base",
@@ -445,10 +394,9 @@ fn launcher_execs_and_does_not_linger() {
             "-c",
             "read p < /proc/$PPID/comm; read s < /proc/$$/comm; echo $p; echo $s",
         ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines, ["slurmstepd", "sh"], "{}", out.all());
+    )
+    .ok()
+    .expect_lines(&["slurmstepd", "sh"]);
 }
 
 #[test]
@@ -492,11 +440,11 @@ fn scancel_ends_the_payload() {
         "job never started"
     );
     std::thread::sleep(Duration::from_secs(2));
-    let out = c.root(&["scancel", "--signal=TERM", "--full", "-n", &name]);
-    assert_eq!(out.code, 0, "{}", out.all());
+    c.root(&["scancel", "--signal=TERM", "--full", "-n", &name])
+        .ok();
     let _ = c.root(&["scancel", "-n", &name]);
     let run = job.join().unwrap();
-    assert!(run.stdout.contains("started"), "{}", run.all());
+    run.expect_stdout_has("started");
     assert!(
         c.wait_for(Duration::from_secs(10), || marker.exists()),
         "TERM never reached the payload: {}",
@@ -521,21 +469,17 @@ fn rlimits_propagate_and_tmpdir_is_the_jobs() {
         cmd.push_str(&format!("sh -c '{probe}'"));
         c.run_full(STUDENT, &["sh", "-c", &cmd], &[("TMPDIR", &tmpdir)], None)
     };
-    let host = run(&["-w", "n3"]);
-    assert_eq!(host.code, 0, "{}", host.all());
-    assert_eq!(
-        host.stdout,
-        format!("777\n{tmpdir}\n"),
-        "baseline: {}",
-        host.all()
-    );
+    // The baseline.
+    run(&["-w", "n3"])
+        .ok()
+        .expect_stdout(&format!("777\n{tmpdir}\n"));
     std::fs::remove_file(format!("{tmpdir}/marker")).unwrap();
 
-    let carme = run(&["-C", "carme", "--carme-image=base"]);
-    assert_eq!(carme.code, 0, "{}", carme.all());
     // A Carme job's TMPDIR is its own /tmp (issue 4), whatever the user's
     // environment said: the file lands there, not in the host directory.
-    assert_eq!(carme.stdout, "777\n/tmp\n", "Carme task: {}", carme.all());
+    run(&["-C", "carme", "--carme-image=base"])
+        .ok()
+        .expect_stdout("777\n/tmp\n");
     assert!(
         !std::path::Path::new(&format!("{tmpdir}/marker")).exists(),
         "the task wrote into the host's TMPDIR"
@@ -554,7 +498,11 @@ fn broken_config_refuses_carme_jobs_and_spares_others() {
     let _swap = ConfigSwap::new(&path, &broken);
 
     let name = unique_name("broken");
-    let out = c.run_as(
+    let want = format!(
+        "{}:{line}: key `runtime.kindd`",
+        c.config_as_read().display()
+    );
+    c.run_as(
         STUDENT,
         &[
             "srun",
@@ -565,14 +513,10 @@ fn broken_config_refuses_carme_jobs_and_spares_others() {
             "--carme-image=base",
             "true",
         ],
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
-    let want = format!(
-        "{}:{line}: key `runtime.kindd`",
-        c.config_as_read().display()
-    );
-    assert!(out.stderr.contains("carme: "), "{}", out.all());
-    assert!(out.stderr.contains(&want), "want {want}: {}", out.all());
+    )
+    .failed()
+    .expect_stderr_has("carme: ")
+    .expect_stderr_has(&want);
     assert!(c.jobs_named(&name).is_empty(), "a job was queued");
 
     // The authoritative path: a batch script read from stdin hides its
@@ -615,7 +559,7 @@ fn a_config_others_can_write_refuses_carme_jobs_and_spares_others() {
     );
 
     let name = unique_name("untrusted");
-    let out = c.run_as(
+    c.run_as(
         STUDENT,
         &[
             "srun",
@@ -626,10 +570,10 @@ fn a_config_others_can_write_refuses_carme_jobs_and_spares_others() {
             "--carme-image=base",
             "true",
         ],
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
-    assert!(out.stderr.contains("carme: "), "{}", out.all());
-    assert!(out.stderr.contains(&want), "want {want}: {}", out.all());
+    )
+    .failed()
+    .expect_stderr_has("carme: ")
+    .expect_stderr_has(&want);
     assert!(c.jobs_named(&name).is_empty(), "a job was queued");
 
     // slurmstepd (root) refuses too: the script on stdin hides the
@@ -651,13 +595,9 @@ fn option_is_listed_in_srun_help() {
     let _g = shared_config();
     let c = Cluster::get();
     for client in ["srun", "sbatch", "salloc"] {
-        let out = c.run_as(STUDENT, &[client, "--help"]);
-        assert_eq!(out.code, 0, "{client}: {}", out.all());
-        assert!(
-            out.stdout.contains("--carme-image=NAME"),
-            "{client}: {}",
-            out.all()
-        );
+        c.run_as(STUDENT, &[client, "--help"])
+            .ok()
+            .expect_stdout_has("--carme-image=NAME");
     }
 }
 
@@ -692,26 +632,18 @@ fn multi_prog_for_carme_steps_per_release() {
         ],
     );
     if carme_e2e::has_prepend_argv() {
-        assert_eq!(out.code, 0, "{}", out.all());
-        let mut lines: Vec<&str> = out
-            .stdout
-            .lines()
-            .filter(|l| !l.contains("warning: $PATH not set"))
-            .collect();
-        lines.sort_unstable();
-        assert_eq!(lines, ["other base", "zero base"], "{}", out.all());
+        out.ok()
+            .stdout_lines()
+            .only(|l| !l.contains("warning: $PATH not set"))
+            .sorted()
+            .expect(&["other base", "zero base"]);
     } else {
-        assert_ne!(out.code, 0, "{}", out.all());
-        assert!(
-            out.stderr
-                .contains("carme: srun --multi-prog is not supported"),
-            "{}",
-            out.all()
-        );
+        out.failed()
+            .expect_stderr_has("carme: srun --multi-prog is not supported");
         assert!(c.jobs_named(&name).is_empty(), "a job was queued");
     }
     // Without Carme it is Slurm's business as usual.
-    let out = c.run_as(
+    c.run_as(
         STUDENT,
         &[
             "srun",
@@ -721,8 +653,8 @@ fn multi_prog_for_carme_steps_per_release() {
             "--multi-prog",
             conf.to_str().unwrap(),
         ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
+    )
+    .ok();
 }
 
 /// The default fact source needs no prolog: slurmstepd asks slurmctld.
@@ -731,10 +663,10 @@ fn job_facts_from_slurmctld_work_without_the_prolog_record() {
     let _g = exclusive_config();
     let c = Cluster::get();
     let _swap = carme_e2e::slurmctld_facts(&c);
-    let out = srun_carme(&c, STAFF, "tools", &["cat", "/CARME_IMAGE"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), "tools");
-    let out = c.run_as(
+    srun_carme(&c, STAFF, "tools", &["cat", "/CARME_IMAGE"])
+        .ok()
+        .expect_lines(&["tools"]);
+    c.run_as(
         STAFF,
         &[
             "srun",
@@ -744,8 +676,8 @@ fn job_facts_from_slurmctld_work_without_the_prolog_record() {
             "-c",
             "test -e /CARME_IMAGE || echo host",
         ],
-    );
-    assert_eq!(out.stdout.trim(), "host", "{}", out.all());
+    )
+    .expect_lines(&["host"]);
 }
 
 #[test]
@@ -767,7 +699,7 @@ fn missing_prolog_record_refuses_image_steps_and_says_why() {
             "carme",
         ],
     );
-    assert_eq!(out.code, 0, "{}", out.all());
+    out.ok();
     let job = c
         .root(&["squeue", "-h", "-n", &name, "-o", "%i"])
         .stdout
@@ -778,22 +710,13 @@ fn missing_prolog_record_refuses_image_steps_and_says_why() {
     assert!(record.exists(), "the prolog did not record job {job}");
     std::fs::remove_file(&record).unwrap();
 
-    let out = c.run_as(
+    c.run_as(
         STUDENT,
         &["srun", "--jobid", &job, "--carme-image=base", "true"],
-    );
-    assert_ne!(out.code, 0, "{}", out.all());
-    assert!(
-        out.stderr
-            .contains("carme: this node cannot start Carme jobs"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        out.stderr.contains("carme-prolog left no record"),
-        "{}",
-        out.all()
-    );
+    )
+    .failed()
+    .expect_stderr_has("carme: this node cannot start Carme jobs")
+    .expect_stderr_has("carme-prolog left no record");
     let _ = c.root(&["scancel", &job]);
 }
 
@@ -803,7 +726,7 @@ fn records_are_removed_by_the_epilog() {
     let _g = shared_config();
     let c = Cluster::get();
     let name = unique_name("record");
-    let out = c.run_as(
+    c.run_as(
         STAFF,
         &[
             "srun",
@@ -815,8 +738,8 @@ fn records_are_removed_by_the_epilog() {
             "--carme-image=base",
             "true",
         ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
+    )
+    .ok();
     let job = c
         .root(&["squeue", "-h", "-t", "all", "-n", &name, "-o", "%i"])
         .stdout
@@ -838,37 +761,20 @@ fn records_are_removed_by_the_epilog() {
 /// step is not failed (that would drain the node), the script ends before
 /// it runs with the message in its output; non-Carme jobs still run.
 fn refused_in_slurmstepd_spares_others(c: &Cluster, tag: &str, srun: &str, want: &str) {
-    let name = unique_name(tag);
-    let out_file = home_of(STUDENT).join(format!("{name}.out"));
     let script = format!("#!/bin/sh\n#SBATCH --constraint=carme\n{srun}\necho srun-exit=$?\n");
-    let out = c.run_full(
-        STUDENT,
-        &[
-            "sbatch",
-            "--wait",
-            "-J",
-            &name,
-            "-o",
-            out_file.to_str().unwrap(),
-        ],
-        &[],
-        Some(&script),
-    );
-    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
-    // sbatch --wait exits with the job's exit code: the script's 125.
-    assert_eq!(out.code, 125, "{}\n{text}", out.all());
-    assert!(
-        text.contains(want),
-        "want {want} in the job output:\n{text}"
-    );
-    assert!(!text.contains("srun-exit="), "the script ran:\n{text}");
-    let node_state = c.root(&["sinfo", "-h", "-N", "-o", "%N %T"]).stdout;
-    assert!(
-        !node_state.contains("drain"),
-        "a node was drained:\n{node_state}"
-    );
+    // sbatch --wait exits with the job's exit code: the script's 125; the
+    // script did not run.
+    c.sbatch(STUDENT, tag)
+        .script(&script)
+        .run()
+        .expect_exit(125)
+        .expect_output_has(want)
+        .expect_output_lacks("srun-exit=");
+    // No node was drained.
+    c.root(&["sinfo", "-h", "-N", "-o", "%N %T"])
+        .expect_stdout_lacks("drain");
     // Non-Carme jobs still run, on Carme nodes too.
-    let out = c.run_as(STUDENT, &["srun", "-w", "n1", "echo", "still-running"]);
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(out.stdout.trim(), "still-running");
+    c.run_as(STUDENT, &["srun", "-w", "n1", "echo", "still-running"])
+        .ok()
+        .expect_lines(&["still-running"]);
 }

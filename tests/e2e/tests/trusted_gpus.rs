@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use carme_e2e::{Cluster, OTHER, STUDENT, exclusive_config, gpus_in, slurmctld_facts, unique_name};
+use carme_e2e::{Cluster, OTHER, STUDENT, exclusive_config, gpus_in, slurmctld_facts};
 
 /// The nvidiaN names in a listing, per `node:` line.
 fn gpus_of(out: &str, node: &str) -> BTreeSet<String> {
@@ -24,22 +24,13 @@ fn each_node_sees_its_own_gpus_from_slurmctld() {
     // Another job holds one GPU of n1, so the two-node job below gets
     // different GPU indices on n1 and n2: a node that took another node's
     // entry of the GRES detail would show it.
-    let name = unique_name("gpu-holder");
-    let out = c.run_as(
-        OTHER,
-        &[
-            "sbatch",
-            "-J",
-            &name,
-            "-w",
-            "n1",
-            "--gres=gpu:1",
-            "--wrap",
-            "sleep 120",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let holder = out.stdout.split_whitespace().last().unwrap().to_string();
+    let holder_job = c
+        .sbatch_on("n1", OTHER, "gpu-holder")
+        .args(&["--gres=gpu:1"])
+        .discard_output()
+        .wrap("sleep 120")
+        .submit();
+    let holder = holder_job.id.to_string();
     let mut held = String::new();
     let running = c.wait_for(Duration::from_secs(30), || {
         let s = c.root(&["scontrol", "show", "job", "-d", &holder]);
@@ -74,7 +65,7 @@ fn each_node_sees_its_own_gpus_from_slurmctld() {
         ],
     );
     c.root(&["scancel", &holder]);
-    assert_eq!(out.code, 0, "{}", out.all());
+    out.ok();
     let (n1, n2) = (gpus_of(&out.stdout, "n1"), gpus_of(&out.stdout, "n2"));
     assert_eq!(n1.len(), 1, "n1 shows {n1:?}: {}", out.all());
     assert_eq!(n2.len(), 1, "n2 shows {n2:?}: {}", out.all());

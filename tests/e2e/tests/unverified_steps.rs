@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use carme_e2e::{Cluster, STUDENT, exclusive_config, home_of, slurmctld_facts, unique_name};
+use carme_e2e::{Cluster, STUDENT, exclusive_config, slurmctld_facts};
 
 /// slurmctld stopped for the guard's lifetime (continued also on panic).
 struct Stopped(String);
@@ -21,7 +21,7 @@ impl Stopped {
             .unwrap()
             .trim()
             .to_string();
-        assert!(c.root(&["kill", "-STOP", &pid]).code == 0);
+        c.root(&["kill", "-STOP", &pid]).ok();
         Stopped(pid)
     }
 }
@@ -39,39 +39,18 @@ fn a_batch_step_without_job_facts_never_runs_unconfined_nor_drains() {
     let _g = exclusive_config();
     let c = Cluster::get();
     let _swap = slurmctld_facts(&c);
-    let name = unique_name("unverified");
-    let out_file = home_of(STUDENT).join(format!("{name}.out"));
-    let out = c.run_as(
-        STUDENT,
-        &[
-            "sbatch",
-            "--parsable",
-            "--hold",
-            "-J",
-            &name,
-            "-C",
-            "carme",
-            "-w",
-            "n1",
-            "-o",
-            out_file.to_str().unwrap(),
-            "--wrap",
-            "echo ran-on-host",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let job = out.stdout.trim().to_string();
+    let batch = c
+        .sbatch_on("n1", STUDENT, "unverified")
+        .args(&["--hold", "-C", "carme"])
+        .wrap("echo ran-on-host")
+        .submit();
+    let job = batch.id;
     let delay = c.dir.join(format!("etc/prolog-delay/{job}"));
     std::fs::write(&delay, "8\n").unwrap();
-    assert_eq!(c.root(&["scontrol", "release", &job]).code, 0);
+    batch.release();
     // Stop slurmctld once the job runs (its prolog sleeping), before slurmd
     // starts the batch step.
-    let running = c.wait_for(Duration::from_secs(20), || {
-        c.root(&["squeue", "-h", "-j", &job, "-o", "%T"])
-            .stdout
-            .trim()
-            == "RUNNING"
-    });
+    let running = c.wait_for(Duration::from_secs(20), || batch.state() == "RUNNING");
     assert!(running, "job {job} did not start");
     let warned =
         format!("carme: this node could not ask slurmctld whether job {job} is a Carme job");
@@ -80,7 +59,7 @@ fn a_batch_step_without_job_facts_never_runs_unconfined_nor_drains() {
         let until = Instant::now() + Duration::from_secs(45);
         let mut text = String::new();
         while Instant::now() < until {
-            text = std::fs::read_to_string(&out_file).unwrap_or_default();
+            text = std::fs::read_to_string(batch.output_path()).unwrap_or_default();
             if text.contains(&warned) {
                 break;
             }
@@ -90,14 +69,8 @@ fn a_batch_step_without_job_facts_never_runs_unconfined_nor_drains() {
     };
     let _ = std::fs::remove_file(&delay);
     // The job ends normally once slurmctld is back; the node stays up.
-    let done = c.wait_for(Duration::from_secs(60), || {
-        c.root(&["squeue", "-h", "-j", &job, "-o", "%T"])
-            .stdout
-            .trim()
-            .is_empty()
-    });
+    let done = c.wait_for(Duration::from_secs(60), || batch.is_done());
     let node = c.root(&["sinfo", "-h", "-n", "n1", "-o", "%T %E"]);
-    let _ = std::fs::remove_file(&out_file);
     assert!(
         text.contains(&warned) && text.contains("no answer within 15 s"),
         "no warning in the batch output:\n{text}"
@@ -108,5 +81,5 @@ fn a_batch_step_without_job_facts_never_runs_unconfined_nor_drains() {
         "the batch script ran unconfined:\n{text}"
     );
     assert!(done, "job {job} did not end");
-    assert!(!node.stdout.contains("drain"), "node n1: {}", node.stdout);
+    node.expect_stdout_lacks("drain");
 }

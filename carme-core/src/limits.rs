@@ -101,6 +101,16 @@ impl Effective {
         !matches!(self.max_running_jobs, Resolved::NoLimit)
             || !matches!(self.max_time, Resolved::NoLimit)
     }
+
+    /// Whether these limits let a job run `image`: None where they depend
+    /// on the job's account, which is not known yet.
+    pub fn image_allowed(&self, image: &str) -> Option<bool> {
+        match &self.images {
+            Resolved::Limit { value, .. } => Some(value.iter().any(|g| g.matches(image))),
+            Resolved::NoLimit => Some(true),
+            Resolved::Unknown => None,
+        }
+    }
 }
 
 /// Resolve one key through the levels. `pick` reads the key from a rule,
@@ -248,13 +258,13 @@ pub struct Ask<'a> {
 /// its source, the value asked and what to ask for instead.
 pub fn check(cfg: &Config, eff: &Effective, ask: &Ask) -> Result<(), Refusal> {
     let mut why: Vec<String> = Vec::new();
-    if let (Some(image), Resolved::Limit { value, source }) = (ask.image, &eff.images)
-        && !value.iter().any(|g| g.matches(image))
+    if let (Some(image), Resolved::Limit { source, .. }) = (ask.image, &eff.images)
+        && eff.image_allowed(image) == Some(false)
     {
         let allowed: Vec<&str> = cfg
             .images
             .keys()
-            .filter(|n| value.iter().any(|g| g.matches(n)))
+            .filter(|n| eff.image_allowed(n) == Some(true))
             .map(String::as_str)
             .collect();
         why.push(format!(

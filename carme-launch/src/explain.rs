@@ -94,7 +94,7 @@ pub fn images(config: &Path, user: Option<&str>, account: Option<&str>, json: bo
     let list: Vec<&Image> = cfg
         .images
         .values()
-        .filter(|img| allowed(&eff, &img.name) != Some(false))
+        .filter(|img| eff.image_allowed(&img.name) != Some(false))
         .collect();
     let default = cfg.gate.default_image.as_deref();
     if json {
@@ -180,15 +180,6 @@ fn effective(cfg: &Config, person: &Person, account: Option<&str>) -> Effective 
             },
         },
     )
-}
-
-/// Some(true/false) when the limits decide; None when the account does.
-fn allowed(eff: &Effective, image: &str) -> Option<bool> {
-    match &eff.images {
-        Resolved::Limit { value, .. } => Some(value.iter().any(|g| g.matches(image))),
-        Resolved::NoLimit => Some(true),
-        Resolved::Unknown => None,
-    }
 }
 
 // ---- explain -----------------------------------------------------------------
@@ -389,7 +380,7 @@ fn check_json(e: &Explained) -> Value {
 fn explain_json(config: &Path, e: &Explained) -> Value {
     let p = &e.plan;
     let (kind, program) = launch::runtime_of(e.cfg, e.runs);
-    let access = match (allowed(&e.eff, &e.requested.name), &e.eff.images) {
+    let access = match (e.eff.image_allowed(&e.requested.name), &e.eff.images) {
         (allowed, Resolved::Limit { source, .. }) => {
             json!({"allowed": allowed, "source": source.to_string()})
         }
@@ -515,7 +506,7 @@ fn explain_text(config: &Path, e: &Explained) -> String {
     }
     let _ = writeln!(o, "path      {}", e.runs.path.display());
     let _ = writeln!(o, "runtime   {kind} ({})", program.display());
-    let access = match (allowed(&e.eff, &e.requested.name), &e.eff.images) {
+    let access = match (e.eff.image_allowed(&e.requested.name), &e.eff.images) {
         (Some(true), Resolved::Limit { source, .. }) => format!("yes, by {source}"),
         (Some(true), _) => "yes (no image limit)".to_string(),
         (Some(false), Resolved::Limit { source, .. }) => format!("no, by {source}"),

@@ -486,3 +486,56 @@ proptest! {
         prop_assert_eq!(scoped.limits, want);
     }
 }
+
+#[test]
+fn which_images_the_limits_allow() {
+    let rows: &[(&str, &[&str], &str, Option<bool>)] = &[
+        // The default rule's list, with its glob.
+        ("bob", &[], "base", Some(true)),
+        ("bob", &[], "pytorch-2", Some(true)),
+        ("bob", &[], "tensorflow", Some(false)),
+        // A group's own list replaces the default's.
+        ("bob", &["students"], "base", Some(true)),
+        ("bob", &["students"], "pytorch-2", Some(false)),
+        // Two groups: the more generous union.
+        ("bob", &["students", "staff"], "tensorflow", Some(true)),
+        ("bob", &["students", "staff"], "base", Some(true)),
+        // Not a configured image, but matched by a glob: the limits allow
+        // it (whether it exists is another check).
+        ("bob", &[], "pytorch-9", Some(true)),
+    ];
+    for &(user, gs, image, want) in rows {
+        let e = eff(user, gs, Account::Known(None));
+        assert_eq!(e.image_allowed(image), want, "{user} {gs:?} {image}");
+    }
+    // No images key at any level: every image.
+    let open = Config::parse(
+        "[runtime]\nkind = \"charliecloud\"\npath = \"/usr/bin/ch-run\"\n[images.base]\npath = \"/i\"\n",
+        Path::new("/c.toml"),
+    )
+    .unwrap();
+    let who = Who {
+        user: "bob",
+        groups: &[],
+        account: Account::Unknown,
+    };
+    assert_eq!(
+        effective(&open.limits, &who).image_allowed("base"),
+        Some(true)
+    );
+    // An account rule with images: unknown until the account is.
+    let by_account = Config::parse(
+        &format!("{CFG}\n[limits.accounts.projy]\nimages = [\"tensorflow\"]\n"),
+        Path::new("/c.toml"),
+    )
+    .unwrap();
+    let unknown = effective(&by_account.limits, &who);
+    assert_eq!(unknown.image_allowed("base"), None);
+    let projy = Who {
+        account: Account::Known(Some("projy")),
+        ..who
+    };
+    let known = effective(&by_account.limits, &projy);
+    assert_eq!(known.image_allowed("tensorflow"), Some(true));
+    assert_eq!(known.image_allowed("base"), Some(false));
+}

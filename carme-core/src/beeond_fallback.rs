@@ -10,11 +10,11 @@ use crate::gate::names_feature;
 /// job's log, or None to keep it. `constraint` is the job's; `lacking`
 /// asks slurmctld which of the job's nodes lack `beeond_feature` (asked
 /// only where the constraint does not name it).
-pub fn without_beeond(
+pub fn without_beeond<E: std::fmt::Display>(
     constraint: &str,
     gate_feature: &str,
     beeond_feature: &str,
-    lacking: impl FnOnce() -> Result<Vec<String>, String>,
+    lacking: impl FnOnce() -> Result<Vec<String>, E>,
 ) -> Option<String> {
     if names_feature(constraint, beeond_feature) {
         return None;

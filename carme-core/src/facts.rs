@@ -120,13 +120,15 @@ pub enum Settled {
 /// whether its job is a Carme job, or why it could not be asked.
 pub fn after_asking(
     then: AfterAsk,
-    answer: Result<bool, &str>,
+    answer: Result<bool, impl std::fmt::Display>,
     job_id: u32,
     node: &str,
 ) -> Settled {
     match (then, answer) {
         (AfterAsk::FailClosed | AfterAsk::Keep { .. }, Ok(_)) => Settled::Job,
-        (AfterAsk::FailClosed | AfterAsk::Keep { .. }, Err(e)) => Settled::Unverified(e.into()),
+        (AfterAsk::FailClosed | AfterAsk::Keep { .. }, Err(e)) => {
+            Settled::Unverified(e.to_string())
+        }
         (AfterAsk::ExplainMissingRecord, Ok(true)) => {
             let problem = format!(
                 "carme-prolog left no record of job {job_id} on node {node} \

@@ -106,7 +106,7 @@ impl fmt::Display for Refusal {
 impl std::error::Error for Refusal {}
 
 impl Refusal {
-    pub fn controller_unreachable(detail: &str) -> Refusal {
+    pub fn controller_unreachable(detail: impl fmt::Display) -> Refusal {
         Refusal::new(format!(
             "this job step asked for a Carme image, but the node could not ask slurmctld \
              whether the job is a Carme job ({detail}). Try again in a minute; if it keeps \

@@ -30,6 +30,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
+use crate::error::ChildFailure;
+
 /// Most output kept (the end of it, where errors are).
 pub const MAX_OUTPUT: u64 = 64 * 1024;
 
@@ -208,7 +210,7 @@ pub fn collect_answer(
     answer: std::os::fd::OwnedFd,
     timeout: Duration,
     max: usize,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, ChildFailure> {
     use nix::errno::Errno;
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use nix::sys::signal::kill;
@@ -217,7 +219,7 @@ pub fn collect_answer(
     let until = Instant::now() + timeout;
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];
-    let give_up = |why: String| {
+    let give_up = |why: ChildFailure| {
         let _ = kill(child, Signal::SIGKILL);
         reap(child, Instant::now() + REAP_WAIT);
         Err(why)
@@ -225,7 +227,7 @@ pub fn collect_answer(
     loop {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return give_up(format!("no answer within {} s", timeout.as_secs_f32()));
+            return give_up(ChildFailure::NoAnswer(timeout));
         }
         let ms =
             PollTimeout::try_from(left.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
@@ -233,18 +235,18 @@ pub fn collect_answer(
         match poll(&mut fds, ms) {
             Ok(0) | Err(Errno::EINTR) => continue,
             Ok(_) => {}
-            Err(e) => return give_up(format!("poll: {e}")),
+            Err(e) => return give_up(ChildFailure::Poll(e)),
         }
         match nix::unistd::read(&answer, &mut buf) {
             Ok(0) => break,
             Ok(n) => {
                 if out.len() + n > max {
-                    return give_up(format!("the answer is larger than {max} bytes"));
+                    return give_up(ChildFailure::TooLarge(max));
                 }
                 out.extend_from_slice(&buf[..n]);
             }
             Err(Errno::EINTR | Errno::EAGAIN) => continue,
-            Err(e) => return give_up(format!("read: {e}")),
+            Err(e) => return give_up(ChildFailure::Read(e)),
         }
     }
     // The pipe is closed: the child is exiting.
@@ -254,11 +256,11 @@ pub fn collect_answer(
         // Reaped by someone else (a host process's SIGCHLD handler): the
         // answer is whole (the caller's decoder checks it).
         Some(Err(Errno::ECHILD)) => Ok(out),
-        Some(Ok(nix::sys::wait::WaitStatus::Exited(_, c))) => Err(format!("exit status {c}")),
-        Some(Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _))) => Err(format!("killed by {s}")),
-        Some(Ok(other)) => Err(format!("ended as {other:?}")),
-        Some(Err(e)) => Err(format!("waitpid: {e}")),
-        None => give_up("it closed its answer but did not exit".into()),
+        Some(Ok(nix::sys::wait::WaitStatus::Exited(_, c))) => Err(ChildFailure::Exited(c)),
+        Some(Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _))) => Err(ChildFailure::Killed(s)),
+        Some(Ok(other)) => Err(ChildFailure::Ended(other)),
+        Some(Err(e)) => Err(ChildFailure::Waitpid(e)),
+        None => give_up(ChildFailure::NoExit),
     }
 }
 
@@ -393,7 +395,7 @@ mod tests {
         let (pid, fd) = answering("printf half; exit 3");
         assert_eq!(
             collect_answer(pid, fd, Duration::from_secs(10), 100),
-            Err("exit status 3".into())
+            Err(ChildFailure::Exited(3))
         );
     }
 
@@ -405,20 +407,21 @@ mod tests {
         let t = Instant::now();
         let got = collect_answer(pid, fd, Duration::from_millis(300), 100);
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-        assert_eq!(got, Err("no answer within 0.3 s".into()));
+        assert_eq!(got, Err(ChildFailure::NoAnswer(Duration::from_millis(300))));
+        assert_eq!(got.unwrap_err().to_string(), "no answer within 0.3 s");
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         assert!(stat.is_empty(), "the child is still there: {stat}");
         // Also one that keeps writing, but never finishes.
         let (pid, fd) = answering("while :; do echo x; sleep 0.05; done");
         let got = collect_answer(pid, fd, Duration::from_millis(300), 1 << 20);
-        assert_eq!(got, Err("no answer within 0.3 s".into()));
+        assert_eq!(got, Err(ChildFailure::NoAnswer(Duration::from_millis(300))));
     }
 
     #[test]
     fn an_oversized_answer_is_refused() {
         let (pid, fd) = answering("yes");
         let got = collect_answer(pid, fd, Duration::from_secs(10), 4096);
-        assert_eq!(got, Err("the answer is larger than 4096 bytes".into()));
+        assert_eq!(got, Err(ChildFailure::TooLarge(4096)));
     }
 
     #[test]

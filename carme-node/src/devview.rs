@@ -254,7 +254,7 @@ pub fn build_view(
     sys.ensure_root_dir(stage, 0o700)
         .map_err(|why| NamespaceError::Refused {
             path: stage.clone(),
-            why,
+            why: why.to_string(),
         })?;
     let entries = sys
         .list_dir(dev)

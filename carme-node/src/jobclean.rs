@@ -47,6 +47,7 @@ use std::time::Duration;
 use carme_core::beeond::{nodefile_text, stop_argv, stoplocal_argv};
 use carme_core::leftover::{Next, Tries, after_try};
 
+use crate::error::NodeError;
 use crate::joblog::Log;
 use crate::jobprep::{
     check_status_dir, failure, log_output, secs, status_file_present, summary, unmount_local,
@@ -272,16 +273,12 @@ pub fn read_record(
     ops: &dyn NodeOps,
     state_dir: &Path,
     job: u32,
-) -> Result<Option<NodeJob>, String> {
+) -> Result<Option<NodeJob>, NodeError> {
     let path = state_dir.join(record_name(job));
     let Some(text) = ops.read_root_file(&path, MAX_RECORD)? else {
         return Ok(None);
     };
-    let rec = NodeJob::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    if rec.job_id != job {
-        return Err(format!("{} is for job {}", path.display(), rec.job_id));
-    }
-    Ok(Some(rec))
+    crate::nodejob::checked(path, &text, job).map(Some)
 }
 
 /// Retry the cleanup of what ended jobs left on this node (their records
@@ -487,7 +484,7 @@ fn stop_beeond(
     source: Source,
 ) -> Result<Option<Vec<(&'static str, String)>>, Unclean> {
     let s = &b.setup;
-    let unmount_left = |e: String| Unclean {
+    let unmount_left = |e: NodeError| Unclean {
         message: format!(
             "BeeOND mount of job {} could not be removed: {e}; find what holds it \
              (fuser -vm {}), unmount it, then resume the node",

@@ -19,6 +19,8 @@ use nix::fcntl::{OFlag, open, openat};
 use nix::sys::stat::{Mode, SFlag};
 use nix::syslog::{Facility, LogFlags, Priority, Severity};
 
+use crate::error::{NodeError, Op, Unsafe, entry_path};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Info,
@@ -91,15 +93,16 @@ pub struct JobLog {
 }
 
 /// Open `<dir>/<job>.log` for appending (root, 0640), `dir` made safe first.
-fn open_log_file(dir: &Path, job: u32) -> Result<File, String> {
+fn open_log_file(dir: &Path, job: u32) -> Result<File, NodeError> {
     crate::state::ensure_root_dir(dir, 0o755)?;
     let d = open(
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| format!("{}: {e}", dir.display()))?;
+    .map_err(NodeError::at(Op::Open, dir))?;
     let name = format!("{job}.log");
+    let path = entry_path(dir, &name);
     let fd = openat(
         &d,
         name.as_str(),
@@ -111,15 +114,12 @@ fn open_log_file(dir: &Path, job: u32) -> Result<File, String> {
             | OFlag::O_CLOEXEC,
         Mode::from_bits_truncate(0o640),
     )
-    .map_err(|e| format!("{}/{name}: {e}", dir.display()))?;
+    .map_err(NodeError::at(Op::Open, &path))?;
     let f = File::from(fd);
-    let st = nix::sys::stat::fstat(&f).map_err(|e| format!("{}/{name}: {e}", dir.display()))?;
+    let st = nix::sys::stat::fstat(&f).map_err(NodeError::at(Op::Stat, &path))?;
     let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
     if !regular || st.st_uid != 0 {
-        return Err(format!(
-            "{}/{name} is not a root-owned regular file; not writing to it",
-            dir.display()
-        ));
+        return Err(NodeError::refused(path, Unsafe::NotRootLog));
     }
     Ok(f)
 }

@@ -54,6 +54,7 @@ use carme_core::beeond::{nodefile_text, start_argv, stop_argv};
 use carme_core::logline::fields;
 
 use crate::bounded::Ran;
+use crate::error::{NodeError, Op, Unsafe};
 use crate::joblog::Log;
 use crate::namespace::{NamespaceError, ensure_job_dir};
 use crate::nodejob::{BeeondNode, NodeJob};
@@ -368,47 +369,43 @@ fn job_dir(
 
 /// Unmount whatever is still mounted on `mount` (lazily, so busy mounts go
 /// too); Err if something stays.
-pub fn unmount_local(ops: &dyn NodeOps, log: &dyn Log, mount: &Path) -> Result<(), String> {
+pub fn unmount_local(ops: &dyn NodeOps, log: &dyn Log, mount: &Path) -> Result<(), NodeError> {
     for _ in 0..4 {
         match ops.mounted(mount) {
             Ok(false) => return Ok(()),
             Ok(true) => {
                 crate::nodeops::lazy_unmount(ops.sys(), mount)
-                    .map_err(|e| format!("umount -l {}: {e}", mount.display()))?;
+                    .map_err(NodeError::at(Op::LazyUnmount, mount))?;
                 log.warn(&format!("lazily unmounted {}", mount.display()));
             }
-            Err(e) => return Err(format!("cannot read the mount table: {e}")),
+            Err(e) => return Err(NodeError::MountTable(e)),
         }
     }
     match ops.mounted(mount) {
         Ok(false) => Ok(()),
-        _ => Err(format!("{} is still mounted", mount.display())),
+        _ => Err(NodeError::StillMounted {
+            path: mount.to_path_buf(),
+        }),
     }
 }
 
 /// Give the root of the job's BeeOND on this node to the job's user.
-fn own_mount_root(ops: &dyn NodeOps, job: &NodeJob, b: &BeeondNode) -> Result<(), String> {
+fn own_mount_root(ops: &dyn NodeOps, job: &NodeJob, b: &BeeondNode) -> Result<(), NodeError> {
     let st = ops
         .sys()
         .lstat(&b.mount)
-        .map_err(|e| format!("{}: {e}", b.mount.display()))?;
+        .map_err(NodeError::at(Op::Stat, &b.mount))?;
     if st.kind != Kind::Dir {
-        return Err(format!(
-            "{} is a {:?}, not the root of a mounted file system",
-            b.mount.display(),
-            st.kind
-        ));
+        return Err(NodeError::refused(&b.mount, Unsafe::NotMountRoot(st.kind)));
     }
     ops.sys()
         .chown(&b.mount, job.uid, job.gid)
         .and_then(|()| ops.sys().chmod(&b.mount, 0o700))
-        .map_err(|e| {
-            format!(
-                "cannot give {} to uid {} gid {}: {e}",
-                b.mount.display(),
-                job.uid,
-                job.gid
-            )
+        .map_err(|err| NodeError::Chown {
+            path: b.mount.clone(),
+            uid: job.uid,
+            gid: job.gid,
+            err,
         })
 }
 
@@ -418,7 +415,7 @@ fn own_mount_root(ops: &dyn NodeOps, job: &NodeJob, b: &BeeondNode) -> Result<()
 /// only, never on what a user created first, and a failure (which drains
 /// the node) is the admin's to fix.
 fn check_beeond_dirs(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), Fault> {
-    let unsafe_dir = |what: &str, key: &str, why: String| {
+    let unsafe_dir = |what: &str, key: &str, why: NodeError| {
         fault(
             format!(
                 "BeeOND {what}: {why} ([beeond] {key}: it and every parent must be root's, \
@@ -452,22 +449,18 @@ fn check_beeond_dirs(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), Fault> {
 /// and unmount as root: it may only live where nobody but root can create
 /// or replace anything. Checked before every use (prolog and epilog); Err
 /// is the admin's message (a config error: no run of beeond may use it).
-pub fn check_status_dir(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), String> {
+pub fn check_status_dir(ops: &dyn NodeOps, b: &BeeondNode) -> Result<(), NodeError> {
     let Some(dir) = b.setup.status_file.parent() else {
-        return Err(format!(
+        return Err(NodeError::Invalid(format!(
             "[beeond] status_dir: {} has no directory",
             b.setup.status_file.display()
-        ));
+        )));
     };
-    ops.prepare_private_dir(dir, 0o700).map_err(|why| {
-        format!(
-            "config error: [beeond] status_dir {}: {why}. beeond acts as root on what \
-             its status file names, so the directory and all its parents must be \
-             root's, not writable by group or others, and not sticky (default {})",
-            dir.display(),
-            carme_core::config::DEFAULT_BEEOND_STATUS_DIR
-        )
-    })
+    ops.prepare_private_dir(dir, 0o700)
+        .map_err(|why| NodeError::UnsafeStatusDir {
+            dir: dir.to_path_buf(),
+            why: Box::new(why),
+        })
 }
 
 /// What is at the path of the job's BeeOND status file.
@@ -480,7 +473,7 @@ enum StatusFile {
     /// removed, and logged.
     Removed,
     /// Something else is there and cannot be removed.
-    Unremovable(Stat, String),
+    Unremovable(Stat, NodeError),
     Unreadable(std::io::Error),
 }
 
@@ -623,7 +616,7 @@ fn start_beeond(
         }
         Err(e) => return Err(failed(format!("cannot read the mount table: {e}"))),
     }
-    own_mount_root(ops, job, b).map_err(failed)?;
+    own_mount_root(ops, job, b).map_err(|e| failed(e.to_string()))?;
     log.info(&format!(
         "BeeOND started on {} in {}",
         s.nodes.join(","),

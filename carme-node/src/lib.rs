@@ -9,6 +9,7 @@ pub mod args;
 pub mod bounded;
 pub mod configfile;
 pub mod devview;
+pub mod error;
 pub mod gpus;
 pub mod jobclean;
 pub mod joblog;

@@ -151,7 +151,8 @@ pub fn ensure_job_dir(
 ) -> Result<PathBuf, NamespaceError> {
     // 0711: users reach their own dir by path (e.g. from an ssh session
     // outside the step) but cannot list the others.
-    sys.ensure_root_dir(base, 0o711).map_err(refused(base))?;
+    sys.ensure_root_dir(base, 0o711)
+        .map_err(|e| refused(base)(e.to_string()))?;
     let dir = job_dir_path(base, job_id);
     let stat_err = |e| failed(format!("cannot lstat {}", dir.display()), &dir)(e);
     let st = match sys.lstat(&dir) {

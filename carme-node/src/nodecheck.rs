@@ -60,7 +60,9 @@ pub fn gather(req: &Request) -> NodeFacts {
     let (config, trusted) = config_facts(req.config);
     let cfg = config.parsed.as_ref().ok();
     let slurm_version = slurm_version();
-    let show_config = slurmctl::scontrol(&["show", "config"], Path::new(CAPTURE_DIR));
+    // The facts hold the error's text: check-node's finding shows it.
+    let show_config =
+        slurmctl::scontrol(&["show", "config"], Path::new(CAPTURE_DIR)).map_err(|e| e.to_string());
     let show_node = show_node(req.node);
     let conf = show_config
         .as_ref()
@@ -363,14 +365,15 @@ fn slurm_version() -> (String, Result<String, String>) {
     }
     (
         "scontrol -V".into(),
-        slurmctl::scontrol(&["-V"], Path::new(CAPTURE_DIR)),
+        slurmctl::scontrol(&["-V"], Path::new(CAPTURE_DIR)).map_err(|e| e.to_string()),
     )
 }
 
 /// `scontrol show node -o NODE`; a node slurmctld does not know is an
 /// answer too (its message is the output).
 fn show_node(node: &str) -> Result<String, String> {
-    let ran = slurmctl::run_scontrol(&["show", "node", "-o", node], Path::new(CAPTURE_DIR))?;
+    let ran = slurmctl::run_scontrol(&["show", "node", "-o", node], Path::new(CAPTURE_DIR))
+        .map_err(|e| e.to_string())?;
     if ran.ok() || (ran.exit == bounded::Exit::Code(1) && ran.output.contains("not found")) {
         Ok(ran.output)
     } else {

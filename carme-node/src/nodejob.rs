@@ -26,6 +26,8 @@ use carme_core::gate::names_feature;
 use carme_core::hostlist::{self, HostlistError};
 use carme_core::leftover::{Identity, Tries};
 
+use crate::error::NodeError;
+
 /// The job as slurmd describes it to the prolog and epilog (their
 /// environment; only `SPANK_*` there comes from the user's client).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +55,7 @@ pub const BEEOND_OPTION_VAR: &str = "SPANK_CARME_BEEOND";
 impl JobFacts {
     /// Gather the facts from `get` (the environment). Err names what is
     /// missing.
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<JobFacts, String> {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<JobFacts, NodeError> {
         let num = |name: &str| get(name).and_then(|v| v.trim().parse::<u32>().ok());
         let (Some(job_id), Some(uid), Some(gid), Some(node)) = (
             num("SLURM_JOB_ID"),
@@ -61,11 +63,11 @@ impl JobFacts {
             num("SLURM_JOB_GID"),
             get("SLURMD_NODENAME").filter(|n| !n.is_empty()),
         ) else {
-            return Err(
+            return Err(NodeError::Invalid(
                 "SLURM_JOB_ID, SLURM_JOB_UID, SLURM_JOB_GID or SLURMD_NODENAME missing: \
                  not run by slurmd?"
                     .into(),
-            );
+            ));
         };
         Ok(JobFacts {
             job_id,
@@ -299,7 +301,7 @@ impl NodeJob {
     /// not give back byte for byte: one holding a line break or a
     /// carriage return, or a path that is not UTF-8. The epilog acts as
     /// root on these paths, so a changed value is never written.
-    pub fn to_text(&self) -> Result<String, String> {
+    pub fn to_text(&self) -> Result<String, NodeError> {
         let mut s = String::new();
         let mut bad: Option<String> = None;
         let mut kv = |k: &str, v: &str| {
@@ -364,34 +366,40 @@ impl NodeJob {
             kv("leftover_fruitless", &t.fruitless.to_string());
         }
         match bad {
-            Some(why) => Err(format!("cannot record job {}: {why}", self.job_id)),
+            Some(why) => Err(NodeError::Invalid(format!(
+                "cannot record job {}: {why}",
+                self.job_id
+            ))),
             None => Ok(format!("{MAGIC}\n{s}")),
         }
     }
 
-    pub fn parse(text: &str) -> Result<NodeJob, String> {
+    /// The record `text`; Err (always [`NodeError::Invalid`]) says what is wrong with it.
+    pub fn parse(text: &str) -> Result<NodeJob, NodeError> {
+        let bad = NodeError::Invalid;
         // Split on '\n' only: `lines()` would drop a value's trailing '\r'.
         if text.contains('\r') {
-            return Err("a carriage return in the record".into());
+            return Err(bad("a carriage return in the record".into()));
         }
         let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
         if lines.next() != Some(MAGIC) {
-            return Err("not a carme node-job record".into());
+            return Err(bad("not a carme node-job record".into()));
         }
         let mut kv: Vec<(&str, &str)> = Vec::new();
         for line in lines {
             let (k, v) = line
                 .split_once('=')
-                .ok_or_else(|| format!("bad record line `{line}`"))?;
+                .ok_or_else(|| bad(format!("bad record line `{line}`")))?;
             kv.push((k, v));
         }
         let get = |k: &str| kv.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
-        let need = |k: &str| get(k).ok_or_else(|| format!("record lacks {k}"));
-        let num =
-            |k: &str| -> Result<u32, String> { need(k)?.parse().map_err(|e| format!("{k}: {e}")) };
-        let ms = |k: &str| -> Result<Duration, String> {
+        let need = |k: &str| get(k).ok_or_else(|| bad(format!("record lacks {k}")));
+        let num = |k: &str| -> Result<u32, NodeError> {
+            need(k)?.parse().map_err(|e| bad(format!("{k}: {e}")))
+        };
+        let ms = |k: &str| -> Result<Duration, NodeError> {
             Ok(Duration::from_millis(
-                need(k)?.parse().map_err(|e| format!("{k}: {e}"))?,
+                need(k)?.parse().map_err(|e| bad(format!("{k}: {e}")))?,
             ))
         };
         let path = |k: &str| need(k).map(PathBuf::from);
@@ -410,7 +418,7 @@ impl NodeJob {
             .contains(k)
                 || k.starts_with("beeond_");
             if !known {
-                return Err(format!("unknown record key `{k}`"));
+                return Err(bad(format!("unknown record key `{k}`")));
             }
         }
         let beeond = match get("beeond_command") {
@@ -460,7 +468,7 @@ impl NodeJob {
             },
         };
         if let Some(b) = &job.beeond {
-            b.setup.check().map_err(|e| e.to_string())?;
+            b.setup.check().map_err(|e| bad(e.to_string()))?;
         }
         Ok(job)
     }
@@ -469,20 +477,36 @@ impl NodeJob {
 // ---- the record: a root-only file in the state directory ---------------------------
 
 /// The node-job record of `job` in `state_dir`, if there is one.
-pub fn read(state_dir: &Path, job: u32) -> Result<Option<NodeJob>, String> {
+pub fn read(state_dir: &Path, job: u32) -> Result<Option<NodeJob>, NodeError> {
     let path = state_dir.join(record_name(job));
     let Some(text) = crate::state::read_root_file(&path, MAX_RECORD)? else {
         return Ok(None);
     };
-    let rec = NodeJob::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    checked(path, &text, job).map(Some)
+}
+
+/// The node-job record `text`, read from `path`, of job `job`.
+pub(crate) fn checked(path: PathBuf, text: &str, job: u32) -> Result<NodeJob, NodeError> {
+    let rec = match NodeJob::parse(text) {
+        Ok(rec) => rec,
+        Err(e) => {
+            return Err(NodeError::Record {
+                path,
+                why: e.to_string(),
+            });
+        }
+    };
     if rec.job_id != job {
-        return Err(format!("{} is for job {}", path.display(), rec.job_id));
+        return Err(NodeError::WrongJob {
+            path,
+            job: rec.job_id,
+        });
     }
-    Ok(Some(rec))
+    Ok(rec)
 }
 
 /// Record `job` in `state_dir`.
-pub fn write(state_dir: &Path, job: &NodeJob) -> Result<(), String> {
+pub fn write(state_dir: &Path, job: &NodeJob) -> Result<(), NodeError> {
     crate::state::write_root_file(&state_dir.join(record_name(job.job_id)), &job.to_text()?)
 }
 
@@ -532,12 +556,17 @@ extra_start_args = ["-m", "2"]
         let sample_job = || plan(&cfg(CFG), &facts("n1", "carme&beeond")).unwrap();
         let mut j = sample_job();
         j.tmp_base = PathBuf::from("/var/lib/carme/tmp\r");
-        assert!(j.to_text().unwrap_err().contains("tmp_base"));
+        assert!(j.to_text().unwrap_err().to_string().contains("tmp_base"));
         j.tmp_base = PathBuf::from("/var/lib/carme/tmp\n/x");
-        assert!(j.to_text().unwrap_err().contains("tmp_base"));
+        assert!(j.to_text().unwrap_err().to_string().contains("tmp_base"));
         let mut j = sample_job();
         j.beeond.as_mut().unwrap().setup.nodes.push("n9,n10".into());
-        assert!(j.to_text().unwrap_err().contains("beeond_nodes"));
+        assert!(
+            j.to_text()
+                .unwrap_err()
+                .to_string()
+                .contains("beeond_nodes")
+        );
         let ok = sample_job().to_text().unwrap();
         let with_cr = ok.replace("tmp_base=", "tmp_base=\r");
         assert!(NodeJob::parse(&with_cr).is_err());

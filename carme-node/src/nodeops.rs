@@ -17,6 +17,7 @@ use carme_core::record::JobRecord;
 use nix::mount::MntFlags;
 
 use crate::bounded::{self, Ran};
+use crate::error::{NodeError, Op};
 use crate::rmtree::{self, Removal};
 use crate::slurmctl::{self, JobState};
 use crate::syscall::{LinuxSyscall, Syscall};
@@ -31,15 +32,15 @@ pub trait NodeOps {
     fn mounted(&self, path: &Path) -> io::Result<bool>;
     /// Remove the entry `path` itself; its directory must be root's
     /// (sticky ones allowed). Ok(false): nothing there.
-    fn unlink(&self, path: &Path) -> Result<bool, String>;
+    fn unlink(&self, path: &Path) -> Result<bool, NodeError>;
     /// Write a root-only file atomically (its directory made safe first).
-    fn write_root_file(&self, path: &Path, text: &str) -> Result<(), String>;
+    fn write_root_file(&self, path: &Path, text: &str) -> Result<(), NodeError>;
     /// Make sure `dir` exists (made with `mode`) as a root-owned directory
     /// that only root can write, and so can all its parents (none sticky):
     /// for BeeOND's directories, where a user who could create one first
     /// would drain the node, and its status file, which beeond trusts as
     /// root ([`crate::state::ensure_private_root_dir`]).
-    fn prepare_private_dir(&self, dir: &Path, mode: u32) -> Result<(), String>;
+    fn prepare_private_dir(&self, dir: &Path, mode: u32) -> Result<(), NodeError>;
     /// The lock of job id `job`'s paths in `state_dir`, waiting at most
     /// `wait`; Ok(None) when another run still holds it
     /// ([`crate::state::lock_job`]). Held until the box is dropped.
@@ -48,7 +49,7 @@ pub trait NodeOps {
         state_dir: &Path,
         job: u32,
         wait: Duration,
-    ) -> Result<Option<Box<dyn std::any::Any>>, String>;
+    ) -> Result<Option<Box<dyn std::any::Any>>, NodeError>;
     /// Run an admin tool for at most `timeout` (see [`crate::bounded`]).
     fn run(&self, argv: &[OsString], timeout: Duration) -> Ran;
     /// Remove `<base>/<jobid>` symlink-safely (see [`crate::rmtree`]),
@@ -59,31 +60,34 @@ pub trait NodeOps {
         job: u32,
         uid: u32,
         within: Duration,
-    ) -> Result<Removal, String>;
+    ) -> Result<Removal, NodeError>;
     /// Longest time the removal of one job directory may take
     /// ([`REMOVE_BOUND`] unless a test sets another).
     fn remove_bound(&self) -> Duration;
     /// A root-owned regular file of at most `max` bytes (never following a
     /// symlink); None if absent.
-    fn read_root_file(&self, path: &Path, max: u64) -> Result<Option<String>, String>;
+    fn read_root_file(&self, path: &Path, max: u64) -> Result<Option<String>, NodeError>;
     /// The names in the trusted root directory `dir` (none if absent).
-    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, String>;
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, NodeError>;
     /// Remove the directory `path` if empty. Ok(false): nothing there.
-    fn remove_empty_dir(&self, path: &Path) -> Result<bool, String>;
+    fn remove_empty_dir(&self, path: &Path) -> Result<bool, NodeError>;
     /// slurmctld's view of `job`.
-    fn job_state(&self, job: u32) -> Result<JobState, String>;
+    fn job_state(&self, job: u32) -> Result<JobState, NodeError>;
     /// Drain `node` with `reason`.
-    fn drain(&self, node: &str, reason: &str) -> Result<(), String>;
+    fn drain(&self, node: &str, reason: &str) -> Result<(), NodeError>;
     /// Of `nodes`, those whose features lack `feature`
     /// ([`crate::slurmctl::nodes_without_feature`]).
-    fn nodes_without_feature(&self, nodes: &[String], feature: &str)
-    -> Result<Vec<String>, String>;
+    fn nodes_without_feature(
+        &self,
+        nodes: &[String],
+        feature: &str,
+    ) -> Result<Vec<String>, NodeError>;
     /// Write the job's record in `state_dir`, dropping a limits verdict
     /// left there ([`crate::state::write_record`]).
-    fn write_record(&self, state_dir: &Path, rec: &JobRecord) -> Result<(), String>;
+    fn write_record(&self, state_dir: &Path, rec: &JobRecord) -> Result<(), NodeError>;
     /// Remove job `job`'s record and verdict from `state_dir`
     /// ([`crate::state::remove_job`]). Ok(false): none there.
-    fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, String>;
+    fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, NodeError>;
 }
 
 /// `umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW)`: a busy mount goes too,
@@ -148,15 +152,15 @@ impl NodeOps for LinuxNode {
         crate::mounts::is_mounted(path)
     }
 
-    fn unlink(&self, path: &Path) -> Result<bool, String> {
+    fn unlink(&self, path: &Path) -> Result<bool, NodeError> {
         rmtree::unlink_entry(path)
     }
 
-    fn write_root_file(&self, path: &Path, text: &str) -> Result<(), String> {
+    fn write_root_file(&self, path: &Path, text: &str) -> Result<(), NodeError> {
         crate::state::write_root_file(path, text)
     }
 
-    fn prepare_private_dir(&self, dir: &Path, mode: u32) -> Result<(), String> {
+    fn prepare_private_dir(&self, dir: &Path, mode: u32) -> Result<(), NodeError> {
         crate::state::ensure_private_root_dir(dir, mode)
     }
 
@@ -165,7 +169,7 @@ impl NodeOps for LinuxNode {
         state_dir: &Path,
         job: u32,
         wait: Duration,
-    ) -> Result<Option<Box<dyn std::any::Any>>, String> {
+    ) -> Result<Option<Box<dyn std::any::Any>>, NodeError> {
         Ok(crate::state::lock_job(state_dir, job, wait)?
             .map(|l| Box::new(l) as Box<dyn std::any::Any>))
     }
@@ -188,7 +192,7 @@ impl NodeOps for LinuxNode {
         job: u32,
         uid: u32,
         within: Duration,
-    ) -> Result<Removal, String> {
+    ) -> Result<Removal, NodeError> {
         rmtree::remove_job_dir(base, &job.to_string(), uid, Instant::now() + within)
     }
 
@@ -196,18 +200,18 @@ impl NodeOps for LinuxNode {
         self.remove_bound
     }
 
-    fn read_root_file(&self, path: &Path, max: u64) -> Result<Option<String>, String> {
+    fn read_root_file(&self, path: &Path, max: u64) -> Result<Option<String>, NodeError> {
         crate::state::read_root_file(path, max)
     }
 
-    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, String> {
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, NodeError> {
         let Some(fd) = rmtree::open_trusted_dir(dir)? else {
             return Ok(Vec::new());
         };
-        let mut d = nix::dir::Dir::from_fd(fd).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut d = nix::dir::Dir::from_fd(fd).map_err(NodeError::at(Op::Open, dir))?;
         let mut names = Vec::new();
         for e in d.iter() {
-            let e = e.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+            let e = e.map_err(NodeError::at(Op::ReadDir, dir))?;
             if let Ok(n) = e.file_name().to_str()
                 && n != "."
                 && n != ".."
@@ -219,15 +223,15 @@ impl NodeOps for LinuxNode {
         Ok(names)
     }
 
-    fn remove_empty_dir(&self, path: &Path) -> Result<bool, String> {
+    fn remove_empty_dir(&self, path: &Path) -> Result<bool, NodeError> {
         rmtree::remove_empty_dir(path)
     }
 
-    fn job_state(&self, job: u32) -> Result<JobState, String> {
+    fn job_state(&self, job: u32) -> Result<JobState, NodeError> {
         slurmctl::job_state(job, &self.capture_dir)
     }
 
-    fn drain(&self, node: &str, reason: &str) -> Result<(), String> {
+    fn drain(&self, node: &str, reason: &str) -> Result<(), NodeError> {
         slurmctl::drain(node, reason, &self.capture_dir)
     }
 
@@ -235,15 +239,15 @@ impl NodeOps for LinuxNode {
         &self,
         nodes: &[String],
         feature: &str,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, NodeError> {
         slurmctl::nodes_without_feature(nodes, feature, &self.capture_dir)
     }
 
-    fn write_record(&self, state_dir: &Path, rec: &JobRecord) -> Result<(), String> {
+    fn write_record(&self, state_dir: &Path, rec: &JobRecord) -> Result<(), NodeError> {
         crate::state::write_record(state_dir, rec)
     }
 
-    fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, String> {
+    fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, NodeError> {
         crate::state::remove_job(state_dir, job)
     }
 }

@@ -55,6 +55,8 @@ use nix::mount::MntFlags;
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
+use crate::error::{NodeError, Op, Unsafe};
+
 /// Deepest level walked with open descriptors; deeper subtrees are moved up.
 pub const MAX_DEPTH: usize = 64;
 
@@ -132,22 +134,22 @@ fn dir_flags() -> OFlag {
 
 /// Open `path` as a trusted root directory (see the module doc); None if
 /// it does not exist.
-pub fn open_trusted_dir(path: &Path) -> Result<Option<OwnedFd>, String> {
+pub fn open_trusted_dir(path: &Path) -> Result<Option<OwnedFd>, NodeError> {
     open_root_dir(path, false)
 }
 
 /// [`open_trusted_dir`], but `path` itself may also be sticky and
 /// world-writable (like /var/tmp).
-pub fn open_sticky_dir(path: &Path) -> Result<Option<OwnedFd>, String> {
+pub fn open_sticky_dir(path: &Path) -> Result<Option<OwnedFd>, NodeError> {
     open_root_dir(path, true)
 }
 
-fn open_root_dir(path: &Path, sticky_ok: bool) -> Result<Option<OwnedFd>, String> {
+fn open_root_dir(path: &Path, sticky_ok: bool) -> Result<Option<OwnedFd>, NodeError> {
     if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
-        return Err(format!("{}: not a plain absolute path", path.display()));
+        return Err(NodeError::refused(path, Unsafe::NotPlainAbsolute));
     }
-    let mut fd =
-        nix::fcntl::open("/", dir_flags(), Mode::empty()).map_err(|e| format!("/: {e}"))?;
+    let mut fd = nix::fcntl::open("/", dir_flags(), Mode::empty())
+        .map_err(NodeError::at(Op::Open, Path::new("/")))?;
     let comps: Vec<_> = path
         .components()
         .filter_map(|c| match c {
@@ -161,24 +163,19 @@ fn open_root_dir(path: &Path, sticky_ok: bool) -> Result<Option<OwnedFd>, String
         let next = match openat(&fd, *c, dir_flags(), Mode::empty()) {
             Ok(n) => n,
             Err(Errno::ENOENT) => return Ok(None),
-            Err(e) => {
-                return Err(format!(
-                    "{}: {e} (a symlink or not a directory?)",
-                    so_far.display()
-                ));
-            }
+            Err(e) => return Err(NodeError::io(Op::Walk, so_far, e)),
         };
-        let st = fstat(&next).map_err(|e| format!("{}: {e}", so_far.display()))?;
+        let st = fstat(&next).map_err(NodeError::at(Op::Stat, &so_far))?;
         let last = i + 1 == comps.len();
         let others_write = st.st_mode & 0o022 != 0;
         let sticky = st.st_mode & 0o1000 != 0;
         if st.st_uid != 0 || (others_write && ((last && !sticky_ok) || !sticky)) {
-            return Err(format!(
-                "{} is not a root-owned directory closed to other users (owner uid {}, \
-                 mode {:o}); refusing to remove anything below it",
-                so_far.display(),
-                st.st_uid,
-                st.st_mode & 0o7777
+            return Err(NodeError::refused(
+                so_far,
+                Unsafe::NotClosedBase {
+                    uid: st.st_uid,
+                    mode: st.st_mode & 0o7777,
+                },
             ));
         }
         fd = next;
@@ -623,28 +620,29 @@ pub fn remove_job_dir(
     name: &str,
     uid: u32,
     deadline: Instant,
-) -> Result<Removal, String> {
+) -> Result<Removal, NodeError> {
     let Some(base_fd) = open_trusted_dir(base)? else {
         return Ok(Removal::Absent);
     };
     let shown = base.join(name);
-    let cname = CString::new(name).map_err(|_| format!("{name:?}: NUL in name"))?;
+    let cname =
+        CString::new(name).map_err(|_| NodeError::Invalid(format!("{name:?}: NUL in name")))?;
     let st = match fstatat(&base_fd, cname.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::ENOENT) => return Ok(Removal::Absent),
-        Err(e) => return Err(format!("{}: {e}", shown.display())),
+        Err(e) => return Err(NodeError::io(Op::Stat, &shown, e)),
     };
     let remove_entry = |st: &FileStat| {
         unlinkat(&base_fd, cname.as_c_str(), UnlinkatFlags::NoRemoveDir)
             .map(|()| Removal::OddEntryRemoved {
                 kind: kind_of(st).to_string(),
             })
-            .map_err(|e| format!("cannot remove {}: {e}", shown.display()))
+            .map_err(NodeError::at(Op::Remove, &shown))
     };
     if !is_dir(&st) {
         return remove_entry(&st);
     }
-    let base_st = fstat(&base_fd).map_err(|e| format!("{}: {e}", base.display()))?;
+    let base_st = fstat(&base_fd).map_err(NodeError::at(Op::Stat, base))?;
     let mut report = TreeReport::default();
     let mut top = None;
     for _ in 0..8 {
@@ -653,12 +651,12 @@ pub fn remove_job_dir(
             Err(Errno::ENOENT) => return Ok(Removal::Absent),
             Err(Errno::ELOOP | Errno::ENOTDIR) => {
                 let st = fstatat(&base_fd, cname.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map_err(|e| format!("{}: {e}", shown.display()))?;
+                    .map_err(NodeError::at(Op::Stat, &shown))?;
                 return remove_entry(&st);
             }
-            Err(e) => return Err(format!("cannot open {}: {e}", shown.display())),
+            Err(e) => return Err(NodeError::io(Op::OpenEntry, &shown, e)),
         };
-        let st = fstat(&fd).map_err(|e| format!("{}: {e}", shown.display()))?;
+        let st = fstat(&fd).map_err(NodeError::at(Op::Stat, &shown))?;
         if st.st_uid != uid && st.st_uid != 0 {
             return Ok(Removal::Foreign { uid: st.st_uid });
         }
@@ -718,9 +716,9 @@ pub fn remove_job_dir(
 
 /// Remove the empty directory `path` (a BeeOND mount point after the
 /// unmount) if it is one; its parent must be a trusted directory.
-pub fn remove_empty_dir(path: &Path) -> Result<bool, String> {
+pub fn remove_empty_dir(path: &Path) -> Result<bool, NodeError> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(format!("{}: no parent", path.display()));
+        return Err(NodeError::refused(path, Unsafe::NoParent));
     };
     let Some(dir) = open_trusted_dir(parent)? else {
         return Ok(false);
@@ -728,16 +726,16 @@ pub fn remove_empty_dir(path: &Path) -> Result<bool, String> {
     match unlinkat(&dir, name, UnlinkatFlags::RemoveDir) {
         Ok(()) => Ok(true),
         Err(Errno::ENOENT) => Ok(false),
-        Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+        Err(e) => Err(NodeError::io(Op::Remove, path, e)),
     }
 }
 
 /// Unlink `path` (never following it) if its parent is a trusted root
 /// directory, or a sticky one (like /var/tmp, where beeond's status file
 /// lives by default). Ok(false) if it was not there.
-pub fn unlink_entry(path: &Path) -> Result<bool, String> {
+pub fn unlink_entry(path: &Path) -> Result<bool, NodeError> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(format!("{}: no parent", path.display()));
+        return Err(NodeError::refused(path, Unsafe::NoParent));
     };
     let Some(dir) = open_sticky_dir(parent)? else {
         return Ok(false);
@@ -745,7 +743,7 @@ pub fn unlink_entry(path: &Path) -> Result<bool, String> {
     match unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir) {
         Ok(()) => Ok(true),
         Err(Errno::ENOENT) => Ok(false),
-        Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+        Err(e) => Err(NodeError::io(Op::Remove, path, e)),
     }
 }
 

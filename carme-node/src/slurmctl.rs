@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::bounded;
+use crate::error::NodeError;
 
 /// Bound on one scontrol call.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,17 +53,17 @@ impl JobState {
 }
 
 /// Parse `scontrol show job -o ID` output.
-pub fn parse_job_state(text: &str) -> Result<JobState, String> {
+pub fn parse_job_state(text: &str) -> Result<JobState, NodeError> {
     let field = |key: &str| {
         text.split_whitespace()
             .find_map(|w| w.strip_prefix(key))
             .map(str::to_string)
     };
     let state = field("JobState=").ok_or_else(|| {
-        format!(
+        NodeError::Invalid(format!(
             "no JobState in scontrol's answer: {}",
             text.trim().chars().take(200).collect::<String>()
-        )
+        ))
     })?;
     let restarts = field("Restarts=").and_then(|r| r.parse().ok()).unwrap_or(0);
     Ok(JobState { state, restarts })
@@ -70,10 +71,8 @@ pub fn parse_job_state(text: &str) -> Result<JobState, String> {
 
 /// Run `scontrol ARGS` under [`TIMEOUT`] with our `SLURM_CONF`; how it
 /// ended, or why it could not be started.
-pub fn run_scontrol(args: &[&str], capture_dir: &Path) -> Result<bounded::Ran, String> {
-    let path = scontrol_path().ok_or(
-        "scontrol not found (looked beside slurmd and in /usr/bin, /usr/local/bin, /opt/slurm/bin)",
-    )?;
+pub fn run_scontrol(args: &[&str], capture_dir: &Path) -> Result<bounded::Ran, NodeError> {
+    let path = scontrol_path().ok_or(NodeError::ScontrolMissing)?;
     let mut argv: Vec<OsString> = vec![path.into()];
     argv.extend(args.iter().map(OsString::from));
     let conf = std::env::var("SLURM_CONF").ok();
@@ -87,24 +86,21 @@ pub fn run_scontrol(args: &[&str], capture_dir: &Path) -> Result<bounded::Ran, S
 }
 
 /// `scontrol ARGS`' output, or why it failed.
-pub fn scontrol(args: &[&str], capture_dir: &Path) -> Result<String, String> {
+pub fn scontrol(args: &[&str], capture_dir: &Path) -> Result<String, NodeError> {
     let ran = run_scontrol(args, capture_dir)?;
     if ran.ok() {
         Ok(ran.output)
     } else {
-        Err(format!(
-            "scontrol {}: {}{}",
-            args.join(" "),
-            ran.exit,
-            ran.reason_line()
-                .map(|l| format!(": {l}"))
-                .unwrap_or_default()
-        ))
+        Err(NodeError::Scontrol {
+            args: args.join(" "),
+            reason: ran.reason_line(),
+            exit: ran.exit,
+        })
     }
 }
 
 /// Ask slurmctld about `job`.
-pub fn job_state(job: u32, capture_dir: &Path) -> Result<JobState, String> {
+pub fn job_state(job: u32, capture_dir: &Path) -> Result<JobState, NodeError> {
     parse_job_state(&scontrol(
         &["show", "job", "-o", &job.to_string()],
         capture_dir,
@@ -113,7 +109,7 @@ pub fn job_state(job: u32, capture_dir: &Path) -> Result<JobState, String> {
 
 /// Drain `node` with `reason` (Slurm keeps a drained node's reason when a
 /// failed prolog or epilog drains it again, so admins see ours).
-pub fn drain(node: &str, reason: &str, capture_dir: &Path) -> Result<(), String> {
+pub fn drain(node: &str, reason: &str, capture_dir: &Path) -> Result<(), NodeError> {
     let reason = format!("Reason={}", reason.replace(['\n', '"'], " "));
     let node = format!("NodeName={node}");
     scontrol(&["update", &node, "State=DRAIN", &reason], capture_dir).map(|_| ())
@@ -125,7 +121,7 @@ pub fn nodes_without_feature(
     nodes: &[String],
     feature: &str,
     capture_dir: &Path,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, NodeError> {
     let text = scontrol(&["show", "node", "-o", &nodes.join(",")], capture_dir)?;
     let known = parse_node_features(&text);
     Ok(nodes
@@ -186,6 +182,7 @@ mod tests {
         assert!(!running.is_attempt(1), "a later attempt is not ours");
         let conf = parse_job_state("JobState=CONFIGURING").unwrap();
         assert!(conf.is_attempt(0));
-        assert!(parse_job_state("slurm_load_jobs error: Invalid job id specified").is_err());
+        let e = parse_job_state("slurm_load_jobs error: Invalid job id specified").unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Invalid);
     }
 }

@@ -18,6 +18,8 @@ use nix::sys::stat::{FileStat, Mode, SFlag, fstat, lstat};
 use nix::unistd::mkdir;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
+use crate::error::{NodeError, Op, Unsafe, entry_path};
+
 /// Records larger than this are not ours.
 const MAX_RECORD: u64 = 64 * 1024;
 
@@ -41,7 +43,7 @@ fn trusted_dir(st: &FileStat) -> bool {
 /// every component on the way (created ones get 0755). Parents may be
 /// sticky and world-writable (like /var/tmp): others cannot replace what
 /// root owns there.
-pub fn ensure_root_dir(dir: &Path, mode: u32) -> Result<(), String> {
+pub fn ensure_root_dir(dir: &Path, mode: u32) -> Result<(), NodeError> {
     ensure_dir(dir, mode, Parents::MaySticky)
 }
 
@@ -49,7 +51,7 @@ pub fn ensure_root_dir(dir: &Path, mode: u32) -> Result<(), String> {
 /// group or others, sticky or not: nobody but root can have created any
 /// of them, or create anything in `dir`. For paths that root hands to a
 /// tool that trusts what it finds there (BeeOND's status file).
-pub fn ensure_private_root_dir(dir: &Path, mode: u32) -> Result<(), String> {
+pub fn ensure_private_root_dir(dir: &Path, mode: u32) -> Result<(), NodeError> {
     ensure_dir(dir, mode, Parents::Private)
 }
 
@@ -59,9 +61,9 @@ enum Parents {
     Private,
 }
 
-fn ensure_dir(dir: &Path, mode: u32, parents: Parents) -> Result<(), String> {
+fn ensure_dir(dir: &Path, mode: u32, parents: Parents) -> Result<(), NodeError> {
     if !dir.is_absolute() || dir.components().any(|c| c == Component::ParentDir) {
-        return Err(format!("{}: not a plain absolute path", dir.display()));
+        return Err(NodeError::refused(dir, Unsafe::NotPlainAbsolute));
     }
     let fits = |st: &FileStat, last: bool| {
         let open = st.st_mode & 0o022 != 0;
@@ -79,12 +81,12 @@ fn ensure_dir(dir: &Path, mode: u32, parents: Parents) -> Result<(), String> {
         match lstat(&cur) {
             Ok(st) => {
                 if !fits(&st, last) {
-                    return Err(format!(
-                        "{} is not a root-owned directory closed to other users \
-                         (owner uid {}, mode {:o}); refusing to use it",
-                        cur.display(),
-                        st.st_uid,
-                        st.st_mode & 0o7777
+                    return Err(NodeError::refused(
+                        cur,
+                        Unsafe::NotClosedDir {
+                            uid: st.st_uid,
+                            mode: st.st_mode & 0o7777,
+                        },
                     ));
                 }
             }
@@ -92,15 +94,15 @@ fn ensure_dir(dir: &Path, mode: u32, parents: Parents) -> Result<(), String> {
                 let m = if last { mode } else { 0o755 };
                 match mkdir(&cur, Mode::from_bits_truncate(m)) {
                     Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(format!("cannot create {}: {e}", cur.display())),
+                    Err(e) => return Err(NodeError::io(Op::Create, cur, e)),
                 }
                 // Re-check what is there now (a racing creator must not win).
-                let st = lstat(&cur).map_err(|e| format!("{}: {e}", cur.display()))?;
+                let st = lstat(&cur).map_err(NodeError::at(Op::Stat, &cur))?;
                 if !fits(&st, last) {
-                    return Err(format!("{} changed under us; refusing it", cur.display()));
+                    return Err(NodeError::refused(cur, Unsafe::Changed));
                 }
             }
-            Err(e) => return Err(format!("{}: {e}", cur.display())),
+            Err(e) => return Err(NodeError::io(Op::Stat, cur, e)),
         }
     }
     Ok(())
@@ -121,7 +123,7 @@ pub fn lock_job(
     dir: &Path,
     job: u32,
     wait: std::time::Duration,
-) -> Result<Option<JobLock>, String> {
+) -> Result<Option<JobLock>, NodeError> {
     use nix::fcntl::{Flock, FlockArg};
     ensure_root_dir(dir, 0o700)?;
     let path = dir.join(format!("job-{job}.lock"));
@@ -130,10 +132,10 @@ pub fn lock_job(
         OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::from_bits_truncate(0o600),
     )
-    .map_err(|e| format!("{}: {e}", path.display()))?;
-    let st = fstat(fd.as_fd()).map_err(|e| format!("{}: {e}", path.display()))?;
+    .map_err(NodeError::at(Op::Open, &path))?;
+    let st = fstat(fd.as_fd()).map_err(NodeError::at(Op::Stat, &path))?;
     if !is_file(&st) || st.st_uid != 0 {
-        return Err(format!("{}: not a root-owned file", path.display()));
+        return Err(NodeError::refused(path, Unsafe::NotRootFile));
     }
     let deadline = std::time::Instant::now() + wait;
     let mut file = std::fs::File::from(fd);
@@ -147,7 +149,7 @@ pub fn lock_job(
                 file = f;
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            Err((_, e)) => return Err(format!("{}: {e}", path.display())),
+            Err((_, e)) => return Err(NodeError::io(Op::Lock, path, e)),
         }
     }
 }
@@ -163,7 +165,7 @@ fn verdict_name(job: u32) -> String {
 
 /// Write `text` atomically as `path` (root, 0600); its directory is made
 /// a root-owned directory closed to others first.
-pub fn write_root_file(path: &Path, text: &str) -> Result<(), String> {
+pub fn write_root_file(path: &Path, text: &str) -> Result<(), NodeError> {
     write_root_file_as(path, text, "")
 }
 
@@ -171,9 +173,9 @@ pub fn write_root_file(path: &Path, text: &str) -> Result<(), String> {
 /// (`tag`), for files that several processes may write at once (the steps
 /// of one job keeping slurmctld's answer): one never renames another's
 /// half-written temp file into place.
-fn write_root_file_as(path: &Path, text: &str, tag: &str) -> Result<(), String> {
+fn write_root_file_as(path: &Path, text: &str, tag: &str) -> Result<(), NodeError> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(format!("{}: no directory", path.display()));
+        return Err(NodeError::refused(path, Unsafe::NoDirectory));
     };
     ensure_root_dir(dir, 0o700)?;
     let d = open(
@@ -181,12 +183,13 @@ fn write_root_file_as(path: &Path, text: &str, tag: &str) -> Result<(), String> 
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| format!("{}: {e}", dir.display()))?;
+    .map_err(NodeError::at(Op::Open, dir))?;
     let tmp = format!(".{}{tag}.tmp", name.to_string_lossy());
+    let tmp_path = entry_path(dir, &tmp);
     // A crashed earlier writer may have left the temp file.
     match unlinkat(&d, tmp.as_str(), UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => return Err(format!("{}/{tmp}: {e}", dir.display())),
+        Err(e) => return Err(NodeError::io(Op::Unlink, tmp_path, e)),
     }
     let fd = openat(
         &d,
@@ -194,18 +197,18 @@ fn write_root_file_as(path: &Path, text: &str, tag: &str) -> Result<(), String> 
         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::from_bits_truncate(0o600),
     )
-    .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
+    .map_err(NodeError::at(Op::Open, &tmp_path))?;
     let mut f = std::fs::File::from(fd);
     f.write_all(text.as_bytes())
-        .map_err(|e| format!("{}/{tmp}: {e}", dir.display()))?;
+        .map_err(NodeError::at(Op::Write, &tmp_path))?;
     drop(f);
-    renameat(&d, tmp.as_str(), &d, name).map_err(|e| format!("{}: {e}", path.display()))
+    renameat(&d, tmp.as_str(), &d, name).map_err(NodeError::at(Op::Rename, path))
 }
 
 /// `path` if it exists as a root-owned regular file of at most `max`
 /// bytes (never following a symlink). One failed open() when it does not
 /// exist.
-pub fn read_root_file(path: &Path, max: u64) -> Result<Option<String>, String> {
+pub fn read_root_file(path: &Path, max: u64) -> Result<Option<String>, NodeError> {
     let fd = match open(
         path,
         OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
@@ -213,30 +216,31 @@ pub fn read_root_file(path: &Path, max: u64) -> Result<Option<String>, String> {
     ) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(NodeError::io(Op::Open, path, e)),
     };
-    let st = fstat(fd.as_fd()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let st = fstat(fd.as_fd()).map_err(NodeError::at(Op::Stat, path))?;
     if !is_file(&st) || st.st_uid != 0 || st.st_size as u64 > max {
-        return Err(format!(
-            "{} was not written by Carme (owner uid {}, mode {:o})",
-            path.display(),
-            st.st_uid,
-            st.st_mode
+        return Err(NodeError::refused(
+            path,
+            Unsafe::NotCarmes {
+                uid: st.st_uid,
+                mode: st.st_mode,
+            },
         ));
     }
     let mut text = String::new();
     std::fs::File::from(fd)
         .take(max)
         .read_to_string(&mut text)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(NodeError::at(Op::Read, path))?;
     Ok(Some(text))
 }
 
-fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), String> {
+fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), NodeError> {
     write_root_file(&dir.join(name), text)
 }
 
-fn read_file(dir: &Path, name: &str) -> Result<Option<String>, String> {
+fn read_file(dir: &Path, name: &str) -> Result<Option<String>, NodeError> {
     read_root_file(&dir.join(name), MAX_RECORD)
 }
 
@@ -244,12 +248,12 @@ fn read_file(dir: &Path, name: &str) -> Result<Option<String>, String> {
 /// starts on this node). A limits verdict kept for this job id goes: it
 /// can only be an earlier job's (job ids start again after slurmctld lost
 /// its state), and a new job is never judged by another's verdict.
-pub fn write_record(dir: &Path, rec: &JobRecord) -> Result<(), String> {
+pub fn write_record(dir: &Path, rec: &JobRecord) -> Result<(), NodeError> {
     write_file(dir, &record_name(rec.job_id), &rec.to_text())?;
     let verdict = dir.join(verdict_name(rec.job_id));
     match nix::unistd::unlink(&verdict) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(e) => Err(format!("{}: {e}", verdict.display())),
+        Err(e) => Err(NodeError::io(Op::Unlink, verdict, e)),
     }
 }
 
@@ -263,7 +267,7 @@ pub fn keep_record(
     dir: &Path,
     rec: &JobRecord,
     replaces_earlier_job: bool,
-) -> Result<bool, String> {
+) -> Result<bool, NodeError> {
     // A run cleaning up after an earlier job with this id makes the id's
     // lock file and holds it. With no lock file, none runs: taking the lock
     // here would leave one lock file per job on every node without a
@@ -280,7 +284,7 @@ pub fn keep_record(
         let verdict = dir.join(verdict_name(rec.job_id));
         match nix::unistd::unlink(&verdict) {
             Ok(()) | Err(Errno::ENOENT) => {}
-            Err(e) => return Err(format!("{}: {e}", verdict.display())),
+            Err(e) => return Err(NodeError::io(Op::Unlink, verdict, e)),
         }
     }
     let path = dir.join(record_name(rec.job_id));
@@ -289,14 +293,20 @@ pub fn keep_record(
 }
 
 /// The record of `job`, if there is one.
-pub fn read_record(dir: &Path, job: u32) -> Result<Option<JobRecord>, String> {
+pub fn read_record(dir: &Path, job: u32) -> Result<Option<JobRecord>, NodeError> {
     let Some(text) = read_file(dir, &record_name(job))? else {
         return Ok(None);
     };
     let path = dir.join(record_name(job));
-    let rec = JobRecord::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let rec = match JobRecord::parse(&text) {
+        Ok(rec) => rec,
+        Err(why) => return Err(NodeError::Record { path, why }),
+    };
     if rec.job_id != job {
-        return Err(format!("{} is for job {}", path.display(), rec.job_id));
+        return Err(NodeError::WrongJob {
+            path,
+            job: rec.job_id,
+        });
     }
     Ok(Some(rec))
 }
@@ -308,7 +318,7 @@ pub type Verdict = Result<(), String>;
 const VERDICT_OK: &str = "carme-job-verdict 1\nok\n";
 const VERDICT_REFUSED: &str = "carme-job-verdict 1\nrefused\n";
 
-pub fn write_verdict(dir: &Path, job: u32, verdict: &Verdict) -> Result<(), String> {
+pub fn write_verdict(dir: &Path, job: u32, verdict: &Verdict) -> Result<(), NodeError> {
     let text = match verdict {
         Ok(()) => VERDICT_OK.to_string(),
         Err(message) => format!("{VERDICT_REFUSED}{message}\n"),
@@ -316,7 +326,7 @@ pub fn write_verdict(dir: &Path, job: u32, verdict: &Verdict) -> Result<(), Stri
     write_file(dir, &verdict_name(job), &text)
 }
 
-pub fn read_verdict(dir: &Path, job: u32) -> Result<Option<Verdict>, String> {
+pub fn read_verdict(dir: &Path, job: u32) -> Result<Option<Verdict>, NodeError> {
     let Some(text) = read_file(dir, &verdict_name(job))? else {
         return Ok(None);
     };
@@ -325,16 +335,16 @@ pub fn read_verdict(dir: &Path, job: u32) -> Result<Option<Verdict>, String> {
     } else if let Some(message) = text.strip_prefix(VERDICT_REFUSED) {
         Ok(Some(Err(message.trim_end().to_string())))
     } else {
-        Err(format!(
-            "{}: not a Carme verdict",
-            dir.join(verdict_name(job)).display()
-        ))
+        Err(NodeError::Record {
+            path: dir.join(verdict_name(job)),
+            why: "not a Carme verdict".into(),
+        })
     }
 }
 
 /// Remove everything Carme keeps for `job` on this node; true if there
 /// was anything. Never follows or removes anything but these names.
-pub fn remove_job(dir: &Path, job: u32) -> Result<bool, String> {
+pub fn remove_job(dir: &Path, job: u32) -> Result<bool, NodeError> {
     let d = match open(
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
@@ -342,7 +352,7 @@ pub fn remove_job(dir: &Path, job: u32) -> Result<bool, String> {
     ) {
         Ok(d) => d,
         Err(Errno::ENOENT) => return Ok(false),
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
+        Err(e) => return Err(NodeError::io(Op::Open, dir, e)),
     };
     let mut removed = false;
     for name in [record_name(job), verdict_name(job)] {
@@ -350,7 +360,7 @@ pub fn remove_job(dir: &Path, job: u32) -> Result<bool, String> {
         match unlinkat(&d, name.as_str(), UnlinkatFlags::NoRemoveDir) {
             Ok(()) => removed = true,
             Err(Errno::ENOENT) => {}
-            Err(e) => return Err(format!("{}/{name}: {e}", dir.display())),
+            Err(e) => return Err(NodeError::io(Op::Unlink, entry_path(dir, &name), e)),
         }
     }
     Ok(removed)
@@ -524,7 +534,15 @@ mod tests {
         std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
         ensure_root_dir(&sticky.join("status"), 0o755).unwrap();
         let e = ensure_private_root_dir(&sticky.join("status"), 0o700).unwrap_err();
-        assert!(e.contains("mode 1777"), "{e}");
+        assert_eq!(
+            e.unsafe_why(),
+            Some(&Unsafe::NotClosedDir {
+                uid: 0,
+                mode: 0o1777
+            }),
+            "{e}"
+        );
+        assert_eq!(e.path(), Some(sticky.as_path()));
         assert!(ensure_private_root_dir(&sticky, 0o700).is_err());
         // Sticky alone, or writable by the group, or owned by a user.
         for (m, uid) in [(0o1755, 0), (0o775, 0), (0o755, 54321)] {
@@ -549,7 +567,14 @@ mod tests {
         std::fs::create_dir(&target).unwrap();
         symlink(&target, base.join("link")).unwrap();
         let err = write_record(&base.join("link/n1"), &rec(1)).unwrap_err();
-        assert!(err.contains("not a root-owned directory"), "{err}");
+        assert!(
+            matches!(err.unsafe_why(), Some(Unsafe::NotClosedDir { .. })),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("not a root-owned directory"),
+            "{err}"
+        );
         assert!(!target.join("n1").exists(), "wrote through a symlink");
 
         let open = base.join("open");

@@ -174,7 +174,7 @@ pub trait Syscall {
     /// [`crate::state::ensure_root_dir`]: every component of `dir` a real,
     /// root-owned directory closed to others (sticky parents allowed),
     /// missing ones created. In the trait because it may create directories.
-    fn ensure_root_dir(&self, dir: &Path, mode: u32) -> Result<(), String>;
+    fn ensure_root_dir(&self, dir: &Path, mode: u32) -> Result<(), crate::error::NodeError>;
     fn lstat(&self, path: &Path) -> io::Result<Stat>;
     /// The entries of `dir` (without `.` and `..`), sorted by name.
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<DevEntry>>;
@@ -369,7 +369,7 @@ impl Syscall for LinuxSyscall {
         std::os::unix::fs::symlink(target, link)
     }
 
-    fn ensure_root_dir(&self, dir: &Path, mode: u32) -> Result<(), String> {
+    fn ensure_root_dir(&self, dir: &Path, mode: u32) -> Result<(), crate::error::NodeError> {
         crate::state::ensure_root_dir(dir, mode)
     }
 
@@ -629,12 +629,12 @@ impl Syscall for RecordingSyscall {
         })?)
     }
 
-    fn ensure_root_dir(&self, dir: &Path, mode: u32) -> Result<(), String> {
+    fn ensure_root_dir(&self, dir: &Path, mode: u32) -> Result<(), crate::error::NodeError> {
         self.record(Call::EnsureRootDir {
             dir: dir.to_path_buf(),
             mode,
         })
-        .map_err(|e| format!("{}: {e}", dir.display()))
+        .map_err(crate::error::NodeError::at(crate::error::Op::Stat, dir))
     }
 
     fn lstat(&self, path: &Path) -> io::Result<Stat> {

@@ -16,6 +16,7 @@ use nix::errno::Errno;
 use carme_core::record::JobRecord;
 
 use crate::bounded::{Exit, Ran};
+use crate::error::{NodeError, Unsafe};
 use crate::nodeops::NodeOps;
 use crate::rmtree::Removal;
 use crate::slurmctl::JobState;
@@ -41,7 +42,7 @@ pub struct FakeNode {
     pub unmount_fails: Cell<bool>,
     pub removal: RefCell<Option<Removal>>,
     /// Directories [`NodeOps::prepare_private_dir`] refuses, with why.
-    pub unsafe_dirs: RefCell<BTreeMap<PathBuf, String>>,
+    pub unsafe_dirs: RefCell<BTreeMap<PathBuf, Unsafe>>,
     /// Job ids whose lock another run holds.
     pub locked: RefCell<BTreeSet<u32>>,
     /// Results of the next removals, in order (then `removal`).
@@ -224,7 +225,7 @@ impl Syscall for FakeNode {
         self.sys.symlink(target, link)
     }
 
-    fn ensure_root_dir(&self, dir: &Path, mode: u32) -> Result<(), String> {
+    fn ensure_root_dir(&self, dir: &Path, mode: u32) -> Result<(), NodeError> {
         self.sys.ensure_root_dir(dir, mode)
     }
 
@@ -265,27 +266,29 @@ impl NodeOps for FakeNode {
         Ok(self.mounts.borrow().contains(path))
     }
 
-    fn unlink(&self, path: &Path) -> Result<bool, String> {
+    fn unlink(&self, path: &Path) -> Result<bool, NodeError> {
         self.note(format!("unlink {}", path.display()));
         self.texts.borrow_mut().remove(path);
         Ok(self.files.borrow_mut().remove(path).is_some())
     }
 
-    fn write_root_file(&self, path: &Path, text: &str) -> Result<(), String> {
+    fn write_root_file(&self, path: &Path, text: &str) -> Result<(), NodeError> {
         self.note(format!("write {}", path.display()));
         self.root_file(&path.to_string_lossy());
         self.texts.borrow_mut().insert(path.into(), text.into());
         Ok(())
     }
 
-    fn read_root_file(&self, path: &Path, max: u64) -> Result<Option<String>, String> {
+    fn read_root_file(&self, path: &Path, max: u64) -> Result<Option<String>, NodeError> {
         match self.texts.borrow().get(path) {
-            Some(t) if t.len() as u64 > max => Err(format!("{}: too large", path.display())),
+            Some(t) if t.len() as u64 > max => {
+                Err(NodeError::Invalid(format!("{}: too large", path.display())))
+            }
             t => Ok(t.cloned()),
         }
     }
 
-    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, String> {
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, NodeError> {
         Ok(self
             .files
             .borrow()
@@ -300,7 +303,7 @@ impl NodeOps for FakeNode {
         _state_dir: &Path,
         job: u32,
         wait: Duration,
-    ) -> Result<Option<Box<dyn std::any::Any>>, String> {
+    ) -> Result<Option<Box<dyn std::any::Any>>, NodeError> {
         if self.locked.borrow().contains(&job) {
             self.note(format!("lock job-{job} busy"));
             self.clock.set(self.clock.get() + wait);
@@ -310,10 +313,10 @@ impl NodeOps for FakeNode {
         Ok(Some(Box::new(())))
     }
 
-    fn prepare_private_dir(&self, dir: &Path, _mode: u32) -> Result<(), String> {
+    fn prepare_private_dir(&self, dir: &Path, _mode: u32) -> Result<(), NodeError> {
         self.note(format!("private dir {}", dir.display()));
         match self.unsafe_dirs.borrow().get(dir) {
-            Some(why) => Err(why.clone()),
+            Some(why) => Err(NodeError::refused(dir, why.clone())),
             None => Ok(()),
         }
     }
@@ -352,7 +355,7 @@ impl NodeOps for FakeNode {
         job: u32,
         uid: u32,
         within: Duration,
-    ) -> Result<Removal, String> {
+    ) -> Result<Removal, NodeError> {
         self.note(format!("rmtree {}/{job} uid {uid}", base.display()));
         self.withins.borrow_mut().push(within);
         if let Some(f) = &*self.during_removal.borrow() {
@@ -370,17 +373,18 @@ impl NodeOps for FakeNode {
         self.remove_bound.get()
     }
 
-    fn remove_empty_dir(&self, path: &Path) -> Result<bool, String> {
+    fn remove_empty_dir(&self, path: &Path) -> Result<bool, NodeError> {
         self.note(format!("rmdir {}", path.display()));
         Ok(true)
     }
 
-    fn job_state(&self, job: u32) -> Result<JobState, String> {
+    fn job_state(&self, job: u32) -> Result<JobState, NodeError> {
         self.note(format!("job_state {job}"));
-        self.job_state.borrow().clone()
+        // Scripted failures are texts: what the test reads back.
+        self.job_state.borrow().clone().map_err(NodeError::Invalid)
     }
 
-    fn drain(&self, node: &str, reason: &str) -> Result<(), String> {
+    fn drain(&self, node: &str, reason: &str) -> Result<(), NodeError> {
         self.note(format!("drain {node}: {reason}"));
         Ok(())
     }
@@ -389,12 +393,12 @@ impl NodeOps for FakeNode {
         &self,
         nodes: &[String],
         feature: &str,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, NodeError> {
         self.note(format!("lacking {feature}: {}", nodes.join(",")));
-        self.lacking.borrow().clone()
+        self.lacking.borrow().clone().map_err(NodeError::Invalid)
     }
 
-    fn write_record(&self, state_dir: &Path, rec: &JobRecord) -> Result<(), String> {
+    fn write_record(&self, state_dir: &Path, rec: &JobRecord) -> Result<(), NodeError> {
         self.note(format!(
             "record job {} in {}",
             rec.job_id,
@@ -406,7 +410,7 @@ impl NodeOps for FakeNode {
         Ok(())
     }
 
-    fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, String> {
+    fn remove_job_record(&self, state_dir: &Path, job: u32) -> Result<bool, NodeError> {
         self.note(format!("unrecord job {job} in {}", state_dir.display()));
         Ok(self
             .records
@@ -995,9 +999,10 @@ wait_timeout = "120s"
         let unsafe_dir = |n: &FakeNode| {
             n.unsafe_dirs.borrow_mut().insert(
                 "/run/carme/beeond".into(),
-                "/run/carme/beeond is not a root-owned directory closed to other users \
-                 (owner uid 0, mode 1777)"
-                    .into(),
+                Unsafe::NotClosedDir {
+                    uid: 0,
+                    mode: 0o1777,
+                },
             );
         };
         for node in ["n1", "n2"] {
@@ -1613,8 +1618,8 @@ wait_timeout = "120s"
             until: None,
         };
         n.write_record(Path::new(STATE), &rec).unwrap();
-        assert_eq!(n.remove_job_record(Path::new(STATE), 42), Ok(true));
-        assert_eq!(n.remove_job_record(Path::new(STATE), 42), Ok(false));
+        assert!(n.remove_job_record(Path::new(STATE), 42).unwrap());
+        assert!(!n.remove_job_record(Path::new(STATE), 42).unwrap());
         assert_eq!(
             n.trace(),
             [

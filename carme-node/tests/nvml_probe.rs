@@ -235,7 +235,7 @@ fn bounded_child(
     lib: &Path,
     env: &[(&str, &str)],
     bound: std::time::Duration,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, carme_node::error::ChildFailure> {
     use std::process::{Command, Stdio};
     // collect_answer reaps it (waitpid), as it does the plugin's forks.
     #[allow(clippy::zombie_processes)]
@@ -271,7 +271,12 @@ fn a_hung_driver_is_cut_off_at_the_bound() {
         Duration::from_secs(2),
     );
     let took = started.elapsed();
-    assert_eq!(r, Err("no answer within 2 s".to_string()));
+    assert_eq!(
+        r,
+        Err(carme_node::error::ChildFailure::NoAnswer(
+            Duration::from_secs(2)
+        ))
+    );
     assert!(took < Duration::from_secs(15), "took {took:?}");
     // The same library, answering: the facts come back whole.
     let bytes = bounded_child(t, &inst.lib, &[], Duration::from_secs(60)).unwrap();

@@ -244,7 +244,14 @@ fn unsafe_bases_are_refused() {
     // Writable by others.
     chmod(&base, 0o777);
     let e = remove_job_dir(&base, "42", UID, later()).unwrap_err();
-    assert!(e.contains("not a root-owned directory"), "{e}");
+    assert!(
+        matches!(
+            e.unsafe_why(),
+            Some(carme_node::error::Unsafe::NotClosedBase { mode: 0o777, .. })
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("not a root-owned directory"), "{e}");
     chmod(&base, 0o711);
     // Owned by a user.
     chown(&base, UID);

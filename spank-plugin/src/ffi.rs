@@ -30,6 +30,7 @@ mod sys {
 
 use carme_core::slurmjob::{JobInfo, JobState, time_limit_minutes};
 use carme_core::text::escape_controls;
+use carme_node::error::NodeError;
 
 use crate::plugin;
 
@@ -719,14 +720,15 @@ pub fn in_child(
     timeout: Duration,
     max: usize,
     work: impl FnOnce() -> Vec<u8>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, NodeError> {
     use nix::unistd::{ForkResult, fork, pipe2};
-    let (answer, writer) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (answer, writer) =
+        pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|err| NodeError::Sys { op: "pipe", err })?;
     // SAFETY: the child runs only `work` (plain Rust and the libslurm or
     // NVML calls it makes) and then `_exit`s: it never unwinds or returns
     // into the caller's frames, and runs no atexit handlers.
     match unsafe { fork() } {
-        Err(e) => Err(format!("fork: {e}")),
+        Err(err) => Err(NodeError::Sys { op: "fork", err }),
         Ok(ForkResult::Child) => {
             drop(answer);
             let code = match catch_unwind(AssertUnwindSafe(work)) {
@@ -745,6 +747,7 @@ pub fn in_child(
         Ok(ForkResult::Parent { child }) => {
             drop(writer);
             carme_node::bounded::collect_answer(child, answer, timeout, max)
+                .map_err(NodeError::from)
         }
     }
 }

@@ -89,7 +89,7 @@ fn decide_whole_job(
     job_id: u32,
     job: JobFacts,
 ) -> Result<Result<(), Refusal>, Refusal> {
-    let unreachable = |e: String| {
+    let unreachable = |e: bounded::QueryError| {
         log(Level::Error, &format!("carme: job {job_id}: {e}"));
         Refusal::controller_unreachable(&e)
     };

@@ -70,7 +70,7 @@ pub fn build(sp: &Spank, cfg: &Config, place: &StepPlace) -> Result<Handle, Refu
     .map_err(|e| fail(e.to_string()))?;
     let devices = if cfg.gpu.hide_unallocated {
         // The view is assembled in the root-only state dir, then moved over.
-        carme_node::state::ensure_root_dir(&state_dir, 0o700).map_err(fail)?;
+        carme_node::state::ensure_root_dir(&state_dir, 0o700).map_err(|e| fail(e.to_string()))?;
         Some(DeviceView {
             device_dir,
             staging: state_dir.clone(),

@@ -244,7 +244,11 @@ fn job_gpus(job: &JobFacts, job_id: u32) -> Result<GpuSet, String> {
     let node = std::env::var("SLURMD_NODENAME").unwrap_or_default();
     match &job.info {
         Some(info) => job_gpus_on_node(info, &node),
-        None => job_gpus_on_node(&bounded::load_job(job_id)?, &node),
+        // The text goes into the step's refusal (see enter_namespace).
+        None => job_gpus_on_node(
+            &bounded::load_job(job_id).map_err(|e| e.to_string())?,
+            &node,
+        ),
     }
 }
 
@@ -306,7 +310,7 @@ fn job_constraint(
     }
     let answer = match &asked {
         Ok(info) => Ok(info.is_carme(&basics.feature)),
-        Err(e) => Err(e.as_str()),
+        Err(e) => Err(e),
     };
     match (facts::after_asking(then, answer, job_id, &node), asked) {
         (Settled::Job, Ok(info)) => {
@@ -329,7 +333,7 @@ fn job_constraint(
             Facts::Failed(why)
         }
         // Settled::Job comes only with an answer.
-        (Settled::Job, Err(e)) => Facts::Unverified(e),
+        (Settled::Job, Err(e)) => Facts::Unverified(e.to_string()),
     }
 }
 

@@ -7,14 +7,15 @@ use std::path::Path;
 use crate::decide::StepPlan;
 use crate::trust::Meta;
 
-/// A task's move in `task_init` (as the user, just before Slurm's execve).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskMove<'a> {
+/// A task's move in `task_init` (as the user, just before Slurm's execve);
+/// `L` is the step's prepared launch.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TaskMove<'a, L> {
     /// Not a Carme step (or a Carme batch script or shell, which runs on
     /// the host): nothing to do per task.
     Nothing,
-    /// Hand the task to the runtime, in `image`.
-    Start { image: &'a str },
+    /// Hand the task to the runtime, in `image`, as `launch` prepared.
+    Start { image: &'a str, launch: &'a L },
     /// The whole step was refused; user_init told the user why. The task
     /// fails before its execve, so the payload never runs.
     FailStep,
@@ -28,15 +29,15 @@ pub enum TaskMove<'a> {
 }
 
 /// The move of each task of a step planned as `plan` (None: the step was
-/// never decided, e.g. no job id), given whether the step's launch (the
-/// config and driver facts for the runtime's command line) was prepared.
-pub fn task_move(plan: Option<&StepPlan>, launch_ready: bool) -> TaskMove<'_> {
-    match plan {
-        Some(StepPlan::Container { image }) if launch_ready => TaskMove::Start { image },
-        Some(StepPlan::Container { .. }) => TaskMove::NotDecided,
-        Some(StepPlan::Refused(_)) => TaskMove::FailStep,
-        Some(StepPlan::TasksRefused(r)) => TaskMove::Refuse(r.message()),
-        Some(StepPlan::HostForCarme { .. } | StepPlan::Untouched) | None => TaskMove::Nothing,
+/// never decided, e.g. no job id), with the step's launch (the config and
+/// driver facts for the runtime's command line) if it was prepared.
+pub fn task_move<'a, L>(plan: Option<&'a StepPlan>, launch: Option<&'a L>) -> TaskMove<'a, L> {
+    match (plan, launch) {
+        (Some(StepPlan::Container { image }), Some(launch)) => TaskMove::Start { image, launch },
+        (Some(StepPlan::Container { .. }), None) => TaskMove::NotDecided,
+        (Some(StepPlan::Refused(_)), _) => TaskMove::FailStep,
+        (Some(StepPlan::TasksRefused(r)), _) => TaskMove::Refuse(r.message()),
+        (Some(StepPlan::HostForCarme { .. } | StepPlan::Untouched) | None, _) => TaskMove::Nothing,
     }
 }
 
@@ -92,28 +93,33 @@ mod tests {
             image: "base".into(),
         };
         let base = image("base");
-        let rows: Vec<(Option<&StepPlan>, bool, TaskMove)> = vec![
-            (Some(&base), true, TaskMove::Start { image: "base" }),
-            (Some(&base), false, TaskMove::NotDecided),
-            (Some(&refused), true, TaskMove::FailStep),
-            (Some(&refused), false, TaskMove::FailStep),
+        let launch = "the step's launch";
+        let ready = Some(&launch);
+        let rows: Vec<(Option<&StepPlan>, Option<&&str>, TaskMove<&str>)> = vec![
+            (
+                Some(&base),
+                ready,
+                TaskMove::Start {
+                    image: "base",
+                    launch: &launch,
+                },
+            ),
+            (Some(&base), None, TaskMove::NotDecided),
+            (Some(&refused), ready, TaskMove::FailStep),
+            (Some(&refused), None, TaskMove::FailStep),
             (
                 Some(&tasks_refused),
-                false,
+                None,
                 TaskMove::Refuse(refusal.message()),
             ),
-            (Some(&host), true, TaskMove::Nothing),
-            (Some(&host), false, TaskMove::Nothing),
-            (Some(&StepPlan::Untouched), true, TaskMove::Nothing),
-            (None, false, TaskMove::Nothing),
-            (None, true, TaskMove::Nothing),
+            (Some(&host), ready, TaskMove::Nothing),
+            (Some(&host), None, TaskMove::Nothing),
+            (Some(&StepPlan::Untouched), ready, TaskMove::Nothing),
+            (None, None, TaskMove::Nothing),
+            (None, ready, TaskMove::Nothing),
         ];
-        for (plan, ready, want) in rows {
-            assert_eq!(
-                task_move(plan, ready),
-                want,
-                "{plan:?}, launch ready {ready}"
-            );
+        for (plan, launch, want) in rows {
+            assert_eq!(task_move(plan, launch), want, "{plan:?}, launch {launch:?}");
         }
     }
 

@@ -251,3 +251,22 @@ impl NodeOps for LinuxNode {
         crate::state::remove_job(state_dir, job)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syscall::{Call, RecordingSyscall};
+
+    #[test]
+    fn a_lazy_unmount_detaches_and_never_follows_a_symlink() {
+        let sys = RecordingSyscall::new();
+        lazy_unmount(&sys, Path::new("/mnt/carme/beeond")).unwrap();
+        assert_eq!(
+            sys.calls(),
+            vec![Call::Umount {
+                target: "/mnt/carme/beeond".into(),
+                flags: MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
+            }]
+        );
+    }
+}

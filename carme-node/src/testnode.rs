@@ -197,6 +197,12 @@ impl Syscall for FakeNode {
         if !flags.contains(MntFlags::MNT_DETACH) {
             return self.sys.umount(target, flags);
         }
+        // Root never follows a symlink a user may have put at a mount point.
+        assert!(
+            flags.contains(MntFlags::UMOUNT_NOFOLLOW),
+            "lazy unmount of {} without UMOUNT_NOFOLLOW",
+            target.display()
+        );
         self.note(format!("umount -l {}", target.display()));
         if self.unmount_fails.get() {
             return Err(io::Error::from(Errno::EBUSY));

@@ -447,11 +447,8 @@ pub fn task_init_privileged(sp: &Spank) -> Result<(), ()> {
 
 pub fn task_init(sp: &Spank) -> Result<(), ()> {
     let outcome = with_state(
-        |s| match taskmove::task_move(s.plan.as_ref(), s.launch.is_some()) {
-            TaskMove::Start { image } => match &s.launch {
-                Some(step) => start_task(sp, step, image),
-                None => Err(TaskError::Plumbing("the step's launch was lost".into())),
-            },
+        |s| match taskmove::task_move(s.plan.as_ref(), s.launch.as_ref()) {
+            TaskMove::Start { image, launch } => start_task(sp, launch, image),
             TaskMove::NotDecided => Err(TaskError::Plumbing(
                 "the step's launch was not decided".into(),
             )),

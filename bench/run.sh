@@ -16,11 +16,23 @@
 # ONLY=1,rpc (a comma list of 1 1b 2 2b 2c 3 4 rpc) runs only those parts.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# Part 1's reference, an empty SPANK plugin (bench/null-spank.c), built on
+# the host against the benchmarked series' headers (the roots have no
+# compiler): Slurm loads a plugin only when its version is its own.
+NULL_SO=${CARME_BENCH_NULL_SO:-}
+if [ -z "$NULL_SO" ]; then
+    NULL_SERIES=${BENCH_SERIES:-22.05}
+    NULL_INC=/usr/include
+    [ "$NULL_SERIES" = 22.05 ] || NULL_INC=$(bash "$ROOT/tests/cluster/release.sh" headers "$NULL_SERIES")
+    NULL_SO=${CARGO_TARGET_DIR:-$ROOT/target}/bench/null-spank-$NULL_SERIES.so
+    mkdir -p "$(dirname "$NULL_SO")"
+    gcc -O2 -shared -fPIC -I "$NULL_INC" -o "$NULL_SO" "$ROOT/bench/null-spank.c"
+fi
 if [ -n "${BENCH_SERIES:-}" ] && [ "$BENCH_SERIES" != 22.05 ]; then
     SO=${CARME_PLUGIN_SO:-$ROOT/target/slurm-$BENCH_SERIES/release/libcarme_spank.so}
     [ -f "$SO" ] || { echo "bench: $SO missing: build the plugin for Slurm $BENCH_SERIES (see the header)" >&2; exit 1; }
     exec bash "$ROOT/tests/cluster/release.sh" exec "$BENCH_SERIES" -- \
-        env BENCH_SERIES= CARME_PLUGIN_SO="$SO" bash "$ROOT/bench/run.sh" "$@"
+        env BENCH_SERIES= CARME_PLUGIN_SO="$SO" CARME_BENCH_NULL_SO="$NULL_SO" bash "$ROOT/bench/run.sh" "$@"
 fi
 DIR=${BENCH_DIR:-/var/lib/carme-test/bench-cluster}
 ROUNDS=${ROUNDS:-40}
@@ -51,13 +63,19 @@ cd "$HOME_U"
 PS="$DIR/etc/plugstack.conf"
 cp "$PS" "$PS.on"
 : >"$PS.off"
+# The empty plugin, loaded where Carme's would be (root's, like it).
+install -m 0755 "$NULL_SO" "$DIR/lib/null-spank.so"
+echo "required $DIR/lib/null-spank.so" >"$PS.null"
 
 # (1) A non-Carme job pays (almost) nothing for the plugin being loaded,
-# on a Carme node (n1), with the default fact source (issue 11).
+# on a Carme node (n1), with the default fact source (issue 11). For
+# reference, an empty SPANK plugin: what Slurm itself charges a step for
+# loading any plugin (srun and slurmstepd each load it).
 if part 1; then
 "$BENCH" --title "non-Carme srun true on a Carme node: plugin loaded vs not (issue 11, target <= 1.01)" \
     --rounds "$ROUNDS" \
     --variant "plugin-not-loaded=cp $PS.off $PS;;$U srun -w n1 true" \
+    --variant "empty SPANK plugin (reference)=cp $PS.null $PS;;$U srun -w n1 true" \
     --variant "plugin-loaded=cp $PS.on $PS;;$U srun -w n1 true" \
     --max-ratio plugin-loaded=1.01 || status=1
 cp "$PS.on" "$PS"
@@ -75,6 +93,7 @@ JOB=$(alloc -w n1)
 "$BENCH" --title "non-Carme step in an existing allocation on a Carme node: plugin loaded vs not (no target)" \
     --rounds "$ROUNDS" \
     --variant "plugin-not-loaded=cp $PS.off $PS;;$U srun --jobid=$JOB true" \
+    --variant "empty SPANK plugin (reference)=cp $PS.null $PS;;$U srun --jobid=$JOB true" \
     --variant "plugin-loaded=cp $PS.on $PS;;$U srun --jobid=$JOB true" || status=1
 cp "$PS.on" "$PS"
 scancel "$JOB"

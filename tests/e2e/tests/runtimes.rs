@@ -23,6 +23,16 @@ fn config_for(c: &Cluster, kind: &str) -> String {
     )
 }
 
+/// `carme-launch run --config CFG --image base --`, the command to follow.
+fn launch_run(c: &Cluster, cfg: &Path) -> Command {
+    let mut cmd = Command::new(c.dir.join("libexec/carme-launch"));
+    cmd.arg("run")
+        .arg("--config")
+        .arg(cfg)
+        .args(["--image", "base", "--"]);
+    cmd
+}
+
 fn records(log: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -50,15 +60,7 @@ fn carme_launch_argv_contract_for_apptainer_and_singularity() {
         std::fs::write(&cfg, config_for(&c, kind)).unwrap();
         let log = tmp.join(format!("{kind}.jsonl"));
         let out = run_here(
-            Command::new(c.dir.join("libexec/carme-launch"))
-                .args([
-                    "run",
-                    "--config",
-                    cfg.to_str().unwrap(),
-                    "--image",
-                    "base",
-                    "--",
-                ])
+            launch_run(&c, &cfg)
                 .args(["sh", "-c", "echo ran-$0; exit 4", "x"])
                 .env("CARME_STANDIN_LOG", &log)
                 .env("SLURMD_NODENAME", "n1"),
@@ -108,15 +110,7 @@ fn runtime_missing_is_a_clear_error() {
     let text =
         config_for(&c, "apptainer").replace("libexec/standins/apptainer", "nowhere/apptainer");
     std::fs::write(&cfg, text).unwrap();
-    let out = run_here(Command::new(c.dir.join("libexec/carme-launch")).args([
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--image",
-        "base",
-        "--",
-        "true",
-    ]));
+    let out = run_here(launch_run(&c, &cfg).arg("true"));
     out.expect_code(127);
     assert!(
         out.stderr
